@@ -1,0 +1,75 @@
+"""reconcile: make live state match declared state.
+
+Declare resources, give a provider per kind, and ``Reconciler`` plans, applies
+and converges: a precise diff, a readable plan, an apply in dependency order.
+"""
+
+from ._apply import ApplyResult, Outcome, Status
+from ._converge import ConvergeReport, Round
+from ._diff import Change, Diff, diff
+from ._errors import (
+    CycleError,
+    DanglingDependencyError,
+    DefinitionError,
+    DuplicateAddressError,
+    DuplicateKindError,
+    InvalidStateError,
+    ObserveError,
+    PlanNeedsDesiredStateError,
+    ProtectedResourceError,
+    ReconcileError,
+    StalePlanError,
+    TransientError,
+    UnknownKindError,
+    UnsupportedOperation,
+)
+from ._model import address_of, field, resource
+from ._plan import Plan
+from ._provider import Provider
+from ._reconciler import Reconciler
+from ._secrets import Redacted
+from ._steps import Action, Reason, Step
+
+__all__ = [
+    "Action",
+    "ApplyResult",
+    "Change",
+    "ConvergeReport",
+    "CycleError",
+    "DanglingDependencyError",
+    "DefinitionError",
+    "Diff",
+    "DuplicateAddressError",
+    "DuplicateKindError",
+    "InvalidStateError",
+    "ObserveError",
+    "Outcome",
+    "Plan",
+    "PlanNeedsDesiredStateError",
+    "ProtectedResourceError",
+    "Provider",
+    "Reason",
+    "ReconcileError",
+    "Reconciler",
+    "Redacted",
+    "Round",
+    "StalePlanError",
+    "Status",
+    "Step",
+    "TransientError",
+    "UnknownKindError",
+    "UnsupportedOperation",
+    "address_of",
+    "diff",
+    "field",
+    "resource",
+]
+
+for _name in __all__:
+    _obj = globals()[_name]
+    if hasattr(_obj, "__module__") and not isinstance(_obj, str):
+        try:
+            _obj.__module__ = "reconcile"
+        except (AttributeError, TypeError):
+            pass
+del _name, _obj

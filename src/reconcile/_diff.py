@@ -1,0 +1,161 @@
+"""The generic diff: field-level changes between desired and actual, and JSON Patch.
+
+Sits on the model: for resources it compares only managed fields (not keys,
+``ignore`` or ``ignore_changes`` fields, and computed fields left unset), after
+``normalize``; a sensitive field becomes one ``replace`` of two digests. Plain
+documents are compared whole. A strict equality check runs first, so equal
+values never reach deepdiff.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Literal
+
+import attrs
+
+from ._deepdiff import structural_changes
+from ._errors import DefinitionError
+from ._model import FieldSpec, is_resource, spec_of
+from ._secrets import MASK, PROCESS_SALT, Redacted, redact
+from ._serialize import unstructure_value
+
+__all__ = ["Change", "Diff", "diff", "diff_resources", "pointer", "strict_equal"]
+
+Path = tuple[str | int, ...]
+Op = Literal["add", "remove", "replace"]
+
+
+@attrs.frozen
+class Change:
+    """One change at ``path``; ``old`` is None for ``add``, ``new`` is None for ``remove``."""
+
+    path: Path
+    op: Op
+    old: Any = None
+    new: Any = None
+
+    @property
+    def sensitive(self) -> bool:
+        return isinstance(self.old, Redacted) or isinstance(self.new, Redacted)
+
+    @property
+    def pointer(self) -> str:
+        """The path as an RFC 6901 JSON Pointer."""
+        return pointer(self.path)
+
+
+@attrs.frozen
+class Diff:
+    """An immutable sequence of changes; falsy when empty."""
+
+    changes: tuple[Change, ...] = ()
+    replace_paths: tuple[Path, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.changes)
+
+    def __len__(self) -> int:
+        return len(self.changes)
+
+    def __iter__(self) -> Iterator[Change]:
+        return iter(self.changes)
+
+    @property
+    def requires_replace(self) -> bool:
+        """True when a field flagged ``replace`` changed."""
+        return bool(self.replace_paths)
+
+    @property
+    def paths(self) -> tuple[Path, ...]:
+        return tuple(c.path for c in self.changes)
+
+    def to_json_patch(self) -> list[dict[str, Any]]:
+        """RFC 6902 operations turning actual into desired; secrets appear as a mask."""
+        patch: list[dict[str, Any]] = []
+        for change in self.changes:
+            op: dict[str, Any] = {"op": change.op, "path": change.pointer}
+            if change.op != "remove":
+                op["value"] = MASK if isinstance(change.new, Redacted) else change.new
+            patch.append(op)
+        return patch
+
+
+def pointer(path: Path) -> str:
+    """Encode a path as an RFC 6901 JSON Pointer (``~`` as ``~0``, ``/`` as ``~1``)."""
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
+
+
+def strict_equal(a: Any, b: Any) -> bool:
+    """Equality that, unlike ``==``, tells ``True`` from ``1`` and ``1`` from ``1.0``."""
+    if a is b:
+        return True
+    kind = type(a)
+    if kind is not type(b):
+        return False
+    if kind is dict:
+        return a.keys() == b.keys() and all(strict_equal(v, b[k]) for k, v in a.items())
+    if kind is list or kind is tuple:
+        return len(a) == len(b) and all(map(strict_equal, a, b))
+    return bool(a == b)
+
+
+def diff(desired: Any, actual: Any) -> Diff:
+    """Diff two resources of one kind, or two plain JSON-like documents."""
+    if is_resource(desired) or is_resource(actual):
+        return diff_resources(desired, actual)
+    return Diff(_document_changes(desired, actual, ()))
+
+
+def diff_resources(desired: Any, actual: Any, salt: str = PROCESS_SALT) -> Diff:
+    """Changes to the managed fields of ``actual`` that make it match ``desired``."""
+    spec = spec_of(desired)
+    if type(actual) is not spec.cls:
+        raise DefinitionError(
+            f"cannot diff {spec.kind} with {type(actual).__qualname__}: kinds differ"
+        )
+    changes: list[Change] = []
+    replace: list[Path] = []
+    for f in spec.compared:
+        found = _field_changes(f, getattr(desired, f.name), getattr(actual, f.name), salt)
+        if found:
+            changes.extend(found)
+            if f.flags.replace:
+                replace.append((f.name,))
+    return Diff(tuple(changes), tuple(replace))
+
+
+def _field_changes(f: FieldSpec, want: Any, have: Any, salt: str) -> tuple[Change, ...]:
+    flags = f.flags
+    if flags.computed and f.is_unset(want):
+        return ()
+    if flags.normalize is not None:
+        want, have = flags.normalize(want), flags.normalize(have)
+    want, have = unstructure_value(want), unstructure_value(have)
+    if strict_equal(want, have):
+        return ()
+    if flags.sensitive:
+        return (Change((f.name,), "replace", redact(have, salt), redact(want, salt)),)
+    return _document_changes(want, have, (f.name,))
+
+
+def _document_changes(desired: Any, actual: Any, prefix: Path) -> tuple[Change, ...]:
+    if strict_equal(desired, actual):
+        return ()
+    found = [
+        Change(prefix + path, op, old, new)  # type: ignore[arg-type]
+        for op, path, old, new in structural_changes(desired, actual)
+    ]
+    return tuple(_patch_order(found))
+
+
+def _patch_order(changes: list[Change]) -> list[Change]:
+    """Replaces, then removes from the highest index down, then adds upward: always applicable."""
+    replaces = sorted((c for c in changes if c.op == "replace"), key=_path_key)
+    removes = sorted((c for c in changes if c.op == "remove"), key=_path_key, reverse=True)
+    adds = sorted((c for c in changes if c.op == "add"), key=_path_key)
+    return replaces + removes + adds
+
+
+def _path_key(change: Change) -> tuple[tuple[int, str | int], ...]:
+    return tuple((0, p) if isinstance(p, int) else (1, p) for p in change.path)

@@ -1,0 +1,238 @@
+"""Resource classes: the ``@resource`` decorator, ``field`` flags, kinds and addresses.
+
+The bottom of the stack: everything above reads a class's :class:`ResourceSpec`
+(built once, at decoration) instead of re-inspecting attrs metadata per resource.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar, cast
+
+import attrs
+
+from ._errors import DefinitionError, DuplicateKindError
+
+__all__ = [
+    "FieldFlags",
+    "FieldSpec",
+    "Lifecycle",
+    "ResourceSpec",
+    "address_of",
+    "field",
+    "is_resource",
+    "registered_kind",
+    "resource",
+    "spec_of",
+]
+
+T = TypeVar("T")
+
+_METADATA_KEY = "reconcile"
+_SPEC_ATTR = "__reconcile__"
+_MASK = "(sensitive)"
+_KINDS: dict[str, type[Any]] = {}
+
+
+@attrs.frozen
+class FieldFlags:
+    """How the engine treats one field (see ``field``)."""
+
+    key: bool = False
+    replace: bool = False
+    computed: bool = False
+    sensitive: bool = False
+    ignore: bool = False
+    normalize: Callable[[Any], Any] | None = None
+
+
+@attrs.frozen
+class Lifecycle:
+    """Per-kind lifecycle options, as Terraform's ``lifecycle`` block."""
+
+    prevent_destroy: bool = False
+    create_before_destroy: bool = False
+    ignore_changes: frozenset[str] = frozenset()
+
+
+@attrs.frozen
+class FieldSpec:
+    """One declared field with its flags and, for computed fields, its unset value."""
+
+    name: str
+    flags: FieldFlags
+    has_default: bool
+    default: Any
+
+    def is_unset(self, value: Any) -> bool:
+        """A computed field left at its default is unset: the provider fills it."""
+        return self.has_default and value == self.default
+
+
+@attrs.frozen
+class ResourceSpec:
+    """Everything the engine needs to know about a resource class, computed once."""
+
+    kind: str
+    cls: type[Any]
+    fields: tuple[FieldSpec, ...]
+    keys: tuple[str, ...]
+    lifecycle: Lifecycle
+
+    @property
+    def compared(self) -> tuple[FieldSpec, ...]:
+        """Fields the diff may look at: not ignored, not in ignore_changes, not keys."""
+        return tuple(
+            f
+            for f in self.fields
+            if not f.flags.ignore
+            and not f.flags.key
+            and f.name not in self.lifecycle.ignore_changes
+        )
+
+    def field(self, name: str) -> FieldSpec:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+
+def field(
+    default: Any = attrs.NOTHING,
+    *,
+    key: bool = False,
+    replace: bool = False,
+    computed: bool = False,
+    sensitive: bool = False,
+    ignore: bool = False,
+    normalize: Callable[[Any], Any] | None = None,
+    factory: Callable[[], Any] | None = None,
+    validator: Any = None,
+    converter: Any = None,
+) -> Any:
+    """Declare a resource field with reconcile's flags; attrs options pass through."""
+    flags = FieldFlags(key, replace, computed, sensitive, ignore, normalize)
+    return attrs.field(
+        default=default,
+        factory=factory,
+        validator=validator,
+        converter=converter,
+        metadata={_METADATA_KEY: flags},
+        repr=_mask if sensitive else True,
+    )
+
+
+def _mask(_: object) -> str:
+    return _MASK
+
+
+def resource(
+    kind: str,
+    *,
+    prevent_destroy: bool = False,
+    create_before_destroy: bool = False,
+    ignore_changes: Iterable[str] = (),
+) -> Callable[[type[T]], type[T]]:
+    """Make a class a frozen, slotted attrs resource of ``kind`` and register the kind."""
+    lifecycle = Lifecycle(prevent_destroy, create_before_destroy, frozenset(ignore_changes))
+
+    def decorate(cls: type[T]) -> type[T]:
+        if not kind or not isinstance(kind, str):
+            raise DefinitionError(f"{cls.__qualname__}: kind must be a non-empty string")
+        _add_depends_on(cls)
+        made = cast(type[T], attrs.frozen(cls))
+        spec = _build_spec(kind, made, lifecycle)
+        setattr(made, _SPEC_ATTR, spec)
+        _register(kind, made)
+        return made
+
+    return decorate
+
+
+def _add_depends_on(cls: type[Any]) -> None:
+    annotations = cls.__dict__.get("__annotations__", {})
+    if "depends_on" in annotations or "depends_on" in cls.__dict__:
+        raise DefinitionError(
+            f"{cls.__qualname__}: 'depends_on' is reserved for dependencies; rename the field"
+        )
+    annotations = dict(annotations)
+    annotations["depends_on"] = "tuple[str, ...]"
+    cls.__annotations__ = annotations
+    cls.depends_on = attrs.field(  # type: ignore[attr-defined]
+        default=(), kw_only=True, eq=False, converter=_to_addresses
+    )
+
+
+def _to_addresses(items: Iterable[Any]) -> tuple[str, ...]:
+    """``depends_on`` accepts resources or address strings and keeps addresses."""
+    if isinstance(items, str) or is_resource(items):
+        items = (items,)
+    return tuple(item if isinstance(item, str) else address_of(item) for item in items)
+
+
+def _build_spec(kind: str, cls: type[Any], lifecycle: Lifecycle) -> ResourceSpec:
+    specs = []
+    for a in attrs.fields(cls):
+        if a.name == "depends_on":
+            continue
+        flags = a.metadata.get(_METADATA_KEY, FieldFlags())
+        default = a.default
+        if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+            default = default.factory()  # type: ignore[call-arg]
+        specs.append(FieldSpec(a.name, flags, a.default is not attrs.NOTHING, default))
+    fields = tuple(specs)
+    _check_flags(cls, fields, lifecycle)
+    keys = tuple(f.name for f in fields if f.flags.key)
+    return ResourceSpec(kind, cls, fields, keys, lifecycle)
+
+
+def _check_flags(cls: type[Any], fields: tuple[FieldSpec, ...], lifecycle: Lifecycle) -> None:
+    name = cls.__qualname__
+    if not any(f.flags.key for f in fields):
+        raise DefinitionError(f"{name}: a resource needs at least one field with key=True")
+    for f in fields:
+        if f.flags.key and (f.flags.sensitive or f.flags.computed or f.flags.ignore):
+            raise DefinitionError(
+                f"{name}.{f.name}: a key field cannot be sensitive, computed or ignored"
+            )
+    unknown = lifecycle.ignore_changes - {f.name for f in fields}
+    if unknown:
+        raise DefinitionError(f"{name}: ignore_changes names unknown fields {sorted(unknown)}")
+
+
+def _register(kind: str, cls: type[Any]) -> None:
+    known = _KINDS.get(kind)
+    same = known is not None and (known.__module__, known.__qualname__) == (
+        cls.__module__,
+        cls.__qualname__,
+    )
+    if known is not None and not same:
+        raise DuplicateKindError(
+            f"kind {kind!r} is already registered by {known.__module__}.{known.__qualname__}"
+        )
+    _KINDS[kind] = cls
+
+
+def registered_kind(kind: str) -> type[Any] | None:
+    """The class registered for ``kind``, if any."""
+    return _KINDS.get(kind)
+
+
+def is_resource(obj: object) -> bool:
+    """True for instances (not classes) of ``@resource`` classes."""
+    return not isinstance(obj, type) and hasattr(type(obj), _SPEC_ATTR)
+
+
+def spec_of(obj: object) -> ResourceSpec:
+    """The :class:`ResourceSpec` of a resource instance or class."""
+    cls = obj if isinstance(obj, type) else type(obj)
+    spec = getattr(cls, _SPEC_ATTR, None)
+    if spec is None:
+        raise DefinitionError(f"{cls.__qualname__} is not a @reconcile.resource class")
+    return cast(ResourceSpec, spec)
+
+
+def address_of(res: object) -> str:
+    """The stable, printable identity ``kind[key]`` (several keys joined with ``,``)."""
+    spec = spec_of(res)
+    return f"{spec.kind}[{','.join(str(getattr(res, k)) for k in spec.keys)}]"

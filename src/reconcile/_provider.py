@@ -1,0 +1,65 @@
+"""The provider contract: four required methods that talk to the real world.
+
+Planning calls only ``read`` (and ``diff``), so a plan is a dry run by
+construction; apply calls ``create``, ``update`` and ``delete``. ``list`` is
+optional. Retry and failure policy live in the engine, never here.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable
+from typing import ClassVar, Generic, TypeVar
+
+from ._diff import Diff, diff_resources
+from ._errors import UnsupportedOperation
+from ._model import spec_of
+
+__all__ = ["Provider"]
+
+R = TypeVar("R")
+
+
+class Provider(abc.ABC, Generic[R]):
+    """Reads and changes one kind of thing. Subclasses set ``resource`` to their class.
+
+    Contract: ``read`` returns None when the thing does not exist; ``create`` and
+    ``update`` return the actual state afterwards, computed fields filled in;
+    ``delete`` of something already gone does nothing. Raise
+    :class:`reconcile.TransientError` for a failure worth retrying.
+    """
+
+    resource: ClassVar[type]
+
+    @property
+    def kind(self) -> str:
+        return spec_of(self.resource).kind
+
+    @abc.abstractmethod
+    def read(self, want: R) -> R | None:
+        """The actual state of the thing ``want`` describes, or None if it is absent."""
+
+    @abc.abstractmethod
+    def create(self, want: R) -> R:
+        """Create the thing; return its actual state."""
+
+    @abc.abstractmethod
+    def update(self, have: R, want: R, diff: Diff) -> R:
+        """Change ``have`` so it matches ``want``; ``diff`` says which fields differ."""
+
+    @abc.abstractmethod
+    def delete(self, have: R) -> None:
+        """Delete the thing ``have`` describes."""
+
+    def list(self) -> Iterable[R]:
+        """Every existing thing of this kind (optional: discovery and orphans)."""
+        raise UnsupportedOperation(f"provider {type(self).__qualname__} does not implement list()")
+
+    @property
+    def can_list(self) -> bool:
+        """True when the subclass implements :meth:`list`."""
+        return type(self).list is not Provider.list
+
+    def diff(self, want: R, have: R) -> Diff:
+        """Changes that turn ``have`` into ``want``; override for kind-specific semantics."""
+        return diff_resources(want, have)

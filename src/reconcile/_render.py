@@ -1,0 +1,104 @@
+"""Plans as text for a person, in the shape of Terraform's plan output.
+
+``+`` create, ``~`` update with ``old -> new`` per field, ``-/+`` replace naming
+the fields that force it, ``-`` delete, then one summary line. Sensitive values
+are already redacted in the steps, so nothing here can print a secret.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ._diff import Change
+from ._secrets import MASK, Redacted
+from ._steps import Action, Step
+
+__all__ = ["render_path", "render_steps", "render_value", "summary_line"]
+
+Path = tuple[str | int, ...]
+
+_UNKNOWN = "(known after apply)"
+_HEADLINE = {
+    Action.CREATE: ("+", "will be created"),
+    Action.UPDATE: ("~", "will be updated in place"),
+    Action.REPLACE: ("-/+", "must be replaced"),
+    Action.DELETE: ("-", "will be destroyed"),
+}
+_CBD = ("+/-", "must be replaced (create before destroy)")
+
+
+def render_value(value: Any) -> str:
+    """A value as compact JSON; redacted values as ``(sensitive)``."""
+    if isinstance(value, Redacted):
+        return MASK
+    return json.dumps(value, default=_redacted_default, ensure_ascii=False)
+
+
+def _redacted_default(value: object) -> str:
+    return MASK if isinstance(value, Redacted) else repr(value)
+
+
+def render_path(path: Path) -> str:
+    """``spec.ports[0].name`` for a path of keys and indices."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(root)"
+
+
+def summary_line(counts: Mapping[Action, int]) -> str:
+    return (
+        f"Plan: {counts[Action.CREATE]} to add, {counts[Action.UPDATE]} to change, "
+        f"{counts[Action.REPLACE]} to replace, {counts[Action.DELETE]} to destroy."
+    )
+
+
+def render_steps(steps: Sequence[Step], counts: Mapping[Action, int]) -> str:
+    """The whole plan as text; an empty plan says so in words."""
+    changing = [s for s in steps if s.changes_anything]
+    if not changing:
+        return "No changes. Live state matches the desired state.\n"
+    lines = ["reconcile will perform the following actions:", ""]
+    for step in changing:
+        lines.extend(_render_step(step))
+        lines.append("")
+    lines.append(summary_line(counts))
+    return "\n".join(lines) + "\n"
+
+
+def _render_step(step: Step) -> list[str]:
+    symbol, verb = _HEADLINE[step.action]
+    if step.action is Action.REPLACE and step.create_before_destroy:
+        symbol, verb = _CBD
+    lines = [f"  # {step.address} {verb}", f"{symbol:>3} {step.address}"]
+    if step.action is Action.CREATE:
+        lines += _render_document("+", step.after or {}, step.unknown)
+    elif step.action is Action.DELETE:
+        lines += _render_document("-", step.before or {}, ())
+    else:
+        forced = set(step.diff.replace_paths)
+        lines += [_render_change(c, forced) for c in step.diff.changes]
+        lines += [f"      ~ {render_path(p)} = {_UNKNOWN}" for p in step.unknown]
+    return lines
+
+
+def _render_document(sign: str, doc: Mapping[str, Any], unknown: Sequence[Path]) -> list[str]:
+    unknown_fields = {p[0] for p in unknown if p}
+    width = max((len(k) for k in doc), default=0)
+    lines = []
+    for name, value in doc.items():
+        shown = _UNKNOWN if name in unknown_fields else render_value(value)
+        lines.append(f"      {sign} {name:<{width}} = {shown}")
+    return lines
+
+
+def _render_change(change: Change, forced: set[Path]) -> str:
+    path = render_path(change.path)
+    note = "  # forces replacement" if change.path[:1] in forced else ""
+    if change.op == "add":
+        return f"      + {path} = {render_value(change.new)}{note}"
+    if change.op == "remove":
+        return f"      - {path} = {render_value(change.old)}{note}"
+    return f"      ~ {path} = {render_value(change.old)} -> {render_value(change.new)}{note}"

@@ -1,0 +1,80 @@
+"""Plan steps: what will happen to one address, and why.
+
+Values only; ordering lives in ``_order``, rendering in ``_render``, the JSON
+form in ``_planjson`` and the ``Plan`` that holds steps in ``_plan``.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import attrs
+
+from ._diff import Diff
+
+__all__ = ["Action", "Reason", "Step"]
+
+Path = tuple[str | int, ...]
+
+
+class Action(str, enum.Enum):
+    """What a step does to its address."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    REPLACE = "replace"
+    DELETE = "delete"
+    NOOP = "noop"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Reason(str, enum.Enum):
+    """Why the planner chose a step's action (as Terraform's ``action_reason``)."""
+
+    MISSING = "missing"
+    CHANGED = "changed"
+    REPLACE_FORCED = "replace_forced"
+    IN_SYNC = "in_sync"
+    NOT_DESIRED = "not_desired"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@attrs.frozen
+class Step:
+    """One address in a plan: the action, its diff, before/after documents and edges.
+
+    ``before`` and ``after`` are plain documents with sensitive values redacted;
+    ``desired`` and ``actual`` are the live resource objects apply needs, kept out
+    of equality and of the JSON form.
+    """
+
+    address: str
+    kind: str
+    action: Action
+    reason: Reason
+    diff: Diff = Diff()
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    unknown: tuple[Path, ...] = ()
+    depends_on: tuple[str, ...] = ()
+    create_before_destroy: bool = False
+    desired: Any = attrs.field(default=None, eq=False, repr=False)
+    actual: Any = attrs.field(default=None, eq=False, repr=False)
+
+    @property
+    def changes_anything(self) -> bool:
+        return self.action is not Action.NOOP
+
+    @property
+    def actions(self) -> tuple[str, ...]:
+        """Terraform-style action list: a replace is two actions, in execution order."""
+        if self.action is Action.REPLACE:
+            return ("create", "delete") if self.create_before_destroy else ("delete", "create")
+        if self.action is Action.NOOP:
+            return ("no-op",)
+        return (self.action.value,)
