@@ -4,6 +4,8 @@ Declare resources, give a provider per kind, and ``Reconciler`` plans, applies
 and converges: a precise diff, a readable plan, an apply in dependency order.
 """
 
+import contextlib as _contextlib
+
 from ._apply import ApplyResult, Outcome, Status
 from ._converge import ConvergeReport, Round
 from ._diff import Change, Diff, diff
@@ -68,8 +70,6 @@ __all__ = [
 for _name in __all__:
     _obj = globals()[_name]
     if hasattr(_obj, "__module__") and not isinstance(_obj, str):
-        try:
+        with _contextlib.suppress(AttributeError, TypeError):
             _obj.__module__ = "reconcile"
-        except (AttributeError, TypeError):
-            pass
 del _name, _obj

@@ -29,15 +29,12 @@ log = logging.getLogger("reconcile.apply")
 Providers = Mapping[str, Provider[Any]]
 
 
-class Status(str, enum.Enum):
+class Status(enum.StrEnum):
     """How one step of an apply ended."""
 
     OK = "ok"
     FAILED = "failed"
     SKIPPED = "skipped"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @attrs.frozen

@@ -43,8 +43,10 @@ class ConvergeReport:
     @property
     def stuck(self) -> bool:
         """True when converge stopped early because the same change came back."""
-        return not self.converged and len(self.rounds) >= 2 and _same_change(
-            self.rounds[-1].plan, self.rounds[-2].plan
+        return (
+            not self.converged
+            and len(self.rounds) >= 2
+            and _same_change(self.rounds[-1].plan, self.rounds[-2].plan)
         )
 
 

@@ -6,6 +6,7 @@ The bottom of the stack: everything above reads a class's :class:`ResourceSpec`
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, cast
 
@@ -32,6 +33,7 @@ _METADATA_KEY = "reconcile"
 _SPEC_ATTR = "__reconcile__"
 _MASK = "(sensitive)"
 _KINDS: dict[str, type[Any]] = {}
+_FACTORY: type[Any] = type(attrs.Factory(list))
 
 
 @attrs.frozen
@@ -140,7 +142,7 @@ def resource(
         if not kind or not isinstance(kind, str):
             raise DefinitionError(f"{cls.__qualname__}: kind must be a non-empty string")
         _add_depends_on(cls)
-        made = cast(type[T], attrs.frozen(cls))
+        made = attrs.frozen(cls)
         spec = _build_spec(kind, made, lifecycle)
         setattr(made, _SPEC_ATTR, spec)
         _register(kind, made)
@@ -150,7 +152,7 @@ def resource(
 
 
 def _add_depends_on(cls: type[Any]) -> None:
-    annotations = cls.__dict__.get("__annotations__", {})
+    annotations = inspect.get_annotations(cls)
     if "depends_on" in annotations or "depends_on" in cls.__dict__:
         raise DefinitionError(
             f"{cls.__qualname__}: 'depends_on' is reserved for dependencies; rename the field"
@@ -158,9 +160,7 @@ def _add_depends_on(cls: type[Any]) -> None:
     annotations = dict(annotations)
     annotations["depends_on"] = "tuple[str, ...]"
     cls.__annotations__ = annotations
-    cls.depends_on = attrs.field(  # type: ignore[attr-defined]
-        default=(), kw_only=True, eq=False, converter=_to_addresses
-    )
+    cls.depends_on = attrs.field(default=(), kw_only=True, eq=False, converter=_to_addresses)
 
 
 def _to_addresses(items: Iterable[Any]) -> tuple[str, ...]:
@@ -177,8 +177,8 @@ def _build_spec(kind: str, cls: type[Any], lifecycle: Lifecycle) -> ResourceSpec
             continue
         flags = a.metadata.get(_METADATA_KEY, FieldFlags())
         default = a.default
-        if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
-            default = default.factory()  # type: ignore[call-arg]
+        if isinstance(default, _FACTORY):
+            default = default.factory()  # a fresh value to compare computed fields against
         specs.append(FieldSpec(a.name, flags, a.default is not attrs.NOTHING, default))
     fields = tuple(specs)
     _check_flags(cls, fields, lifecycle)

@@ -81,7 +81,8 @@ def _with_resources(step: Step) -> Step:
     )
 
 
-def _rebuild(doc: dict[str, Any] | None, resource_cls: type, deps: tuple[str, ...]) -> Any:
+def _rebuild(doc: dict[str, Any] | None, resource_cls: type[Any], deps: tuple[str, ...]) -> Any:
     if doc is None or any(isinstance(v, Redacted) for v in doc.values()):
         return None
-    return attrs.evolve(structure(doc, resource_cls), depends_on=deps)
+    rebuilt: Any = structure(doc, resource_cls)
+    return attrs.evolve(rebuilt, depends_on=deps)

@@ -56,7 +56,9 @@ def validate(desired: Iterable[Any], providers: Providers) -> dict[str, Any]:
 def plan(desired: Iterable[Any], providers: Providers) -> Plan:
     """Observe every desired resource and return the ordered plan; changes nothing."""
     resources = validate(desired, providers)
-    steps = [_step(address, want, providers[spec_of(want).kind]) for address, want in resources.items()]
+    steps = [
+        _step(address, want, providers[spec_of(want).kind]) for address, want in resources.items()
+    ]
     return Plan(order_steps(steps), salt=PROCESS_SALT)
 
 
@@ -79,7 +81,9 @@ def _step(address: str, want: Any, provider: Provider[Any]) -> Step:
         "create_before_destroy": spec.lifecycle.create_before_destroy,
     }
     if have is None:
-        return Step(action=Action.CREATE, reason=Reason.MISSING, unknown=_unknown(spec, want), **common)
+        return Step(
+            action=Action.CREATE, reason=Reason.MISSING, unknown=_unknown(spec, want), **common
+        )
     diff: Diff = provider.diff(want, have)
     common.update(before=document(have), actual=have, diff=diff)
     if not diff:

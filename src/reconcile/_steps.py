@@ -18,7 +18,7 @@ __all__ = ["Action", "Reason", "Step"]
 Path = tuple[str | int, ...]
 
 
-class Action(str, enum.Enum):
+class Action(enum.StrEnum):
     """What a step does to its address."""
 
     CREATE = "create"
@@ -27,11 +27,8 @@ class Action(str, enum.Enum):
     DELETE = "delete"
     NOOP = "noop"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class Reason(str, enum.Enum):
+class Reason(enum.StrEnum):
     """Why the planner chose a step's action (as Terraform's ``action_reason``)."""
 
     MISSING = "missing"
@@ -39,9 +36,6 @@ class Reason(str, enum.Enum):
     REPLACE_FORCED = "replace_forced"
     IN_SYNC = "in_sync"
     NOT_DESIRED = "not_desired"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @attrs.frozen
@@ -57,7 +51,7 @@ class Step:
     kind: str
     action: Action
     reason: Reason
-    diff: Diff = Diff()
+    diff: Diff = attrs.field(factory=Diff)
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
     unknown: tuple[Path, ...] = ()

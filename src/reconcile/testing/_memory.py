@@ -14,10 +14,10 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
-from .._diff import Diff
-from .._errors import ReconcileError
-from .._model import address_of, spec_of
-from .._provider import Provider
+from reconcile._diff import Diff
+from reconcile._errors import ReconcileError
+from reconcile._model import address_of, spec_of
+from reconcile._provider import Provider
 
 __all__ = ["InjectedFailure", "MemoryProvider"]
 
@@ -99,7 +99,7 @@ class MemoryProvider(Provider[R], Generic[R]):
         times: int = 1,
         error: Callable[[str], BaseException] = InjectedFailure,
     ) -> None:
-        """Make ``method`` fail: on its ``nth`` call (1-based), or for ``address``, ``times`` times."""
+        """Make ``method`` fail ``times`` times: its ``nth`` call (1-based) or for ``address``."""
         self._faults.append(_Fault(method, address, nth, times, error))
 
     def put(self, res: R) -> None:
