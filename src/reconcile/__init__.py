@@ -25,7 +25,7 @@ from ._errors import (
     UnknownKindError,
     UnsupportedOperation,
 )
-from ._model import address_of, field, resource
+from ._model import Lifecycle, Ref, address_of, field, ref, resource
 from ._plan import Plan
 from ._provider import Provider
 from ._reconciler import Reconciler
@@ -44,6 +44,7 @@ __all__ = [
     "DuplicateAddressError",
     "DuplicateKindError",
     "InvalidStateError",
+    "Lifecycle",
     "ObserveError",
     "Outcome",
     "Plan",
@@ -54,6 +55,7 @@ __all__ = [
     "ReconcileError",
     "Reconciler",
     "Redacted",
+    "Ref",
     "Round",
     "StalePlanError",
     "Status",
@@ -64,6 +66,7 @@ __all__ = [
     "address_of",
     "diff",
     "field",
+    "ref",
     "resource",
 ]
 

@@ -116,7 +116,10 @@ def diff_resources(desired: Any, actual: Any, salt: str = PROCESS_SALT) -> Diff:
         )
     changes: list[Change] = []
     replace: list[Path] = []
+    ignored = desired.lifecycle.ignore_changes if desired.lifecycle is not None else ()
     for f in spec.compared:
+        if f.name in ignored:
+            continue
         found = _field_changes(f, getattr(desired, f.name), getattr(actual, f.name), salt)
         if found:
             changes.extend(found)

@@ -15,13 +15,18 @@ import attrs
 from ._errors import DefinitionError, DuplicateKindError
 
 __all__ = [
+    "RESERVED",
     "FieldFlags",
     "FieldSpec",
     "Lifecycle",
+    "Ref",
     "ResourceSpec",
     "address_of",
     "field",
     "is_resource",
+    "lifecycle_of",
+    "ref",
+    "references",
     "registered_kind",
     "resource",
     "spec_of",
@@ -48,13 +53,76 @@ class FieldFlags:
     normalize: Callable[[Any], Any] | None = None
 
 
+def _names(items: Iterable[str]) -> frozenset[str]:
+    return frozenset(items)
+
+
 @attrs.frozen
 class Lifecycle:
-    """Per-kind lifecycle options, as Terraform's ``lifecycle`` block."""
+    """Lifecycle options, as Terraform's ``lifecycle`` block: per kind or per resource."""
 
     prevent_destroy: bool = False
     create_before_destroy: bool = False
-    ignore_changes: frozenset[str] = frozenset()
+    ignore_changes: frozenset[str] = attrs.field(default=frozenset(), converter=_names)
+
+    def merged(self, other: Lifecycle | None) -> Lifecycle:
+        """Both sets of options at once: a flag set on either holds, ignores add up."""
+        if other is None:
+            return self
+        return Lifecycle(
+            self.prevent_destroy or other.prevent_destroy,
+            self.create_before_destroy or other.create_before_destroy,
+            self.ignore_changes | other.ignore_changes,
+        )
+
+
+RESERVED = ("depends_on", "lifecycle")
+
+
+@attrs.frozen(repr=False)
+class Ref:
+    """A field value taken from another resource's field once that resource exists."""
+
+    address: str
+    field: str
+
+    def __repr__(self) -> str:
+        return f"ref({self.address}.{self.field})"
+
+
+def ref(target: object, field: str) -> Any:
+    """Use ``target``'s ``field`` as a value; makes the holder depend on ``target``.
+
+    ``target`` is a resource or an address string. Typed ``Any`` so it can stand in
+    for a value of any field type.
+    """
+    if isinstance(target, str):
+        return Ref(target, field)
+    spec = spec_of(target)
+    if field not in {f.name for f in spec.fields}:
+        raise DefinitionError(
+            f"ref({address_of(target)}, {field!r}): {spec.kind} has no such field"
+        )
+    return Ref(address_of(target), field)
+
+
+def references(res: object) -> tuple[Ref, ...]:
+    """Every ``Ref`` in a resource's field values, nested ones included."""
+    found: list[Ref] = []
+    for f in spec_of(res).fields:
+        _collect_refs(getattr(res, f.name), found)
+    return tuple(found)
+
+
+def _collect_refs(value: Any, found: list[Ref]) -> None:
+    if isinstance(value, Ref):
+        found.append(value)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _collect_refs(item, found)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _collect_refs(item, found)
 
 
 @attrs.frozen
@@ -141,7 +209,7 @@ def resource(
     def decorate(cls: type[T]) -> type[T]:
         if not kind or not isinstance(kind, str):
             raise DefinitionError(f"{cls.__qualname__}: kind must be a non-empty string")
-        _add_depends_on(cls)
+        _add_engine_fields(cls)
         made = attrs.frozen(cls)
         spec = _build_spec(kind, made, lifecycle)
         setattr(made, _SPEC_ATTR, spec)
@@ -151,16 +219,19 @@ def resource(
     return decorate
 
 
-def _add_depends_on(cls: type[Any]) -> None:
-    annotations = inspect.get_annotations(cls)
-    if "depends_on" in annotations or "depends_on" in cls.__dict__:
-        raise DefinitionError(
-            f"{cls.__qualname__}: 'depends_on' is reserved for dependencies; rename the field"
-        )
-    annotations = dict(annotations)
-    annotations["depends_on"] = "tuple[str, ...]"
+def _add_engine_fields(cls: type[Any]) -> None:
+    """Every resource takes keyword-only ``depends_on`` and ``lifecycle``; neither is diffed."""
+    annotations = dict(inspect.get_annotations(cls))
+    for name in RESERVED:
+        if name in annotations or name in cls.__dict__:
+            raise DefinitionError(
+                f"{cls.__qualname__}: {name!r} is reserved by reconcile; rename the field"
+            )
+    annotations["depends_on"] = tuple[str, ...]
+    annotations["lifecycle"] = Lifecycle | None
     cls.__annotations__ = annotations
     cls.depends_on = attrs.field(default=(), kw_only=True, eq=False, converter=_to_addresses)
+    cls.lifecycle = attrs.field(default=None, kw_only=True, eq=False)
 
 
 def _to_addresses(items: Iterable[Any]) -> tuple[str, ...]:
@@ -173,7 +244,7 @@ def _to_addresses(items: Iterable[Any]) -> tuple[str, ...]:
 def _build_spec(kind: str, cls: type[Any], lifecycle: Lifecycle) -> ResourceSpec:
     specs = []
     for a in attrs.fields(cls):
-        if a.name == "depends_on":
+        if a.name in RESERVED:
             continue
         flags = a.metadata.get(_METADATA_KEY, FieldFlags())
         default = a.default
@@ -230,6 +301,12 @@ def spec_of(obj: object) -> ResourceSpec:
     if spec is None:
         raise DefinitionError(f"{cls.__qualname__} is not a @reconcile.resource class")
     return cast(ResourceSpec, spec)
+
+
+def lifecycle_of(res: object) -> Lifecycle:
+    """The kind's lifecycle options merged with the resource's own."""
+    own: Lifecycle | None = getattr(res, "lifecycle", None)
+    return spec_of(res).lifecycle.merged(own)
 
 
 def address_of(res: object) -> str:

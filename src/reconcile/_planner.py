@@ -19,7 +19,7 @@ from ._errors import (
     ProtectedResourceError,
     UnknownKindError,
 )
-from ._model import ResourceSpec, address_of, is_resource, spec_of
+from ._model import ResourceSpec, address_of, is_resource, lifecycle_of, spec_of
 from ._order import order_steps, topological
 from ._plan import Plan
 from ._provider import Provider
@@ -71,6 +71,7 @@ def _observe(address: str, want: Any, provider: Provider[Any]) -> Any:
 
 def _step(address: str, want: Any, provider: Provider[Any]) -> Step:
     spec = spec_of(want)
+    lifecycle = lifecycle_of(want)
     have = _observe(address, want, provider)
     common: dict[str, Any] = {
         "address": address,
@@ -78,7 +79,7 @@ def _step(address: str, want: Any, provider: Provider[Any]) -> Step:
         "depends_on": want.depends_on,
         "after": document(want),
         "desired": want,
-        "create_before_destroy": spec.lifecycle.create_before_destroy,
+        "create_before_destroy": lifecycle.create_before_destroy,
     }
     if have is None:
         return Step(
@@ -89,7 +90,7 @@ def _step(address: str, want: Any, provider: Provider[Any]) -> Step:
     if not diff:
         return Step(action=Action.NOOP, reason=Reason.IN_SYNC, **common)
     if diff.requires_replace:
-        if spec.lifecycle.prevent_destroy:
+        if lifecycle.prevent_destroy:
             forced = ", ".join(str(p[0]) for p in diff.replace_paths)
             raise ProtectedResourceError(address, f"replace it ({forced} forces replacement)")
         return Step(
