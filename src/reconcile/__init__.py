@@ -16,24 +16,31 @@ from ._errors import (
     DuplicateAddressError,
     DuplicateKindError,
     InvalidStateError,
+    LockedError,
     ObserveError,
+    PartiallyCreated,
     PlanNeedsDesiredStateError,
     ProtectedResourceError,
     ReconcileError,
     StalePlanError,
+    StateError,
     TransientError,
     UnknownKindError,
     UnsupportedOperation,
 )
+from ._memstate import MemoryState
 from ._model import Lifecycle, Ref, address_of, field, ref, resource
 from ._plan import Plan
 from ._provider import Provider
 from ._reconciler import Reconciler
 from ._secrets import Redacted
+from ._sqlite import SQLiteState
+from ._state import ApplyEntry, LockInfo, Record, State, StepEntry
 from ._steps import Action, Reason, Step
 
 __all__ = [
     "Action",
+    "ApplyEntry",
     "ApplyResult",
     "Change",
     "ConvergeReport",
@@ -45,8 +52,12 @@ __all__ = [
     "DuplicateKindError",
     "InvalidStateError",
     "Lifecycle",
+    "LockInfo",
+    "LockedError",
+    "MemoryState",
     "ObserveError",
     "Outcome",
+    "PartiallyCreated",
     "Plan",
     "PlanNeedsDesiredStateError",
     "ProtectedResourceError",
@@ -54,12 +65,17 @@ __all__ = [
     "Reason",
     "ReconcileError",
     "Reconciler",
+    "Record",
     "Redacted",
     "Ref",
     "Round",
+    "SQLiteState",
     "StalePlanError",
+    "State",
+    "StateError",
     "Status",
     "Step",
+    "StepEntry",
     "TransientError",
     "UnknownKindError",
     "UnsupportedOperation",

@@ -18,8 +18,11 @@ from ._errors import PlanNeedsDesiredStateError, StalePlanError
 from ._model import address_of
 from ._order import prerequisites
 from ._plan import Plan
-from ._planner import document
 from ._provider import Provider
+from ._recorder import Recorder
+from ._records import document
+from ._secrets import Redacted
+from ._serialize import structure
 from ._steps import Action, Step
 
 __all__ = ["ApplyResult", "Outcome", "Status", "apply"]
@@ -82,8 +85,14 @@ class ApplyResult:
         raise KeyError(address)
 
 
-def apply(plan: Plan, providers: Providers, desired: Iterable[Any] | None = None) -> ApplyResult:
+def apply(
+    plan: Plan,
+    providers: Providers,
+    desired: Iterable[Any] | None = None,
+    recorder: Recorder | None = None,
+) -> ApplyResult:
     """Execute ``plan``; ``desired`` supplies values a saved plan had to redact."""
+    recorder = recorder or Recorder()
     steps = _complete(plan, providers, desired)
     before = prerequisites(steps)
     status: dict[str, Status] = {}
@@ -93,28 +102,34 @@ def apply(plan: Plan, providers: Providers, desired: Iterable[Any] | None = None
         if blocked is not None:
             outcome = Outcome(step.address, step.action, Status.SKIPPED, blocked_by=blocked)
             log.info("%s: skipped, %s did not succeed", step.address, blocked)
+            recorder.skipped(step)
         else:
-            outcome = _run(step, providers[step.kind])
+            outcome = _run(step, providers.get(step.kind), recorder)
         status[step.address] = outcome.status
         outcomes.append(outcome)
     return ApplyResult(tuple(outcomes))
 
 
-def _run(step: Step, provider: Provider[Any]) -> Outcome:
-    log.info("%s: %s", step.address, step.action, extra={"address": step.address})
+def _run(step: Step, provider: Provider[Any] | None, recorder: Recorder) -> Outcome:
+    if step.changes_anything:
+        log.info("%s: %s", step.address, step.action, extra={"address": step.address})
+    intent = recorder.intend(step)
     try:
         result = _execute(step, provider)
     except Exception as err:
         log.warning("%s: %s failed: %r", step.address, step.action, err)
+        recorder.failed(step, err, intent)
         return Outcome(step.address, step.action, Status.FAILED, error=err)
+    recorder.succeeded(step, result, intent)
     return Outcome(step.address, step.action, Status.OK, result=result)
 
 
-def _execute(step: Step, provider: Provider[Any]) -> Any:
+def _execute(step: Step, provider: Provider[Any] | None) -> Any:
     want, have = step.desired, step.actual
+    if step.action in (Action.NOOP, Action.FORGET):
+        return have
+    assert provider is not None, step.kind
     match step.action:
-        case Action.NOOP:
-            return have
         case Action.CREATE:
             return provider.create(want)
         case Action.UPDATE:
@@ -127,38 +142,58 @@ def _execute(step: Step, provider: Provider[Any]) -> Any:
             provider.delete(have)
             return made
         case Action.REPLACE:
-            provider.delete(have)
+            if have is not None:
+                provider.delete(have)
             return provider.create(want)
     raise AssertionError(step.action)
 
 
 _NEEDS_WANT = (Action.CREATE, Action.UPDATE, Action.REPLACE)
-_NEEDS_HAVE = (Action.UPDATE, Action.REPLACE)
+_NEEDS_HAVE = (Action.UPDATE, Action.REPLACE, Action.DELETE)
 
 
 def _complete(plan: Plan, providers: Providers, desired: Iterable[Any] | None) -> tuple[Step, ...]:
-    """Fill in what a plan read from JSON could not rebuild, refusing it if stale."""
+    """Fill in what a saved plan could not rebuild, refusing it if the world moved since."""
     supplied = {address_of(r): r for r in desired or ()}
     out = []
     for step in plan.steps:
         if step.action in _NEEDS_WANT and step.desired is None:
-            step = attrs.evolve(step, desired=_resupplied(step, supplied, plan.salt))
-        if step.action in _NEEDS_HAVE and step.actual is None:
-            have = providers[step.kind].read(step.desired)
-            if have is None or document(have, plan.salt) != step.before:
-                raise StalePlanError(f"{step.address}: the actual state changed since planning")
-            step = attrs.evolve(step, actual=have)
+            want, declared = _resupplied(step, supplied, plan.salt)
+            step = attrs.evolve(step, desired=want, declared=declared)
+        if plan.saved and step.action is not Action.FORGET:
+            step = _reobserved(step, providers[step.kind], plan.salt)
         out.append(step)
     return tuple(out)
 
 
-def _resupplied(step: Step, supplied: Mapping[str, Any], salt: str) -> Any:
-    want = supplied.get(step.address)
-    if want is None:
+def _reobserved(step: Step, provider: Provider[Any], salt: str) -> Step:
+    """Read again what a saved plan saw; any difference makes the plan stale."""
+    probe = step.desired if step.desired is not None else step.actual
+    if probe is None:
+        if step.action in _NEEDS_HAVE:
+            raise StalePlanError(f"{step.address}: cannot re-read it to check the saved plan")
+        return step
+    have = provider.read(probe)
+    seen = document(have, salt) if have is not None else None
+    if seen != step.before:
+        raise StalePlanError(f"{step.address}: the actual state changed since planning")
+    return attrs.evolve(step, actual=have)
+
+
+def _resupplied(step: Step, supplied: Mapping[str, Any], salt: str) -> tuple[Any, Any]:
+    """The plan's own ``after`` with its secrets taken from the re-supplied desired state."""
+    declared = supplied.get(step.address)
+    if declared is None or step.after is None:
         raise PlanNeedsDesiredStateError(
             f"{step.address}: the saved plan redacts sensitive values; "
             "apply it together with the desired state it was made from"
         )
-    if document(want, salt) != step.after:
-        raise StalePlanError(f"{step.address}: the desired state changed since planning")
-    return want
+    given = document(declared, salt)
+    doc = dict(step.after)
+    for name, value in step.after.items():
+        if isinstance(value, Redacted):
+            if given.get(name) != value:
+                raise StalePlanError(f"{step.address}: {name} changed since planning")
+            doc[name] = getattr(declared, name)
+    want = attrs.evolve(structure(doc, type(declared)), depends_on=step.depends_on)
+    return want, declared

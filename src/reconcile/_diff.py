@@ -17,23 +17,29 @@ import attrs
 from ._deepdiff import structural_changes
 from ._errors import DefinitionError
 from ._model import FieldSpec, is_resource, spec_of
-from ._secrets import MASK, PROCESS_SALT, Redacted, redact
+from ._secrets import MASK, Redacted, redact
 from ._serialize import unstructure_value
 
 __all__ = ["Change", "Diff", "diff", "diff_resources", "pointer", "strict_equal"]
 
 Path = tuple[str | int, ...]
 Op = Literal["add", "remove", "replace"]
+Cause = Literal["config", "drift", "both"]
 
 
 @attrs.frozen
 class Change:
-    """One change at ``path``; ``old`` is None for ``add``, ``new`` is None for ``remove``."""
+    """One change at ``path``; ``old`` is None for ``add``, ``new`` is None for ``remove``.
+
+    ``cause``, known when recorded state holds the last applied spec, says whether
+    the desired state changed (``config``), the live system drifted (``drift``), or both.
+    """
 
     path: Path
     op: Op
     old: Any = None
     new: Any = None
+    cause: Cause | None = None
 
     @property
     def sensitive(self) -> bool:
@@ -107,7 +113,7 @@ def diff(desired: Any, actual: Any) -> Diff:
     return Diff(_document_changes(desired, actual, ()))
 
 
-def diff_resources(desired: Any, actual: Any, salt: str = PROCESS_SALT) -> Diff:
+def diff_resources(desired: Any, actual: Any, salt: str | None = None) -> Diff:
     """Changes to the managed fields of ``actual`` that make it match ``desired``."""
     spec = spec_of(desired)
     if type(actual) is not spec.cls:
@@ -128,7 +134,7 @@ def diff_resources(desired: Any, actual: Any, salt: str = PROCESS_SALT) -> Diff:
     return Diff(tuple(changes), tuple(replace))
 
 
-def _field_changes(f: FieldSpec, want: Any, have: Any, salt: str) -> tuple[Change, ...]:
+def _field_changes(f: FieldSpec, want: Any, have: Any, salt: str | None) -> tuple[Change, ...]:
     flags = f.flags
     if flags.computed and f.is_unset(want):
         return ()

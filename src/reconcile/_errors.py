@@ -9,12 +9,17 @@
     │   ├── DuplicateAddressError        two resources share an address
     │   ├── UnknownKindError             no provider handles a kind
     │   ├── DanglingDependencyError      depends_on names nothing desired
-    │   └── CycleError                   dependencies form a cycle
+    │   ├── CycleError                   dependencies form a cycle
+    │   ├── ManifestError                manifest files are malformed; lists every problem
+    │   └── PathEscapeError              a path leads outside a provider's root
     ├── ObserveError                     a provider's read failed while planning
     ├── ProtectedResourceError           a plan would destroy a prevent_destroy resource
     ├── UnsupportedOperation             a provider lacks an optional method
     ├── PlanNeedsDesiredStateError       a saved plan lacks values only desired state has
     ├── StalePlanError                   a saved plan no longer matches what it was made from
+    ├── StateError                       recorded state cannot be read or written
+    │   └── LockedError                  another apply holds the state's lock
+    ├── PartiallyCreated                 a provider created something but could not finish
     └── TransientError                   a provider failure worth retrying
 
 Messages name the resource address and the field path; never a sensitive value.
@@ -22,6 +27,7 @@ Messages name the resource address and the field path; never a sensitive value.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 __all__ = [
@@ -31,11 +37,17 @@ __all__ = [
     "DuplicateAddressError",
     "DuplicateKindError",
     "InvalidStateError",
+    "LockedError",
+    "ManifestError",
+    "ManifestProblem",
     "ObserveError",
+    "PartiallyCreated",
+    "PathEscapeError",
     "PlanNeedsDesiredStateError",
     "ProtectedResourceError",
     "ReconcileError",
     "StalePlanError",
+    "StateError",
     "TransientError",
     "UnknownKindError",
     "UnsupportedOperation",
@@ -98,6 +110,44 @@ class CycleError(InvalidStateError):
         super().__init__("dependency cycle: " + " -> ".join(self.cycle))
 
 
+@dataclasses.dataclass(frozen=True)
+class ManifestProblem:
+    """One thing wrong in a manifest: where (file, line, column, document) and what."""
+
+    file: str
+    message: str
+    line: int | None = None
+    column: int | None = None
+    document: int | None = None
+    address: str | None = None
+    path: str = ""
+
+    def __str__(self) -> str:
+        where = ":".join(str(p) for p in (self.file, self.line, self.column) if p is not None)
+        context = [f"document {self.document}"] if self.document is not None else []
+        context += [p for p in (self.address, self.path) if p]
+        return f"{where}: {', '.join([*context, self.message])}"
+
+
+class ManifestError(InvalidStateError):
+    """Manifests could not be loaded; ``problems`` lists every problem in every file."""
+
+    def __init__(self, problems: Sequence[ManifestProblem]) -> None:
+        self.problems = tuple(problems)
+        count = f"{len(self.problems)} problem{'s' if len(self.problems) != 1 else ''}"
+        lines = "".join(f"\n  {p}" for p in self.problems)
+        super().__init__(f"{count} in manifests; nothing was loaded:{lines}")
+
+
+class PathEscapeError(InvalidStateError):
+    """A resource's path (or a symlink on the way) leads outside the provider's root."""
+
+    def __init__(self, address: str, path: str, why: str) -> None:
+        super().__init__(f"{address}: path {path!r} {why}; it must stay inside the root")
+        self.address = address
+        self.path = path
+
+
 class ObserveError(ReconcileError):
     """A provider's ``read`` failed while planning; the cause is chained."""
 
@@ -127,6 +177,31 @@ class PlanNeedsDesiredStateError(ReconcileError):
 
 class StalePlanError(ReconcileError):
     """A saved plan no longer matches the desired state or world it was made from."""
+
+
+class StateError(ReconcileError):
+    """Recorded state cannot be used: not a state file, newer schema, corrupt, read-only."""
+
+
+class LockedError(StateError):
+    """Another apply holds the state's lock; ``holder`` says who and since when."""
+
+    def __init__(self, message: str, holder: object) -> None:
+        super().__init__(message)
+        self.holder = holder
+
+
+class PartiallyCreated(ReconcileError):
+    """Raised by a provider whose create made ``actual`` but failed to finish it.
+
+    The engine records ``actual`` as tainted, so the next plan replaces it instead
+    of creating a second one.
+    """
+
+    def __init__(self, actual: object, error: BaseException) -> None:
+        super().__init__(f"created but not finished: {error!r}")
+        self.actual = actual
+        self.error = error
 
 
 class TransientError(ReconcileError):

@@ -64,6 +64,7 @@ class Lifecycle:
     prevent_destroy: bool = False
     create_before_destroy: bool = False
     ignore_changes: frozenset[str] = attrs.field(default=frozenset(), converter=_names)
+    retain: bool = False
 
     def merged(self, other: Lifecycle | None) -> Lifecycle:
         """Both sets of options at once: a flag set on either holds, ignores add up."""
@@ -73,6 +74,7 @@ class Lifecycle:
             self.prevent_destroy or other.prevent_destroy,
             self.create_before_destroy or other.create_before_destroy,
             self.ignore_changes | other.ignore_changes,
+            self.retain or other.retain,
         )
 
 
@@ -202,9 +204,15 @@ def resource(
     prevent_destroy: bool = False,
     create_before_destroy: bool = False,
     ignore_changes: Iterable[str] = (),
+    retain: bool = False,
 ) -> Callable[[type[T]], type[T]]:
-    """Make a class a frozen, slotted attrs resource of ``kind`` and register the kind."""
-    lifecycle = Lifecycle(prevent_destroy, create_before_destroy, frozenset(ignore_changes))
+    """Make a class a frozen, slotted attrs resource of ``kind`` and register the kind.
+
+    Lifecycle options: ``prevent_destroy`` (deleting it is a plan error),
+    ``create_before_destroy`` (replace creates first), ``ignore_changes`` (fields
+    never diffed), ``retain`` (when no longer desired, forget it instead of deleting).
+    """
+    lifecycle = Lifecycle(prevent_destroy, create_before_destroy, frozenset(ignore_changes), retain)
 
     def decorate(cls: type[T]) -> type[T]:
         if not kind or not isinstance(kind, str):

@@ -29,6 +29,8 @@ class Plan:
 
     steps: tuple[Step, ...] = ()
     salt: str = attrs.field(default=PROCESS_SALT, repr=False)
+    serial: int | None = None
+    saved: bool = attrs.field(default=False, eq=False, repr=False)
 
     @property
     def is_empty(self) -> bool:
@@ -60,23 +62,25 @@ class Plan:
 
     def to_json(self, *, indent: int | None = None) -> str:
         """The versioned JSON form (see docs/reference/plan-json.md)."""
-        doc = encode(self.steps, self.summary, self.salt)
+        doc = encode(self.steps, self.summary, self.salt, self.serial)
         return json.dumps(doc, indent=indent, ensure_ascii=False)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Plan:
         """Read a plan written by :meth:`to_json`."""
-        steps, salt = decode(json.loads(text))
-        return cls(tuple(_with_resources(s) for s in steps), salt)
+        steps, salt, serial = decode(json.loads(text))
+        return cls(tuple(_with_resources(s) for s in steps), salt, serial, saved=True)
 
 
 def _with_resources(step: Step) -> Step:
     resource_cls = registered_kind(step.kind)
     if resource_cls is None:
         return step
+    desired = _rebuild(step.after, resource_cls, step.depends_on)
     return attrs.evolve(
         step,
-        desired=_rebuild(step.after, resource_cls, step.depends_on),
+        desired=desired,
+        declared=desired,
         actual=_rebuild(step.before, resource_cls, ()),
     )
 

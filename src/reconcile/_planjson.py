@@ -23,24 +23,28 @@ FORMAT_VERSION = "1.0"
 Path = tuple[str | int, ...]
 
 
-def encode(steps: Sequence[Step], summary: Mapping[Action, int], salt: str) -> dict[str, Any]:
+def encode(
+    steps: Sequence[Step], summary: Mapping[Action, int], salt: str, serial: int | None
+) -> dict[str, Any]:
     """The plan as a JSON-ready dict; ``salt`` keys the digests of sensitive values."""
     return {
         "format_version": FORMAT_VERSION,
         "salt": salt,
+        "state_serial": serial,
         "resource_changes": [_encode_step(s) for s in steps],
         "summary": {a.value: n for a, n in summary.items()},
     }
 
 
-def decode(doc: Mapping[str, Any]) -> tuple[list[Step], str]:
-    """Steps and salt from a dict made by :func:`encode`; refuses other format versions."""
+def decode(doc: Mapping[str, Any]) -> tuple[list[Step], str, int | None]:
+    """Steps, salt and state serial from :func:`encode`'s dict; refuses other versions."""
     version = doc.get("format_version")
     if version != FORMAT_VERSION:
         raise InvalidStateError(
             f"plan JSON has format_version {version!r}; this reconcile reads {FORMAT_VERSION!r}"
         )
-    return [_decode_step(entry) for entry in doc["resource_changes"]], doc["salt"]
+    steps = [_decode_step(entry) for entry in doc["resource_changes"]]
+    return steps, doc["salt"], doc.get("state_serial")
 
 
 def _encode_step(step: Step) -> dict[str, Any]:
@@ -77,6 +81,8 @@ def _encode_doc(doc: Mapping[str, Any] | None) -> tuple[dict[str, Any] | None, d
 def _encode_change(change: Change) -> dict[str, Any]:
     out: dict[str, Any] = {"op": change.op, "path": list(change.path)}
     out["pointer"] = pointer(change.path)
+    if change.cause is not None:
+        out["cause"] = change.cause
     for name in ("old", "new"):
         value = getattr(change, name)
         if isinstance(value, Redacted):
@@ -118,7 +124,7 @@ def _decode_change(entry: Mapping[str, Any]) -> Change:
         digest = entry.get(f"{name}_digest")
         return Redacted(digest) if digest is not None else entry[name]
 
-    return Change(_path(entry["path"]), entry["op"], value("old"), value("new"))
+    return Change(_path(entry["path"]), entry["op"], value("old"), value("new"), entry.get("cause"))
 
 
 def _path(items: Sequence[str | int]) -> Path:

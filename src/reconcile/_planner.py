@@ -3,12 +3,16 @@
 Called by the reconciler. Validation (kinds, duplicate addresses, dangling
 dependencies, cycles) runs before any provider is called, so bad input changes
 nothing. Observation calls only ``read`` and ``diff``: planning is a dry run.
+With recorded state it also fills provider-assigned ids into reads, keeps
+fields others set (three-way merge), says drift from config, and prunes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+import attrs
 
 from ._diff import Diff
 from ._errors import (
@@ -19,15 +23,16 @@ from ._errors import (
     ProtectedResourceError,
     UnknownKindError,
 )
-from ._model import ResourceSpec, address_of, is_resource, lifecycle_of, spec_of
+from ._model import address_of, is_resource, lifecycle_of, spec_of
 from ._order import order_steps, topological
 from ._plan import Plan
 from ._provider import Provider
-from ._secrets import PROCESS_SALT, redact
-from ._serialize import unstructure
+from ._records import cause_of, document, load_spec, preserve_foreign, rebuild, with_outputs
+from ._secrets import PROCESS_SALT, use_salt
+from ._state import Record, Snapshot
 from ._steps import Action, Reason, Step
 
-__all__ = ["document", "plan", "validate"]
+__all__ = ["plan", "validate"]
 
 Providers = Mapping[str, Provider[Any]]
 
@@ -53,13 +58,23 @@ def validate(desired: Iterable[Any], providers: Providers) -> dict[str, Any]:
     return by_address
 
 
-def plan(desired: Iterable[Any], providers: Providers) -> Plan:
-    """Observe every desired resource and return the ordered plan; changes nothing."""
+def plan(desired: Iterable[Any], providers: Providers, snapshot: Snapshot | None = None) -> Plan:
+    """Observe every desired (and recorded) resource and return the ordered plan."""
     resources = validate(desired, providers)
-    steps = [
-        _step(address, want, providers[spec_of(want).kind]) for address, want in resources.items()
-    ]
-    return Plan(order_steps(steps), salt=PROCESS_SALT)
+    records = snapshot.records if snapshot is not None else {}
+    salt = snapshot.salt if snapshot is not None else PROCESS_SALT
+    with use_salt(salt):
+        steps = [
+            _desired_step(address, want, providers[spec_of(want).kind], records.get(address))
+            for address, want in resources.items()
+        ]
+        steps += [
+            _prune_step(record, providers)
+            for address, record in records.items()
+            if address not in resources
+        ]
+    serial = snapshot.serial if snapshot is not None else None
+    return Plan(order_steps(steps), salt=salt, serial=serial)
 
 
 def _observe(address: str, want: Any, provider: Provider[Any]) -> Any:
@@ -69,50 +84,88 @@ def _observe(address: str, want: Any, provider: Provider[Any]) -> Any:
         raise ObserveError(address, err) from err
 
 
-def _step(address: str, want: Any, provider: Provider[Any]) -> Step:
-    spec = spec_of(want)
-    lifecycle = lifecycle_of(want)
+def _desired_step(
+    address: str, declared: Any, provider: Provider[Any], record: Record | None
+) -> Step:
+    lifecycle = lifecycle_of(declared)
+    last = load_spec(record.spec) if record is not None else None
+    want = with_outputs(declared, record.outputs) if record is not None else declared
     have = _observe(address, want, provider)
     common: dict[str, Any] = {
         "address": address,
-        "kind": spec.kind,
-        "depends_on": want.depends_on,
-        "after": document(want),
-        "desired": want,
+        "kind": spec_of(declared).kind,
+        "depends_on": declared.depends_on,
+        "declared": declared,
         "create_before_destroy": lifecycle.create_before_destroy,
     }
     if have is None:
-        return Step(
-            action=Action.CREATE, reason=Reason.MISSING, unknown=_unknown(spec, want), **common
-        )
-    diff: Diff = provider.diff(want, have)
-    common.update(before=document(have), actual=have, diff=diff)
-    if not diff:
-        return Step(action=Action.NOOP, reason=Reason.IN_SYNC, **common)
-    if diff.requires_replace:
-        if lifecycle.prevent_destroy:
-            forced = ", ".join(str(p[0]) for p in diff.replace_paths)
-            raise ProtectedResourceError(address, f"replace it ({forced} forces replacement)")
-        return Step(
-            action=Action.REPLACE,
-            reason=Reason.REPLACE_FORCED,
-            unknown=_unknown(spec, want),
-            **common,
-        )
-    return Step(action=Action.UPDATE, reason=Reason.CHANGED, **common)
+        return _step(Action.CREATE, Reason.MISSING, want, None, Diff(), **common)
+    want = preserve_foreign(want, have, last)
+    diff = _with_causes(provider.diff(want, have), last)
+    if record is not None and record.tainted:
+        action, reason = Action.REPLACE, Reason.TAINTED
+    elif not diff:
+        action, reason = Action.NOOP, Reason.IN_SYNC
+    elif diff.requires_replace:
+        action, reason = Action.REPLACE, Reason.REPLACE_FORCED
+    else:
+        action, reason = Action.UPDATE, Reason.CHANGED
+    if action is Action.REPLACE and lifecycle.prevent_destroy:
+        forced = ", ".join(str(p[0]) for p in diff.replace_paths) or "taint"
+        raise ProtectedResourceError(address, f"replace it ({forced} forces replacement)")
+    return _step(action, reason, want, have, diff, **common)
 
 
-def _unknown(spec: ResourceSpec, want: Any) -> tuple[tuple[str | int, ...], ...]:
-    """Computed fields the desired state leaves unset: known only after apply."""
-    return tuple(
-        (f.name,) for f in spec.fields if f.flags.computed and f.is_unset(getattr(want, f.name))
+def _step(action: Action, reason: Reason, want: Any, have: Any, diff: Diff, **common: Any) -> Step:
+    creates = action in (Action.CREATE, Action.REPLACE)
+    return Step(
+        action=action,
+        reason=reason,
+        diff=diff,
+        before=document(have) if have is not None else None,
+        after=document(want),
+        unknown=_unknown(want) if creates else (),
+        desired=want,
+        actual=have,
+        **common,
     )
 
 
-def document(res: Any, salt: str = PROCESS_SALT) -> dict[str, Any]:
-    """A resource as a plain document with its sensitive fields redacted."""
-    doc = unstructure(res)
-    for f in spec_of(res).fields:
-        if f.flags.sensitive:
-            doc[f.name] = redact(doc[f.name], salt)
-    return doc
+def _with_causes(diff: Diff, last: Mapping[str, Any] | None) -> Diff:
+    if last is None or not diff:
+        return diff
+    changes = tuple(attrs.evolve(c, cause=cause_of(c, last)) for c in diff.changes)
+    return attrs.evolve(diff, changes=changes)
+
+
+def _prune_step(record: Record, providers: Providers) -> Step:
+    """A recorded resource no longer desired: delete it, or forget it when retained or gone."""
+    common: dict[str, Any] = {
+        "address": record.address,
+        "kind": record.kind,
+        "depends_on": record.depends_on,
+        "before": load_spec(record.spec),
+    }
+    if record.retain:
+        return Step(action=Action.FORGET, reason=Reason.RETAINED, **common)
+    if record.protected:
+        raise ProtectedResourceError(record.address, "destroy it (it is no longer desired)")
+    provider = providers.get(record.kind)
+    if provider is None:
+        raise UnknownKindError(record.address, record.kind, list(providers))
+    have = _observe(
+        record.address, rebuild(provider.resource, record.spec, record.outputs), provider
+    )
+    if have is None:
+        return Step(action=Action.FORGET, reason=Reason.GONE, **common)
+    common["before"] = document(have)
+    return Step(action=Action.DELETE, reason=Reason.NOT_DESIRED, actual=have, **common)
+
+
+def _unknown(want: Any) -> tuple[tuple[str | int, ...], ...]:
+    """Computed fields the desired state leaves unset: known only after apply."""
+    return tuple(
+        (f.name,)
+        for f in spec_of(want).fields
+        if f.flags.computed and f.is_unset(getattr(want, f.name))
+    )

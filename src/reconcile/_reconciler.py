@@ -1,49 +1,262 @@
-"""The façade users hold: ``Reconciler(providers).plan / apply / converge``.
+"""The façade users hold: ``Reconciler(providers, state).plan / apply / converge``.
 
-Top of the core: it maps kinds to providers and hands each request to the
+Top of the core: it maps kinds to providers, holds the state's lock around
+writes, resolves crash intents before planning, and hands each request to the
 planner, the applier and the converge loop; it holds no policy of its own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+import getpass
+import logging
+import socket
+import time
+from collections.abc import Iterable, Iterator
 from typing import Any
+
+import attrs
 
 from . import _apply, _converge, _planner
 from ._apply import ApplyResult
 from ._converge import ConvergeReport
-from ._errors import DefinitionError
+from ._errors import DefinitionError, LockedError, StalePlanError, StateError
+from ._model import address_of, spec_of
 from ._plan import Plan
 from ._provider import Provider
+from ._recorder import Recorder
+from ._records import record_for
+from ._recovery import recover
+from ._secrets import use_salt
+from ._state import ApplyEntry, LockInfo, State
 
 __all__ = ["Reconciler"]
 
+log = logging.getLogger("reconcile")
+
+_POLL = 0.1
+
 
 class Reconciler:
-    """Makes live state match desired state through one provider per kind."""
+    """Makes live state match desired state through one provider per kind.
 
-    def __init__(self, providers: Iterable[Provider[Any]]) -> None:
+    With ``state`` it remembers what it manages: it prunes what is no longer
+    desired, fills provider-assigned ids, journals every apply and survives
+    crashes. ``lock_timeout`` (seconds) waits for another apply instead of failing.
+    """
+
+    def __init__(
+        self,
+        providers: Iterable[Provider[Any]],
+        state: State | None = None,
+        *,
+        lock_timeout: float | None = None,
+    ) -> None:
         self._providers: dict[str, Provider[Any]] = {}
         for provider in providers:
             kind = provider.kind
             if kind in self._providers:
                 raise DefinitionError(f"two providers given for kind {kind!r}")
             self._providers[kind] = provider
+        self.state = state
+        self.lock_timeout = lock_timeout
+        self._holder: LockInfo | None = None
 
     @property
     def kinds(self) -> tuple[str, ...]:
         """The kinds this reconciler has providers for."""
         return tuple(self._providers)
 
+    # -- plan / apply / converge ----------------------------------------------
+
     def plan(self, desired: Iterable[Any]) -> Plan:
-        """Observe and diff ``desired``; returns the ordered plan and changes nothing."""
-        return _planner.plan(desired, self._providers)
+        """Observe and diff ``desired`` (and what state records); changes nothing."""
+        snapshot = None
+        if self.state is not None:
+            if self.state.snapshot().intents:
+                self._recover_if_free()
+            snapshot = self.state.snapshot()
+        return _planner.plan(desired, self._providers, snapshot)
 
-    def apply(self, plan: Plan, *, desired: Iterable[Any] | None = None) -> ApplyResult:
-        """Execute ``plan``. A saved plan with sensitive values needs ``desired`` again."""
-        return _apply.apply(plan, self._providers, desired)
+    def apply(
+        self,
+        plan: Plan,
+        *,
+        desired: Iterable[Any] | None = None,
+        revision: str | None = None,
+    ) -> ApplyResult:
+        """Execute ``plan``. A saved plan with sensitive values needs ``desired`` again.
 
-    def converge(self, desired: Iterable[Any], *, max_rounds: int = 10) -> ConvergeReport:
+        With state: takes the lock, refuses a stale plan, journals every step.
+        """
+        if self.state is None:
+            return _apply.apply(plan, self._providers, desired)
+        with self._locked():
+            return self._apply_locked(plan, desired, revision)
+
+    def converge(
+        self,
+        desired: Iterable[Any],
+        *,
+        max_rounds: int = 10,
+        revision: str | None = None,
+    ) -> ConvergeReport:
         """Plan and apply until the plan is empty, a change repeats, or ``max_rounds``."""
         wanted = list(desired)
-        return _converge.converge(lambda: self.plan(wanted), self.apply, max_rounds)
+        if self.state is None:
+            return _converge.converge(lambda: self.plan(wanted), self.apply, max_rounds)
+        with self._locked():
+            self._recover()
+            return _converge.converge(
+                lambda: self.plan(wanted),
+                lambda plan: self._apply_locked(plan, None, revision),
+                max_rounds,
+            )
+
+    def _apply_locked(
+        self, plan: Plan, desired: Iterable[Any] | None, revision: str | None
+    ) -> ApplyResult:
+        state = self._required_state()
+        snapshot = state.snapshot()
+        if plan.serial is not None and plan.serial != snapshot.serial:
+            raise StalePlanError(
+                f"recorded state changed since the plan was made "
+                f"(serial {plan.serial}, now {snapshot.serial}); plan again"
+            )
+        apply_id = state.begin_apply(revision, plan.to_json(), _who())
+        recorder = Recorder(state, apply_id, revision, snapshot.records)
+        with use_salt(snapshot.salt):
+            result = _apply.apply(plan, self._providers, desired, recorder)
+        state.end_apply(apply_id, "ok" if result.ok else "failed")
+        return result
+
+    # -- state operations ------------------------------------------------------
+
+    def import_(self, resource: Any, *, revision: str | None = "import") -> Any:
+        """Adopt an existing thing into recorded state without changing it; returns it."""
+        state = self._required_state()
+        address = address_of(resource)
+        provider = self._provider_for(resource)
+        with self._locked():
+            if address in state.snapshot().records:
+                raise StateError(f"{address}: already managed; nothing to import")
+            found = provider.read(resource)
+            if found is None:
+                raise StateError(f"{address}: does not exist, so it cannot be imported")
+            with use_salt(state.snapshot().salt):
+                state.save(record_for(found, found, revision))
+        return found
+
+    def orphans(self, desired: Iterable[Any] = ()) -> list[Any]:
+        """Existing things of listable kinds that are neither desired nor recorded."""
+        known = {address_of(r) for r in desired}
+        if self.state is not None:
+            known |= set(self.state.snapshot().records)
+        return [
+            item
+            for provider in self._providers.values()
+            if provider.can_list
+            for item in provider.list()
+            if address_of(item) not in known
+        ]
+
+    def moved(self, old_address: str, new_address: str) -> None:
+        """Rebind the record at ``old_address`` to ``new_address``: a rename, not a replace."""
+        if old_address.split("[", 1)[0] != new_address.split("[", 1)[0]:
+            raise StateError(f"cannot move {old_address} to {new_address}: kinds differ")
+        state = self._required_state()
+        with self._locked():
+            state.move(old_address, new_address)
+
+    def unprotect(self, address: str) -> None:
+        """Lift ``prevent_destroy`` recorded for ``address``, so it may be destroyed."""
+        state = self._required_state()
+        with self._locked():
+            record = state.snapshot().records.get(address)
+            if record is None:
+                raise StateError(f"{address}: not recorded")
+            state.save(attrs.evolve(record, protected=False))
+
+    def history(self, limit: int | None = None) -> list[ApplyEntry]:
+        """Journaled applies, newest first (plans and steps left out)."""
+        return self._required_state().history(limit)
+
+    def history_entry(self, apply_id: int) -> ApplyEntry:
+        """One journaled apply, whole: its plan JSON and every step outcome."""
+        return self._required_state().entry(apply_id)
+
+    def force_unlock(self) -> LockInfo | None:
+        """Break the state's lock whoever holds it (after a crash); returns the old holder."""
+        holder = self._required_state().force_unlock()
+        if holder is not None:
+            log.warning("lock held by %s was broken by force_unlock", holder.describe())
+        return holder
+
+    # -- internals -------------------------------------------------------------
+
+    def _required_state(self) -> State:
+        if self.state is None:
+            raise StateError("this needs recorded state: pass state= to Reconciler")
+        return self.state
+
+    def _provider_for(self, resource: Any) -> Provider[Any]:
+        kind = spec_of(resource).kind
+        provider = self._providers.get(kind)
+        if provider is None:
+            raise DefinitionError(f"{address_of(resource)}: no provider for kind {kind!r}")
+        return provider
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold the state's apply lock (re-entrant within this reconciler)."""
+        if self._holder is not None:
+            yield
+            return
+        state = self._required_state()
+        holder = LockInfo.mine()
+        deadline = None if self.lock_timeout is None else time.monotonic() + self.lock_timeout
+        while (current := state.acquire(holder)) is not None:
+            if deadline is None or time.monotonic() >= deadline:
+                raise LockedError(_locked_message(current), current)
+            time.sleep(_POLL)
+        self._holder = holder
+        try:
+            yield
+        finally:
+            self._holder = None
+            state.release(holder)
+
+    def _recover(self) -> None:
+        state = self._required_state()
+        with use_salt(state.snapshot().salt):
+            for address in recover(state, self._providers):
+                log.warning("%s: recovered from an interrupted apply", address)
+
+    def _recover_if_free(self) -> None:
+        state = self._required_state()
+        holder = LockInfo.mine()
+        if self._holder is None and state.acquire(holder) is not None:
+            return  # another apply is running: its intents are not ours to resolve
+        try:
+            self._recover()
+        finally:
+            if self._holder is None:
+                state.release(holder)
+
+
+def _locked_message(holder: LockInfo) -> str:
+    advice = (
+        "it is no longer running: break the lock with force_unlock() "
+        "(or `reconcile unlock`) after checking nothing else uses this state"
+        if holder.alive is False
+        else "wait for it to finish, or pass lock_timeout= to wait"
+    )
+    return f"state is locked by {holder.describe()}; {advice}"
+
+
+def _who() -> dict[str, str]:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return {"user": user, "host": socket.gethostname()}

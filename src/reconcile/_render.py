@@ -25,6 +25,7 @@ _HEADLINE = {
     Action.UPDATE: ("~", "will be updated in place"),
     Action.REPLACE: ("-/+", "must be replaced"),
     Action.DELETE: ("-", "will be destroyed"),
+    Action.FORGET: (".", "will be removed from state, not destroyed"),
 }
 _CBD = ("+/-", "must be replaced (create before destroy)")
 
@@ -49,10 +50,12 @@ def render_path(path: Path) -> str:
 
 
 def summary_line(counts: Mapping[Action, int]) -> str:
-    return (
+    line = (
         f"Plan: {counts[Action.CREATE]} to add, {counts[Action.UPDATE]} to change, "
-        f"{counts[Action.REPLACE]} to replace, {counts[Action.DELETE]} to destroy."
+        f"{counts[Action.REPLACE]} to replace, {counts[Action.DELETE]} to destroy"
     )
+    forget = counts.get(Action.FORGET, 0)
+    return line + (f", {forget} to forget." if forget else ".")
 
 
 def render_steps(steps: Sequence[Step], counts: Mapping[Action, int]) -> str:
@@ -72,16 +75,28 @@ def _render_step(step: Step) -> list[str]:
     symbol, verb = _HEADLINE[step.action]
     if step.action is Action.REPLACE and step.create_before_destroy:
         symbol, verb = _CBD
-    lines = [f"  # {step.address} {verb}", f"{symbol:>3} {step.address}"]
+    lines = [f"  # {step.address} {verb}{_why(step)}", f"{symbol:>3} {step.address}"]
     if step.action is Action.CREATE:
         lines += _render_document("+", step.after or {}, step.unknown)
-    elif step.action is Action.DELETE:
+    elif step.action in (Action.DELETE, Action.FORGET):
         lines += _render_document("-", step.before or {}, ())
     else:
         forced = set(step.diff.replace_paths)
         lines += [_render_change(c, forced) for c in step.diff.changes]
         lines += [f"      ~ {render_path(p)} = {_UNKNOWN}" for p in step.unknown]
     return lines
+
+
+_WHY = {
+    "tainted": " (tainted: an earlier create did not finish)",
+    "not_desired": " (no longer desired)",
+    "retained": " (no longer desired; retain is set)",
+    "gone": " (no longer desired, and already gone)",
+}
+
+
+def _why(step: Step) -> str:
+    return _WHY.get(step.reason.value, "")
 
 
 def _render_document(sign: str, doc: Mapping[str, Any], unknown: Sequence[Path]) -> list[str]:
@@ -96,7 +111,10 @@ def _render_document(sign: str, doc: Mapping[str, Any], unknown: Sequence[Path])
 
 def _render_change(change: Change, forced: set[Path]) -> str:
     path = render_path(change.path)
-    note = "  # forces replacement" if change.path[:1] in forced else ""
+    notes: list[str] = [change.cause] if change.cause in ("drift", "both") else []
+    if change.path[:1] in forced:
+        notes.append("forces replacement")
+    note = f"  # {', '.join(notes)}" if notes else ""
     if change.op == "add":
         return f"      + {path} = {render_value(change.new)}{note}"
     if change.op == "remove":

@@ -6,14 +6,17 @@ can reach a diff, a plan, a log line or an error, so a secret has nowhere to lea
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import attrs
 
-__all__ = ["MASK", "PROCESS_SALT", "Redacted", "new_salt", "redact"]
+__all__ = ["MASK", "PROCESS_SALT", "Redacted", "current_salt", "new_salt", "redact", "use_salt"]
 
 MASK = "(sensitive)"
 
@@ -36,10 +39,27 @@ def new_salt() -> str:
 
 
 PROCESS_SALT = new_salt()
+_SALT: contextvars.ContextVar[str] = contextvars.ContextVar("reconcile_salt", default=PROCESS_SALT)
 
 
-def redact(value: Any, salt: str = PROCESS_SALT) -> Redacted:
+def current_salt() -> str:
+    """The salt in force: the recorded state's while planning against it, else the process's."""
+    return _SALT.get()
+
+
+@contextlib.contextmanager
+def use_salt(salt: str) -> Iterator[None]:
+    """Digest secrets with ``salt`` inside the block (so plans and state agree)."""
+    token = _SALT.set(salt)
+    try:
+        yield
+    finally:
+        _SALT.reset(token)
+
+
+def redact(value: Any, salt: str | None = None) -> Redacted:
     """Digest ``value`` keyed by ``salt`` (BLAKE2b) so a change shows without the value."""
+    salt = current_salt() if salt is None else salt
     data = json.dumps(value, sort_keys=True, default=repr).encode()
     digest = hashlib.blake2b(data, key=bytes.fromhex(salt), digest_size=16).hexdigest()
     return Redacted(digest)

@@ -25,6 +25,7 @@ class Action(enum.StrEnum):
     UPDATE = "update"
     REPLACE = "replace"
     DELETE = "delete"
+    FORGET = "forget"
     NOOP = "noop"
 
 
@@ -36,6 +37,9 @@ class Reason(enum.StrEnum):
     REPLACE_FORCED = "replace_forced"
     IN_SYNC = "in_sync"
     NOT_DESIRED = "not_desired"
+    TAINTED = "tainted"
+    RETAINED = "retained"
+    GONE = "gone"
 
 
 @attrs.frozen
@@ -43,8 +47,9 @@ class Step:
     """One address in a plan: the action, its diff, before/after documents and edges.
 
     ``before`` and ``after`` are plain documents with sensitive values redacted;
-    ``desired`` and ``actual`` are the live resource objects apply needs, kept out
-    of equality and of the JSON form.
+    ``desired`` (what the provider is given), ``declared`` (what the user wrote,
+    which is what gets recorded) and ``actual`` are the resource objects apply
+    needs, kept out of equality and of the JSON form.
     """
 
     address: str
@@ -59,6 +64,7 @@ class Step:
     create_before_destroy: bool = False
     desired: Any = attrs.field(default=None, eq=False, repr=False)
     actual: Any = attrs.field(default=None, eq=False, repr=False)
+    declared: Any = attrs.field(default=None, eq=False, repr=False)
 
     @property
     def changes_anything(self) -> bool:
@@ -71,4 +77,6 @@ class Step:
             return ("create", "delete") if self.create_before_destroy else ("delete", "create")
         if self.action is Action.NOOP:
             return ("no-op",)
+        if self.action is Action.FORGET:
+            return ("forget",)
         return (self.action.value,)

@@ -1,0 +1,80 @@
+"""Recording apply outcomes: an intent before each provider call, the record after.
+
+Called by apply for every step. Each outcome is written in one transaction
+together with its journal entry and the closing of its intent, so a crash at
+any point leaves either an open intent (resolved by ``_recovery``) or a record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from ._errors import PartiallyCreated
+from ._records import record_for, stored_spec
+from ._state import Record, State, StepEntry
+from ._steps import Action, Step
+
+__all__ = ["Recorder"]
+
+_MAX_ERROR = 2000
+_INTENDED = (Action.CREATE, Action.UPDATE, Action.DELETE, Action.REPLACE)
+
+
+@attrs.frozen
+class Recorder:
+    """Writes one apply's outcomes to ``state``; with no state it records nothing."""
+
+    state: State | None = None
+    apply_id: int | None = None
+    revision: str | None = None
+    records: Mapping[str, Record] = attrs.field(factory=dict)
+
+    def _entry(self, step: Step, status: str, error: BaseException | None = None) -> Any:
+        if self.apply_id is None:
+            return None
+        text = None if error is None else repr(error)[:_MAX_ERROR]
+        return (self.apply_id, StepEntry(step.address, step.action.value, status, text))
+
+    def intend(self, step: Step) -> int | None:
+        """Durably note the provider call about to run (the crash-safety intent)."""
+        if self.state is None or step.action not in _INTENDED:
+            return None
+        source = step.declared or step.desired or step.actual
+        spec = stored_spec(source) if source is not None else {}
+        return self.state.open_intent(
+            step.address, step.kind, step.action.value, spec, self.apply_id
+        )
+
+    def succeeded(self, step: Step, result: Any, intent: int | None) -> None:
+        if self.state is None:
+            return
+        entry = self._entry(step, "ok")
+        if step.action in (Action.DELETE, Action.FORGET):
+            self.state.forget(step.address, intent=intent, step=entry)
+            return
+        record = record_for(step.declared or step.desired, result, self.revision)
+        if step.action is Action.NOOP and self.records.get(step.address) == record:
+            if entry is not None:
+                self.state.journal_step(*entry)
+            return
+        self.state.save(record, intent=intent, step=entry)
+
+    def failed(self, step: Step, error: BaseException, intent: int | None) -> None:
+        if self.state is None:
+            return
+        entry = self._entry(step, "failed", error)
+        if isinstance(error, PartiallyCreated):
+            declared = step.declared or step.desired
+            record = record_for(declared, error.actual, self.revision, tainted=True)
+            self.state.save(record, intent=intent, step=entry)
+        elif intent is not None:
+            self.state.close_intent(intent, step=entry)
+        elif entry is not None:
+            self.state.journal_step(*entry)
+
+    def skipped(self, step: Step) -> None:
+        if self.state is not None and (entry := self._entry(step, "skipped")) is not None:
+            self.state.journal_step(*entry)

@@ -1,0 +1,170 @@
+"""Resources to recorded state and back, and what a last applied spec tells the planner.
+
+Used by the planner (outputs into reads, three-way merge, drift-or-config causes)
+and by apply (records after each step). Sensitive values are kept only as
+salted digests: ``{"$sensitive": digest}`` in a stored spec.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from ._diff import Cause, Change, strict_equal
+from ._model import lifecycle_of, spec_of
+from ._secrets import Redacted, redact
+from ._serialize import structure, unstructure, unstructure_value
+from ._state import Record, now
+
+__all__ = [
+    "cause_of",
+    "document",
+    "load_spec",
+    "outputs_of",
+    "preserve_foreign",
+    "rebuild",
+    "record_for",
+    "stored_spec",
+    "with_outputs",
+]
+
+_SENSITIVE = "$sensitive"
+_MISSING = object()
+
+
+def document(res: Any, salt: str | None = None) -> dict[str, Any]:
+    """A resource as a plain document with its sensitive fields redacted."""
+    doc = unstructure(res)
+    for f in spec_of(res).fields:
+        if f.flags.sensitive:
+            doc[f.name] = redact(doc[f.name], salt)
+    return doc
+
+
+def stored_spec(res: Any, salt: str | None = None) -> dict[str, Any]:
+    """The JSON-safe spec to record: the document with digests in place of secrets."""
+    return {
+        k: {_SENSITIVE: v.digest} if isinstance(v, Redacted) else v
+        for k, v in document(res, salt).items()
+    }
+
+
+def load_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A recorded spec as a document: digests become ``Redacted`` again."""
+    return {
+        k: Redacted(v[_SENSITIVE]) if isinstance(v, dict) and set(v) == {_SENSITIVE} else v
+        for k, v in spec.items()
+    }
+
+
+def outputs_of(res: Any) -> dict[str, Any]:
+    """The provider-set (computed) field values of an actual resource."""
+    return {
+        f.name: unstructure_value(getattr(res, f.name))
+        for f in spec_of(res).fields
+        if f.flags.computed and not f.flags.sensitive
+    }
+
+
+def record_for(
+    declared: Any, result: Any, revision: str | None, *, tainted: bool = False
+) -> Record:
+    """The record after a successful step: what was declared, what the provider returned."""
+    spec = spec_of(declared)
+    lifecycle = lifecycle_of(declared)
+    return Record(
+        address=_address(declared),
+        kind=spec.kind,
+        spec=stored_spec(declared),
+        outputs=outputs_of(result) if result is not None else {},
+        depends_on=tuple(declared.depends_on),
+        revision=revision,
+        tainted=tainted,
+        protected=lifecycle.prevent_destroy,
+        retain=lifecycle.retain,
+        updated_at=now(),
+    )
+
+
+def _address(res: Any) -> str:
+    spec = spec_of(res)
+    return f"{spec.kind}[{','.join(str(getattr(res, k)) for k in spec.keys)}]"
+
+
+def with_outputs(want: Any, outputs: Mapping[str, Any]) -> Any:
+    """``want`` with computed fields it leaves unset taken from recorded outputs (ids)."""
+    changes = {
+        f.name: outputs[f.name]
+        for f in spec_of(want).fields
+        if f.flags.computed and f.name in outputs and f.is_unset(getattr(want, f.name))
+    }
+    return attrs.evolve(want, **changes) if changes else want
+
+
+def rebuild(cls: type[Any], spec: Mapping[str, Any], outputs: Mapping[str, Any]) -> Any:
+    """A resource from a recorded spec and outputs; secrets (kept as digests) get defaults."""
+    doc = dict(spec)
+    for f in spec_of(cls).fields:
+        if f.flags.sensitive:
+            doc.pop(f.name, None)
+    doc.update(outputs)
+    return structure(doc, cls)
+
+
+def preserve_foreign(want: Any, have: Any, last: Mapping[str, Any] | None) -> Any:
+    """Keep mapping keys the live object has that we never set (kubectl apply's three-way merge).
+
+    A key present in ``have`` but neither in ``want`` nor in the last applied spec
+    belongs to someone else and is left alone; one we set before is removed.
+    """
+    if last is None:
+        return want
+    changes: dict[str, Any] = {}
+    for f in spec_of(want).compared:
+        mine, theirs = getattr(want, f.name), getattr(have, f.name)
+        if isinstance(mine, dict) and isinstance(theirs, dict):
+            merged = _merge(mine, theirs, last.get(f.name))
+            if not strict_equal(merged, mine):
+                changes[f.name] = merged
+    return attrs.evolve(want, **changes) if changes else want
+
+
+def _merge(mine: dict[Any, Any], theirs: dict[Any, Any], last: Any) -> dict[Any, Any]:
+    last = last if isinstance(last, dict) else {}
+    merged = dict(mine)
+    for key, value in theirs.items():
+        if key not in mine and key not in last:
+            merged[key] = value
+        elif isinstance(mine.get(key), dict) and isinstance(value, dict):
+            merged[key] = _merge(mine[key], value, last.get(key))
+    return merged
+
+
+def cause_of(change: Change, last: Mapping[str, Any] | None) -> Cause | None:
+    """Whether the desired state moved (config), the live system did (drift), or both."""
+    if last is None:
+        return None
+    before = _at(last, change.path)
+    wanted = _MISSING if change.op == "remove" else change.new
+    live = _MISSING if change.op == "add" else change.old
+    if _same(before, wanted):
+        return "drift"
+    if _same(before, live):
+        return "config"
+    return "both"
+
+
+def _at(doc: Any, path: tuple[str | int, ...]) -> Any:
+    for part in path:
+        found = isinstance(doc, dict) and part in doc
+        indexed = isinstance(doc, list) and isinstance(part, int) and 0 <= part < len(doc)
+        if not (found or indexed):
+            return _MISSING
+        doc = doc[part]
+    return doc
+
+
+def _same(a: Any, b: Any) -> bool:
+    return a is b if a is _MISSING or b is _MISSING else strict_equal(a, b)

@@ -1,0 +1,67 @@
+"""Crash recovery: resolve intents a killed apply left open, before anything plans.
+
+Called by the reconciler while it holds the state's lock. For each open intent
+it asks the provider what exists (by key, or through ``list`` when the remote
+system chose the id) and records exactly that: adopted if it exists, dropped if
+it does not. So a kill between a remote create and its record leaves no orphan
+and no duplicate.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from ._model import address_of
+from ._provider import Provider
+from ._records import rebuild, record_for
+from ._state import Intent, Record, State
+
+__all__ = ["recover"]
+
+log = logging.getLogger("reconcile.recovery")
+
+
+def recover(state: State, providers: Mapping[str, Provider[Any]]) -> list[str]:
+    """Resolve every open intent; returns the addresses whose record changed."""
+    snapshot = state.snapshot()
+    changed = []
+    for intent in snapshot.intents:
+        provider = providers.get(intent.kind)
+        if provider is None:
+            continue  # a kind we cannot see now; leave the intent for a run that can
+        if _resolve(state, provider, intent, snapshot.records.get(intent.address)):
+            changed.append(intent.address)
+    return changed
+
+
+def _resolve(state: State, provider: Provider[Any], intent: Intent, record: Record | None) -> bool:
+    outputs = record.outputs if record is not None else {}
+    probe = rebuild(provider.resource, intent.spec, outputs)
+    found = provider.read(probe) or _listed(provider, intent.address)
+    if found is None:
+        log.warning("%s: interrupted %s left nothing; forgetting it", intent.address, intent.action)
+        if record is not None and intent.action != "update":
+            state.forget(intent.address, intent=intent.id)
+        else:
+            state.close_intent(intent.id)
+        return record is not None
+    log.warning("%s: interrupted %s left it in place; adopting it", intent.address, intent.action)
+    revision = record.revision if record is not None else None
+    declared = probe if intent.action != "delete" else found
+    state.save(record_for(_with_deps(declared, record), found, revision), intent=intent.id)
+    return True
+
+
+def _listed(provider: Provider[Any], address: str) -> Any:
+    """Find a thing by address through ``list`` when ``read`` needs an id we never recorded."""
+    if not provider.can_list:
+        return None
+    return next((item for item in provider.list() if address_of(item) == address), None)
+
+
+def _with_deps(res: Any, record: Record | None) -> Any:
+    return attrs.evolve(res, depends_on=record.depends_on if record is not None else ())

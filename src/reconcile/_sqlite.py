@@ -1,0 +1,356 @@
+"""``SQLiteState``: recorded state in one SQLite file (WAL, one transaction per step).
+
+The default store. Opening checks the file before anything runs: not SQLite,
+not reconcile's, a newer schema, corruption or no write access each raise
+``StateError`` and leave the file untouched. Older schemas migrate in place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ._errors import StateError
+from ._secrets import new_salt
+from ._state import (
+    ApplyEntry,
+    Intent,
+    Journaled,
+    LockInfo,
+    Record,
+    Snapshot,
+    State,
+    StepEntry,
+    now,
+)
+
+__all__ = ["SCHEMA_VERSION", "SQLiteState"]
+
+SCHEMA_VERSION = 1
+_MAGIC = b"SQLite format 3\x00"
+
+_SCHEMA_V1 = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE resources (
+    address TEXT PRIMARY KEY, kind TEXT NOT NULL, spec TEXT NOT NULL, outputs TEXT NOT NULL,
+    depends_on TEXT NOT NULL, revision TEXT, tainted INTEGER NOT NULL, protected INTEGER NOT NULL,
+    retain INTEGER NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE TABLE intents (
+    id INTEGER PRIMARY KEY, address TEXT NOT NULL, kind TEXT NOT NULL, action TEXT NOT NULL,
+    spec TEXT NOT NULL, apply_id INTEGER, created_at TEXT NOT NULL);
+CREATE TABLE applies (
+    id INTEGER PRIMARY KEY, started_at TEXT NOT NULL, ended_at TEXT, status TEXT NOT NULL,
+    revision TEXT, user TEXT, host TEXT, meta TEXT NOT NULL, plan TEXT);
+CREATE TABLE steps (
+    apply_id INTEGER NOT NULL REFERENCES applies(id), seq INTEGER PRIMARY KEY,
+    address TEXT NOT NULL, action TEXT NOT NULL, status TEXT NOT NULL, error TEXT,
+    at TEXT NOT NULL);
+CREATE TABLE lock (
+    id INTEGER PRIMARY KEY CHECK (id = 1), pid INTEGER NOT NULL, host TEXT NOT NULL,
+    since TEXT NOT NULL, note TEXT NOT NULL);
+"""
+
+# MIGRATIONS[n] upgrades a database at schema version n to n + 1.
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
+
+
+class SQLiteState(State):
+    """Recorded state in the SQLite file at ``path`` (created with its folder if absent)."""
+
+    def __init__(self, path: str | os.PathLike[str] = ".reconcile/state.db") -> None:
+        self.path = Path(path)
+        _check_file(self.path)
+        self._mutex = threading.RLock()
+        self._db = _connect(self.path)
+        self._salt = self._meta("salt")
+
+    def __repr__(self) -> str:
+        return f"SQLiteState({str(self.path)!r})"
+
+    def close(self) -> None:
+        with self._mutex:
+            self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._mutex:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _meta(self, key: str) -> str:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return str(row[0])
+
+    def _bump(self, db: sqlite3.Connection) -> None:
+        db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'serial'")
+
+    def snapshot(self) -> Snapshot:
+        with self._mutex:
+            self._db.execute("BEGIN")
+            try:
+                rows = self._db.execute("SELECT * FROM resources").fetchall()
+                intents = self._db.execute("SELECT * FROM intents ORDER BY id").fetchall()
+                serial = int(self._meta("serial"))
+            finally:
+                self._db.execute("COMMIT")
+        records = {r["address"]: _record(r) for r in rows}
+        return Snapshot(records, serial, self._salt, tuple(_intent(i) for i in intents))
+
+    def save(self, record: Record, *, intent: int | None = None, step: Journaled = None) -> None:
+        with self._tx() as db:
+            _journal(db, step)
+            db.execute(
+                "INSERT INTO resources VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(address) DO "
+                "UPDATE SET kind=excluded.kind, spec=excluded.spec, outputs=excluded.outputs, "
+                "depends_on=excluded.depends_on, revision=excluded.revision, "
+                "tainted=excluded.tainted, protected=excluded.protected, "
+                "retain=excluded.retain, updated_at=excluded.updated_at",
+                _row(record),
+            )
+            self._bump(db)
+            if intent is not None:
+                db.execute("DELETE FROM intents WHERE id = ?", (intent,))
+
+    def forget(self, address: str, *, intent: int | None = None, step: Journaled = None) -> None:
+        with self._tx() as db:
+            _journal(db, step)
+            if db.execute("DELETE FROM resources WHERE address = ?", (address,)).rowcount:
+                self._bump(db)
+            if intent is not None:
+                db.execute("DELETE FROM intents WHERE id = ?", (intent,))
+
+    def move(self, old: str, new: str) -> None:
+        with self._tx() as db:
+            if db.execute("SELECT 1 FROM resources WHERE address = ?", (new,)).fetchone():
+                raise StateError(f"cannot move {old} to {new}: {new} is already recorded")
+            moved = db.execute(
+                "UPDATE resources SET address = ?, updated_at = ? WHERE address = ?",
+                (new, now(), old),
+            ).rowcount
+            if not moved:
+                raise StateError(f"cannot move {old}: it is not recorded")
+            self._bump(db)
+
+    def open_intent(
+        self, address: str, kind: str, action: str, spec: Mapping[str, Any], apply_id: int | None
+    ) -> int:
+        with self._tx() as db:
+            cursor = db.execute(
+                "INSERT INTO intents (address, kind, action, spec, apply_id, created_at) "
+                "VALUES (?,?,?,?,?,?)",
+                (address, kind, action, _dump(spec), apply_id, now()),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def close_intent(self, intent: int, *, step: Journaled = None) -> None:
+        with self._tx() as db:
+            _journal(db, step)
+            db.execute("DELETE FROM intents WHERE id = ?", (intent,))
+
+    def acquire(self, holder: LockInfo) -> LockInfo | None:
+        with self._tx() as db:
+            row = db.execute("SELECT pid, host, since, note FROM lock").fetchone()
+            if row is not None:
+                current = LockInfo(row[0], row[1], row[2], row[3])
+                return None if current == holder else current
+            db.execute(
+                "INSERT INTO lock VALUES (1, ?, ?, ?, ?)",
+                (holder.pid, holder.host, holder.since, holder.note),
+            )
+            return None
+
+    def release(self, holder: LockInfo) -> None:
+        with self._tx() as db:
+            db.execute(
+                "DELETE FROM lock WHERE pid = ? AND host = ? AND since = ?",
+                (holder.pid, holder.host, holder.since),
+            )
+
+    def force_unlock(self) -> LockInfo | None:
+        with self._tx() as db:
+            row = db.execute("SELECT pid, host, since, note FROM lock").fetchone()
+            db.execute("DELETE FROM lock")
+            return None if row is None else LockInfo(row[0], row[1], row[2], row[3])
+
+    def begin_apply(self, revision: str | None, plan: str, meta: Mapping[str, Any]) -> int:
+        with self._tx() as db:
+            cursor = db.execute(
+                "INSERT INTO applies (started_at, status, revision, user, host, meta, plan) "
+                "VALUES (?, 'running', ?, ?, ?, ?, ?)",
+                (now(), revision, meta.get("user"), meta.get("host"), _dump(meta), plan),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def journal_step(self, apply_id: int, entry: StepEntry) -> None:
+        with self._tx() as db:
+            _journal(db, (apply_id, entry))
+
+    def end_apply(self, apply_id: int, status: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE applies SET ended_at = ?, status = ? WHERE id = ?",
+                (now(), status, apply_id),
+            )
+
+    def history(self, limit: int | None = None) -> list[ApplyEntry]:
+        with self._mutex:
+            rows = self._db.execute(
+                "SELECT id, started_at, ended_at, status, revision, user, host, meta "
+                "FROM applies ORDER BY id DESC LIMIT ?",
+                (-1 if limit is None else limit,),
+            ).fetchall()
+        return [_apply_entry(r, None, ()) for r in rows]
+
+    def entry(self, apply_id: int) -> ApplyEntry:
+        with self._mutex:
+            row = self._db.execute("SELECT * FROM applies WHERE id = ?", (apply_id,)).fetchone()
+            if row is None:
+                raise KeyError(apply_id)
+            steps = self._db.execute(
+                "SELECT address, action, status, error, at FROM steps "
+                "WHERE apply_id = ? ORDER BY seq",
+                (apply_id,),
+            ).fetchall()
+        return _apply_entry(row, row["plan"], tuple(StepEntry(*s) for s in steps))
+
+
+def _journal(db: sqlite3.Connection, step: Journaled) -> None:
+    if step is None:
+        return
+    apply_id, entry = step
+    db.execute(
+        "INSERT INTO steps (apply_id, address, action, status, error, at) VALUES (?,?,?,?,?,?)",
+        (apply_id, entry.address, entry.action, entry.status, entry.error, entry.at),
+    )
+
+
+def _check_file(path: Path) -> None:
+    """Refuse, before touching it, a file that is not ours or that we cannot write."""
+    folder = path.parent
+    if path.exists():
+        if not os.access(path, os.R_OK | os.W_OK):
+            raise StateError(f"{path}: state file is not readable and writable by this user")
+        with path.open("rb") as handle:
+            head = handle.read(len(_MAGIC))
+        if head and head != _MAGIC:
+            raise StateError(f"{path}: not a SQLite database; refusing to use it as state")
+    elif folder.exists() and not folder.is_dir():
+        raise StateError(f"{folder}: is not a directory")
+    else:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise StateError(f"{folder}: cannot create the state folder: {err}") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise StateError(f"{folder}: state folder is not writable (SQLite needs its WAL there)")
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    try:
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+        db.row_factory = sqlite3.Row
+        _verify(db, path)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA foreign_keys=ON")
+        _migrate(db, path)
+    except sqlite3.DatabaseError as err:
+        raise StateError(f"{path}: cannot use state database: {err}") from None
+    return db
+
+
+def _verify(db: sqlite3.Connection, path: Path) -> None:
+    result = db.execute("PRAGMA quick_check").fetchone()[0]
+    if result != "ok":
+        raise StateError(f"{path}: state database is corrupt ({result}); restore a backup")
+
+
+def _migrate(db: sqlite3.Connection, path: Path) -> None:
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if not tables:
+        _create(db)
+        return
+    if "meta" not in tables:
+        raise StateError(f"{path}: a SQLite database, but not reconcile state; refusing it")
+    version = int(db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0])
+    if version > SCHEMA_VERSION:
+        raise StateError(
+            f"{path}: state schema {version} is newer than this reconcile ({SCHEMA_VERSION}); "
+            "upgrade reconcile"
+        )
+    while version < SCHEMA_VERSION:
+        db.execute("BEGIN IMMEDIATE")
+        MIGRATIONS[version](db)
+        version += 1
+        db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(version),))
+        db.execute("COMMIT")
+
+
+def _create(db: sqlite3.Connection) -> None:
+    """The whole schema and its meta rows in one transaction: all or nothing."""
+    db.executescript(
+        "BEGIN IMMEDIATE;"
+        + _SCHEMA_V1
+        + f"INSERT INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');"
+        + "INSERT INTO meta VALUES ('serial', '0');"
+        + f"INSERT INTO meta VALUES ('salt', '{new_salt()}');"
+        + "COMMIT;"
+    )
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _row(r: Record) -> tuple[Any, ...]:
+    return (
+        r.address, r.kind, _dump(r.spec), _dump(r.outputs), _dump(list(r.depends_on)),
+        r.revision, int(r.tainted), int(r.protected), int(r.retain), r.created_at, r.updated_at,
+    )  # fmt: skip
+
+
+def _record(row: sqlite3.Row) -> Record:
+    return Record(
+        address=row["address"],
+        kind=row["kind"],
+        spec=json.loads(row["spec"]),
+        outputs=json.loads(row["outputs"]),
+        depends_on=tuple(json.loads(row["depends_on"])),
+        revision=row["revision"],
+        tainted=bool(row["tainted"]),
+        protected=bool(row["protected"]),
+        retain=bool(row["retain"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _intent(row: sqlite3.Row) -> Intent:
+    spec = json.loads(row["spec"])
+    return Intent(row["id"], row["address"], row["kind"], row["action"], spec, row["apply_id"])
+
+
+def _apply_entry(row: sqlite3.Row, plan: str | None, steps: tuple[StepEntry, ...]) -> ApplyEntry:
+    return ApplyEntry(
+        id=row["id"],
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+        status=row["status"],
+        revision=row["revision"],
+        user=row["user"],
+        host=row["host"],
+        meta=json.loads(row["meta"]),
+        plan=plan,
+        steps=steps,
+    )
