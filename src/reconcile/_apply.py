@@ -1,88 +1,58 @@
-"""Apply: run a plan's steps in order; a failure skips only what depends on it.
+"""Apply: run a plan's steps over its graph; a failure skips only what depends on it.
 
 Called by the reconciler. Each step's prerequisites come from ``_order`` (what it
-depends on; for deletes, what depended on it), so a failed step blocks exactly
-its dependents while independent steps still run.
+depends on; for deletes, what depended on it); the scheduler starts a step as
+soon as those finished, so independent steps run in parallel and a failed step
+blocks exactly its dependents. Every outcome is recorded from the calling thread.
 """
 
 from __future__ import annotations
 
-import enum
+import concurrent.futures as cf
 import logging
-from collections.abc import Iterable, Mapping
+import random
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
 
-from ._errors import PlanNeedsDesiredStateError, StalePlanError
-from ._model import address_of
+from ._clock import Clock, SystemClock
+from ._errors import ReconcileError
+from ._events import Event, EventKind, EventSink, emit
+from ._limits import Limiter
+from ._model import Ref
 from ._order import prerequisites
+from ._outcomes import ApplyResult, Interrupted, Outcome, Status
 from ._plan import Plan
+from ._policy import RetryPolicy
 from ._provider import Provider
 from ._recorder import Recorder
-from ._records import document
-from ._secrets import Redacted
-from ._serialize import structure
+from ._refs import resolve
+from ._saved import complete
+from ._schedule import Done, Job, Scheduler
 from ._steps import Action, Step
 
-__all__ = ["ApplyResult", "Outcome", "Status", "apply"]
+__all__ = ["Execution", "apply", "perform"]
 
 log = logging.getLogger("reconcile.apply")
 
 Providers = Mapping[str, Provider[Any]]
 
 
-class Status(enum.StrEnum):
-    """How one step of an apply ended."""
-
-    OK = "ok"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-
-
 @attrs.frozen
-class Outcome:
-    """One step's result: its status, the error if it failed, what blocked it if skipped."""
+class Execution:
+    """How apply runs steps: parallelism, executor, retries, timeouts, clock, events."""
 
-    address: str
-    action: Action
-    status: Status
-    error: BaseException | None = attrs.field(default=None, eq=False)
-    blocked_by: str | None = None
-    result: Any = attrs.field(default=None, eq=False, repr=False)
-
-
-@attrs.frozen
-class ApplyResult:
-    """Every step's outcome in the order they ran; ``ok`` when none failed or was skipped."""
-
-    outcomes: tuple[Outcome, ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        return all(o.status is Status.OK for o in self.outcomes)
-
-    def _with(self, status: Status) -> tuple[Outcome, ...]:
-        return tuple(o for o in self.outcomes if o.status is status)
-
-    @property
-    def applied(self) -> tuple[Outcome, ...]:
-        """Steps that changed something and succeeded."""
-        return tuple(o for o in self._with(Status.OK) if o.action is not Action.NOOP)
-
-    @property
-    def failed(self) -> tuple[Outcome, ...]:
-        return self._with(Status.FAILED)
-
-    @property
-    def skipped(self) -> tuple[Outcome, ...]:
-        return self._with(Status.SKIPPED)
-
-    def outcome(self, address: str) -> Outcome:
-        for o in self.outcomes:
-            if o.address == address:
-                return o
-        raise KeyError(address)
+    parallelism: int = 10
+    executor: cf.Executor | None = None
+    retry: RetryPolicy = attrs.field(factory=RetryPolicy)
+    step_timeout: float | None = None
+    clock: Clock = attrs.field(factory=SystemClock)
+    on_event: EventSink | None = None
+    limiters: Mapping[str, Limiter] = attrs.field(factory=dict)
+    cancel: threading.Event = attrs.field(factory=threading.Event)
+    seed: int | None = None
 
 
 def apply(
@@ -90,42 +60,42 @@ def apply(
     providers: Providers,
     desired: Iterable[Any] | None = None,
     recorder: Recorder | None = None,
+    execution: Execution | None = None,
 ) -> ApplyResult:
-    """Execute ``plan``; ``desired`` supplies values a saved plan had to redact."""
-    recorder = recorder or Recorder()
-    steps = _complete(plan, providers, desired)
-    before = prerequisites(steps)
-    status: dict[str, Status] = {}
-    outcomes = []
-    for step in steps:
-        blocked = next((d for d in before[step.address] if status[d] is not Status.OK), None)
-        if blocked is not None:
-            outcome = Outcome(step.address, step.action, Status.SKIPPED, blocked_by=blocked)
-            log.info("%s: skipped, %s did not succeed", step.address, blocked)
-            recorder.skipped(step)
-        else:
-            outcome = _run(step, providers.get(step.kind), recorder)
-        status[step.address] = outcome.status
-        outcomes.append(outcome)
-    return ApplyResult(tuple(outcomes))
-
-
-def _run(step: Step, provider: Provider[Any] | None, recorder: Recorder) -> Outcome:
-    if step.changes_anything:
-        log.info("%s: %s", step.address, step.action, extra={"address": step.address})
-    intent = recorder.intend(step)
+    """Execute ``plan`` over its graph; ``desired`` supplies what a saved plan redacted."""
+    execution = execution or Execution()
+    steps = complete(plan, providers, desired)
+    run = _ApplyRun(steps, providers, recorder or Recorder(), execution)
+    executor = execution.executor or cf.ThreadPoolExecutor(
+        max(1, execution.parallelism), thread_name_prefix="reconcile-apply"
+    )
+    scheduler = Scheduler(
+        executor,
+        parallelism=execution.parallelism,
+        retry=execution.retry,
+        timeout=execution.step_timeout,
+        clock=execution.clock,
+        limiters=execution.limiters,
+        cancel=execution.cancel,
+        rng=random.Random(execution.seed),
+    )
     try:
-        result = _execute(step, provider)
-    except Exception as err:
-        log.warning("%s: %s failed: %r", step.address, step.action, err)
-        recorder.failed(step, err, intent)
-        return Outcome(step.address, step.action, Status.FAILED, error=err)
-    recorder.succeeded(step, result, intent)
-    return Outcome(step.address, step.action, Status.OK, result=result)
+        done, interrupted = scheduler.run(run.jobs(), run)
+    finally:
+        if execution.executor is None:
+            executor.shutdown(wait=False, cancel_futures=True)
+    result = ApplyResult(run.outcomes(done), interrupted)
+    if interrupted:
+        raise Interrupted(result)
+    return result
 
 
-def _execute(step: Step, provider: Provider[Any] | None) -> Any:
+def perform(step: Step, provider: Provider[Any] | None, phase: str) -> Any:
+    """The provider call(s) of one unit of a step; runs on the executor (keep it picklable)."""
     want, have = step.desired, step.actual
+    if phase == "destroy":
+        provider.delete(have)  # type: ignore[union-attr]
+        return None
     if step.action in (Action.NOOP, Action.FORGET):
         return have
     assert provider is not None, step.kind
@@ -137,10 +107,8 @@ def _execute(step: Step, provider: Provider[Any] | None) -> Any:
         case Action.DELETE:
             provider.delete(have)
             return None
-        case Action.REPLACE if step.create_before_destroy:
-            made = provider.create(want)
-            provider.delete(have)
-            return made
+        case Action.REPLACE if phase == "create":
+            return provider.create(want)
         case Action.REPLACE:
             if have is not None:
                 provider.delete(have)
@@ -148,52 +116,151 @@ def _execute(step: Step, provider: Provider[Any] | None) -> Any:
     raise AssertionError(step.action)
 
 
-_NEEDS_WANT = (Action.CREATE, Action.UPDATE, Action.REPLACE)
-_NEEDS_HAVE = (Action.UPDATE, Action.REPLACE, Action.DELETE)
+class _ApplyRun:
+    """One apply's units and their bookkeeping; the scheduler's ``Hooks``."""
 
+    def __init__(
+        self, steps: tuple[Step, ...], providers: Providers, recorder: Recorder, ex: Execution
+    ) -> None:
+        self.steps = {s.address: s for s in steps}
+        self.order = [s.address for s in steps]
+        self.providers = providers
+        self.recorder = recorder
+        self.execution = ex
+        self.live: dict[str, Any] = {s.address: s.actual for s in steps}
+        self.resolved: dict[str, Step] = {}
+        self.intents: dict[str, int | None] = {}
 
-def _complete(plan: Plan, providers: Providers, desired: Iterable[Any] | None) -> tuple[Step, ...]:
-    """Fill in what a saved plan could not rebuild, refusing it if the world moved since."""
-    supplied = {address_of(r): r for r in desired or ()}
-    out = []
-    for step in plan.steps:
-        if step.action in _NEEDS_WANT and step.desired is None:
-            want, declared = _resupplied(step, supplied, plan.salt)
-            step = attrs.evolve(step, desired=want, declared=declared)
-        if plan.saved and step.action is not Action.FORGET:
-            step = _reobserved(step, providers[step.kind], plan.salt)
-        out.append(step)
-    return tuple(out)
+    def jobs(self) -> list[Job]:
+        before = prerequisites(tuple(self.steps.values()))
+        split = {a for a, s in self.steps.items() if _two_phase(s)}
+        dependents: dict[str, list[str]] = {a: [] for a in self.steps}
+        for address, prereqs in before.items():
+            for p in prereqs:
+                dependents[p].append(address)
+        jobs = []
+        for address in self.order:
+            after = tuple(_unit(p, split, "create") for p in before[address])
+            kind = self.steps[address].kind
+            if address in split:
+                jobs.append(Job(f"{address}#create", after, kind))
+                then = (
+                    f"{address}#create",
+                    *(_unit(d, split, "create") for d in dependents[address]),
+                )
+                jobs.append(Job(f"{address}#destroy", then, kind))
+            else:
+                jobs.append(Job(address, after, kind))
+        return jobs
 
+    # -- Hooks -----------------------------------------------------------------
 
-def _reobserved(step: Step, provider: Provider[Any], salt: str) -> Step:
-    """Read again what a saved plan saw; any difference makes the plan stale."""
-    probe = step.desired if step.desired is not None else step.actual
-    if probe is None:
-        if step.action in _NEEDS_HAVE:
-            raise StalePlanError(f"{step.address}: cannot re-read it to check the saved plan")
-        return step
-    have = provider.read(probe)
-    seen = document(have, salt) if have is not None else None
-    if seen != step.before:
-        raise StalePlanError(f"{step.address}: the actual state changed since planning")
-    return attrs.evolve(step, actual=have)
+    def prepare(self, job: Job) -> tuple[Callable[..., Any], tuple[Any, ...]] | Done:
+        address, phase = _split(job.id)
+        step = self.steps[address]
+        if phase != "destroy":
+            try:
+                step = self._resolved(step)
+            except Exception as err:
+                return Done("failed", error=err)
+            if step.action in (Action.NOOP, Action.FORGET) or (
+                step.action is Action.UPDATE and not step.diff
+            ):
+                return Done("ok", result=step.actual)
+        self.resolved[address] = step
+        if phase != "destroy" and address not in self.intents:
+            self.intents[address] = self.recorder.intend(step)
+        return perform, (step, self.providers.get(step.kind), phase)
 
+    def started(self, job: Job, attempt: int) -> None:
+        address, _ = _split(job.id)
+        step = self.steps[address]
+        if attempt == 1:
+            log.info("%s: %s", address, step.action, extra={"address": address})
+        emit(self.execution.on_event, Event(EventKind.STARTED, address, step.action.value, attempt))
 
-def _resupplied(step: Step, supplied: Mapping[str, Any], salt: str) -> tuple[Any, Any]:
-    """The plan's own ``after`` with its secrets taken from the re-supplied desired state."""
-    declared = supplied.get(step.address)
-    if declared is None or step.after is None:
-        raise PlanNeedsDesiredStateError(
-            f"{step.address}: the saved plan redacts sensitive values; "
-            "apply it together with the desired state it was made from"
+    def retrying(self, job: Job, attempt: int, error: BaseException, delay: float) -> None:
+        address, _ = _split(job.id)
+        log.warning("%s: attempt %d failed (%r); retrying in %.2fs", address, attempt, error, delay)
+        action = self.steps[address].action.value
+        emit(
+            self.execution.on_event,
+            Event(EventKind.RETRIED, address, action, attempt, repr(error), delay),
         )
-    given = document(declared, salt)
-    doc = dict(step.after)
-    for name, value in step.after.items():
-        if isinstance(value, Redacted):
-            if given.get(name) != value:
-                raise StalePlanError(f"{step.address}: {name} changed since planning")
-            doc[name] = getattr(declared, name)
-    want = attrs.evolve(structure(doc, type(declared)), depends_on=step.depends_on)
-    return want, declared
+
+    def finished(self, job: Job, done: Done) -> None:
+        address, phase = _split(job.id)
+        step = self.resolved.get(address, self.steps[address])
+        intent = self.intents.get(address)
+        sink = self.execution.on_event
+        action = step.action.value
+        if done.status == "ok":
+            if phase == "destroy":
+                self.recorder.destroyed_old(step)
+            else:
+                self.live[address] = done.result
+                self.recorder.succeeded(step, done.result, intent)
+            emit(sink, Event(EventKind.FINISHED, address, action, done.attempts or 1))
+        elif done.status == "failed":
+            assert done.error is not None
+            log.warning("%s: %s failed: %r", address, step.action, done.error)
+            if phase != "destroy":
+                self.recorder.failed(step, done.error, intent)
+            emit(sink, Event(EventKind.FAILED, address, action, done.attempts, repr(done.error)))
+        elif done.status == "unknown":
+            log.warning("%s: %s timed out; it will be read again next run", address, step.action)
+            self.recorder.abandoned(step)
+            emit(sink, Event(EventKind.TIMED_OUT, address, action, done.attempts))
+        else:
+            self.recorder.skipped(step, done.status)
+            kind = EventKind.SKIPPED if done.status == "skipped" else EventKind.CANCELLED
+            emit(sink, Event(kind, address, action))
+
+    # -- helpers ---------------------------------------------------------------
+
+    def _resolved(self, step: Step) -> Step:
+        """The step with references resolved against what already ran."""
+        if not step.references:
+            return step
+        desired = resolve(step.desired, self._value)
+        declared = resolve(step.declared, self._value) if step.declared is not None else desired
+        changes: dict[str, Any] = {"desired": desired, "declared": declared}
+        if step.action is Action.UPDATE and step.actual is not None:
+            changes["diff"] = self.providers[step.kind].diff(desired, step.actual)
+        return attrs.evolve(step, **changes)
+
+    def _value(self, r: Ref) -> Any:
+        target = self.live.get(r.address)
+        if target is None:
+            raise ReconcileError(f"reference to {r.address}.{r.field}: it does not exist")
+        return getattr(target, r.field)
+
+    def outcomes(self, done: Mapping[str, Done]) -> tuple[Outcome, ...]:
+        return tuple(self._outcome(a, done) for a in self.order)
+
+    def _outcome(self, address: str, done: Mapping[str, Done]) -> Outcome:
+        step = self.steps[address]
+        parts = [done[j] for j in (address, f"{address}#create", f"{address}#destroy") if j in done]
+        worst = next((d for d in parts if d.status != "ok"), parts[0])
+        result = parts[0].result
+        blocked = worst.blocked_by.split("#")[0] if worst.blocked_by else None
+        return Outcome(
+            address, step.action, Status(worst.status), worst.error, blocked,
+            sum(d.attempts for d in parts), result,
+        )  # fmt: skip
+
+
+def _two_phase(step: Step) -> bool:
+    """A create-before-destroy replace runs as two units: dependents go in between."""
+    return step.action is Action.REPLACE and step.create_before_destroy and step.actual is not None
+
+
+def _unit(address: str, split: set[str], phase: str) -> str:
+    return f"{address}#{phase}" if address in split else address
+
+
+def _split(job_id: str) -> tuple[str, str]:
+    address, _, phase = job_id.rpartition("#")
+    if address and phase in ("create", "destroy"):
+        return address, phase
+    return job_id, "all"

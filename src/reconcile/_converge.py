@@ -12,7 +12,7 @@ from typing import Any
 
 import attrs
 
-from ._apply import ApplyResult
+from ._outcomes import ApplyResult
 from ._plan import Plan
 
 __all__ = ["ConvergeReport", "Round", "converge"]

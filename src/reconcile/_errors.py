@@ -96,8 +96,8 @@ class UnknownKindError(InvalidStateError):
 class DanglingDependencyError(InvalidStateError):
     """A resource depends on an address that is neither desired nor recorded."""
 
-    def __init__(self, address: str, missing: str) -> None:
-        super().__init__(f"{address}: depends on {missing}, which is not part of the desired state")
+    def __init__(self, address: str, missing: str, *, what: str = "depends on") -> None:
+        super().__init__(f"{address}: {what} {missing}, which is not part of the desired state")
         self.address = address
         self.missing = missing
 
@@ -124,9 +124,9 @@ class ManifestProblem:
 
     def __str__(self) -> str:
         where = ":".join(str(p) for p in (self.file, self.line, self.column) if p is not None)
-        context = [f"document {self.document}"] if self.document is not None else []
-        context += [p for p in (self.address, self.path) if p]
-        return f"{where}: {', '.join([*context, self.message])}"
+        doc = f"document {self.document}" if self.document is not None else ""
+        doc += f" ({self.address})" if doc and self.address else ""
+        return ": ".join(part for part in (where, doc, self.path, self.message) if part)
 
 
 class ManifestError(InvalidStateError):
@@ -143,7 +143,7 @@ class PathEscapeError(InvalidStateError):
     """A resource's path (or a symlink on the way) leads outside the provider's root."""
 
     def __init__(self, address: str, path: str, why: str) -> None:
-        super().__init__(f"{address}: path {path!r} {why}; it must stay inside the root")
+        super().__init__(f"{address}: path {path!r} {why}; nothing there is read or written")
         self.address = address
         self.path = path
 

@@ -19,6 +19,7 @@ __all__ = [
     "FieldFlags",
     "FieldSpec",
     "Lifecycle",
+    "UNKNOWN",
     "Ref",
     "ResourceSpec",
     "address_of",
@@ -90,6 +91,20 @@ class Ref:
 
     def __repr__(self) -> str:
         return f"ref({self.address}.{self.field})"
+
+
+@attrs.frozen(repr=False)
+class _Unknown:
+    """A value only known after apply (a reference to something not created yet)."""
+
+    def __repr__(self) -> str:
+        return "(known after apply)"
+
+    def __reduce__(self) -> str:
+        return "UNKNOWN"
+
+
+UNKNOWN = _Unknown()
 
 
 def ref(target: object, field: str) -> Any:

@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from ._model import registered_kind
+from ._model import Ref, registered_kind
 from ._planjson import decode, encode
 from ._render import render_steps
 from ._secrets import PROCESS_SALT, Redacted
@@ -30,6 +30,7 @@ class Plan:
     steps: tuple[Step, ...] = ()
     salt: str = attrs.field(default=PROCESS_SALT, repr=False)
     serial: int | None = None
+    excluded: tuple[tuple[str, str], ...] = ()
     saved: bool = attrs.field(default=False, eq=False, repr=False)
 
     @property
@@ -58,25 +59,27 @@ class Plan:
 
     def render(self) -> str:
         """Terraform-style text: ``+``, ``~``, ``-/+``, ``-`` and a summary line."""
-        return render_steps(self.steps, self.summary)
+        return render_steps(self.steps, self.summary, self.excluded)
 
     def to_json(self, *, indent: int | None = None) -> str:
         """The versioned JSON form (see docs/reference/plan-json.md)."""
-        doc = encode(self.steps, self.summary, self.salt, self.serial)
+        doc = encode(self.steps, self.summary, self.salt, self.serial, self.excluded)
         return json.dumps(doc, indent=indent, ensure_ascii=False)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Plan:
         """Read a plan written by :meth:`to_json`."""
-        steps, salt, serial = decode(json.loads(text))
-        return cls(tuple(_with_resources(s) for s in steps), salt, serial, saved=True)
+        steps, salt, serial, excluded = decode(json.loads(text))
+        rebuilt = tuple(_with_resources(s) for s in steps)
+        return cls(rebuilt, salt, serial, excluded, saved=True)
 
 
 def _with_resources(step: Step) -> Step:
     resource_cls = registered_kind(step.kind)
     if resource_cls is None:
         return step
-    desired = _rebuild(step.after, resource_cls, step.depends_on)
+    deps = tuple(d for d in step.depends_on if d not in {a for _, a, _ in step.references})
+    desired = _rebuild(step.after, resource_cls, deps, step.references)
     return attrs.evolve(
         step,
         desired=desired,
@@ -85,8 +88,17 @@ def _with_resources(step: Step) -> Step:
     )
 
 
-def _rebuild(doc: dict[str, Any] | None, resource_cls: type[Any], deps: tuple[str, ...]) -> Any:
+def _rebuild(
+    doc: dict[str, Any] | None,
+    resource_cls: type[Any],
+    deps: tuple[str, ...],
+    refs: tuple[tuple[tuple[str | int, ...], str, str], ...] = (),
+) -> Any:
+    """The resource a document describes, or None when secrets or nested refs hide it."""
     if doc is None or any(isinstance(v, Redacted) for v in doc.values()):
         return None
+    if any(len(path) != 1 for path, _, _ in refs):
+        return None
     rebuilt: Any = structure(doc, resource_cls)
-    return attrs.evolve(rebuilt, depends_on=deps)
+    with_refs = {str(path[0]): Ref(address, field) for path, address, field in refs}
+    return attrs.evolve(rebuilt, depends_on=deps, **with_refs)

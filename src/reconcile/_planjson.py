@@ -13,6 +13,7 @@ from typing import Any
 
 from ._diff import Change, Diff, pointer
 from ._errors import InvalidStateError
+from ._model import UNKNOWN
 from ._secrets import MASK, Redacted
 from ._steps import Action, Reason, Step
 
@@ -24,7 +25,11 @@ Path = tuple[str | int, ...]
 
 
 def encode(
-    steps: Sequence[Step], summary: Mapping[Action, int], salt: str, serial: int | None
+    steps: Sequence[Step],
+    summary: Mapping[Action, int],
+    salt: str,
+    serial: int | None,
+    excluded: Sequence[tuple[str, str]] = (),
 ) -> dict[str, Any]:
     """The plan as a JSON-ready dict; ``salt`` keys the digests of sensitive values."""
     return {
@@ -32,19 +37,23 @@ def encode(
         "salt": salt,
         "state_serial": serial,
         "resource_changes": [_encode_step(s) for s in steps],
+        "excluded": [{"address": a, "reason": why} for a, why in excluded],
         "summary": {a.value: n for a, n in summary.items()},
     }
 
 
-def decode(doc: Mapping[str, Any]) -> tuple[list[Step], str, int | None]:
-    """Steps, salt and state serial from :func:`encode`'s dict; refuses other versions."""
+def decode(
+    doc: Mapping[str, Any],
+) -> tuple[list[Step], str, int | None, tuple[tuple[str, str], ...]]:
+    """Steps, salt, state serial and left-out addresses from :func:`encode`'s dict."""
     version = doc.get("format_version")
     if version != FORMAT_VERSION:
         raise InvalidStateError(
             f"plan JSON has format_version {version!r}; this reconcile reads {FORMAT_VERSION!r}"
         )
     steps = [_decode_step(entry) for entry in doc["resource_changes"]]
-    return steps, doc["salt"], doc.get("state_serial")
+    excluded = tuple((e["address"], e["reason"]) for e in doc.get("excluded", ()))
+    return steps, doc["salt"], doc.get("state_serial"), excluded
 
 
 def _encode_step(step: Step) -> dict[str, Any]:
@@ -57,6 +66,10 @@ def _encode_step(step: Step) -> dict[str, Any]:
         "actions": list(step.actions),
         "action_reason": step.reason.value,
         "depends_on": list(step.depends_on),
+        "references": [
+            {"path": list(path), "address": address, "field": field}
+            for path, address, field in step.references
+        ],
         "create_before_destroy": step.create_before_destroy,
         "change": {
             "before": before,
@@ -85,7 +98,10 @@ def _encode_change(change: Change) -> dict[str, Any]:
         out["cause"] = change.cause
     for name in ("old", "new"):
         value = getattr(change, name)
-        if isinstance(value, Redacted):
+        if value is UNKNOWN:
+            out[name] = None
+            out[f"{name}_unknown"] = True
+        elif isinstance(value, Redacted):
             out[name] = MASK
             out[f"{name}_digest"] = value.digest
         else:
@@ -109,6 +125,9 @@ def _decode_step(entry: Mapping[str, Any]) -> Step:
         after=_decode_doc(change["after"], digests["after"]),
         unknown=tuple(_path(p) for p in change["after_unknown"]),
         depends_on=tuple(entry["depends_on"]),
+        references=tuple(
+            (_path(r["path"]), r["address"], r["field"]) for r in entry.get("references", ())
+        ),
         create_before_destroy=entry["create_before_destroy"],
     )
 
@@ -121,6 +140,8 @@ def _decode_doc(doc: dict[str, Any] | None, digests: Mapping[str, str]) -> dict[
 
 def _decode_change(entry: Mapping[str, Any]) -> Change:
     def value(name: str) -> Any:
+        if entry.get(f"{name}_unknown"):
+            return UNKNOWN
         digest = entry.get(f"{name}_digest")
         return Redacted(digest) if digest is not None else entry[name]
 

@@ -1,40 +1,55 @@
 """Planning: validate desired state, observe it through providers, choose each step.
 
 Called by the reconciler. Validation (kinds, duplicate addresses, dangling
-dependencies, cycles) runs before any provider is called, so bad input changes
-nothing. Observation calls only ``read`` and ``diff``: planning is a dry run.
-With recorded state it also fills provider-assigned ids into reads, keeps
-fields others set (three-way merge), says drift from config, and prunes.
+dependencies and references, cycles) runs before any provider is called, so
+bad input changes nothing. Observation calls only ``read`` and ``diff``:
+planning is a dry run. Steps are chosen in dependency order so a reference
+takes the value its target will have, or ``UNKNOWN`` until it is created.
+With recorded state the planner also fills provider-assigned ids into reads,
+keeps fields others set (three-way merge), tells drift from config, and prunes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 import attrs
 
-from ._diff import Diff
+from ._diff import Change, Diff
 from ._errors import (
     DanglingDependencyError,
     DuplicateAddressError,
     InvalidStateError,
-    ObserveError,
     ProtectedResourceError,
     UnknownKindError,
 )
-from ._model import address_of, is_resource, lifecycle_of, spec_of
+from ._limits import Limiter
+from ._model import UNKNOWN, Ref, address_of, is_resource, lifecycle_of, spec_of
+from ._observe import Probe, observe
 from ._order import order_steps, topological
 from ._plan import Plan
 from ._provider import Provider
 from ._records import cause_of, document, load_spec, preserve_foreign, rebuild, with_outputs
+from ._refs import dependencies, ref_paths, resolve, unknown_fields, without_refs
 from ._secrets import PROCESS_SALT, use_salt
 from ._state import Record, Snapshot
 from ._steps import Action, Reason, Step
+from ._targets import select
 
-__all__ = ["plan", "validate"]
+__all__ = ["Planning", "plan", "validate"]
 
 Providers = Mapping[str, Provider[Any]]
+
+
+@attrs.frozen
+class Planning:
+    """How to observe: the read parallelism and each provider's limiter."""
+
+    parallelism: int = 1
+    limiters: Mapping[str, Limiter] = attrs.field(factory=dict)
+    include: Collection[str] | None = None
+    exclude: Collection[str] | None = None
 
 
 def validate(desired: Iterable[Any], providers: Providers) -> dict[str, Any]:
@@ -51,80 +66,182 @@ def validate(desired: Iterable[Any], providers: Providers) -> dict[str, Any]:
             raise UnknownKindError(address, kind, list(providers))
         by_address[address] = res
     for address, res in by_address.items():
-        for dep in res.depends_on:
-            if dep not in by_address:
-                raise DanglingDependencyError(address, dep)
-    topological({a: r.depends_on for a, r in by_address.items()})
+        _check_edges(address, res, by_address)
+    topological({a: dependencies(r) for a, r in by_address.items()})
     return by_address
 
 
-def plan(desired: Iterable[Any], providers: Providers, snapshot: Snapshot | None = None) -> Plan:
+def _check_edges(address: str, res: Any, by_address: Mapping[str, Any]) -> None:
+    for dep in res.depends_on:
+        if dep not in by_address:
+            raise DanglingDependencyError(address, dep)
+    keys = set(spec_of(res).keys)
+    for path, r in ref_paths(res):
+        if path[0] in keys:
+            raise InvalidStateError(f"{address}: key field {path[0]} cannot be a reference")
+        target = by_address.get(r.address)
+        if target is None:
+            raise DanglingDependencyError(address, r.address, what="references")
+        if r.field not in {f.name for f in spec_of(target).fields}:
+            raise InvalidStateError(
+                f"{address}: {'.'.join(map(str, path))} references {r.address}.{r.field}, "
+                f"but {spec_of(target).kind} has no field {r.field!r}"
+            )
+
+
+def plan(
+    desired: Iterable[Any],
+    providers: Providers,
+    snapshot: Snapshot | None = None,
+    planning: Planning = Planning(),
+) -> Plan:
     """Observe every desired (and recorded) resource and return the ordered plan."""
     resources = validate(desired, providers)
     records = snapshot.records if snapshot is not None else {}
+    graph = {a: dependencies(r) for a, r in resources.items()}
+    graph.update({a: r.depends_on for a, r in records.items() if a not in resources})
+    chosen, left_out = select(graph, planning.include, planning.exclude)
     salt = snapshot.salt if snapshot is not None else PROCESS_SALT
     with use_salt(salt):
-        steps = [
-            _desired_step(address, want, providers[spec_of(want).kind], records.get(address))
-            for address, want in resources.items()
-        ]
-        steps += [
-            _prune_step(record, providers)
-            for address, record in records.items()
-            if address not in resources
-        ]
+        steps = _plan_chosen(resources, records, providers, chosen, graph, planning)
     serial = snapshot.serial if snapshot is not None else None
-    return Plan(order_steps(steps), salt=salt, serial=serial)
+    return Plan(order_steps(steps), salt=salt, serial=serial, excluded=left_out)
 
 
-def _observe(address: str, want: Any, provider: Provider[Any]) -> Any:
-    try:
-        return provider.read(want)
-    except Exception as err:
-        raise ObserveError(address, err) from err
+def _plan_chosen(
+    resources: Mapping[str, Any],
+    records: Mapping[str, Record],
+    providers: Providers,
+    chosen: set[str],
+    graph: Mapping[str, Iterable[str]],
+    planning: Planning,
+) -> list[Step]:
+    wanted = {a: r for a, r in resources.items() if a in chosen}
+    pruned = {a: r for a, r in records.items() if a in chosen and a not in resources}
+    probes = [_probe(a, r, providers, records.get(a)) for a, r in wanted.items()]
+    probes += [p for r in pruned.values() if (p := _prune_probe(r, providers)) is not None]
+    seen = observe(probes, planning.parallelism, planning.limiters)
+    known: dict[str, Any] = {}
+    steps = []
+    for address in topological({a: graph[a] for a in wanted}):
+        want = wanted[address]
+        step, known[address] = _desired_step(
+            address, want, providers[spec_of(want).kind], records.get(address), seen[address], known
+        )
+        steps.append(step)
+    steps += [_prune_step(r, seen.get(a)) for a, r in pruned.items()]
+    return steps
+
+
+def _probe(address: str, want: Any, providers: Providers, record: Record | None) -> Probe:
+    if record is not None:
+        want = with_outputs(want, record.outputs)
+    return address, without_refs(want), providers[spec_of(want).kind]
+
+
+def _prune_probe(record: Record, providers: Providers) -> Probe | None:
+    if record.retain:
+        return None
+    if record.protected:
+        raise ProtectedResourceError(record.address, "destroy it (it is no longer desired)")
+    provider = providers.get(record.kind)
+    if provider is None:
+        raise UnknownKindError(record.address, record.kind, list(providers))
+    return record.address, rebuild(provider.resource, record.spec, record.outputs), provider
 
 
 def _desired_step(
-    address: str, declared: Any, provider: Provider[Any], record: Record | None
-) -> Step:
+    address: str,
+    declared: Any,
+    provider: Provider[Any],
+    record: Record | None,
+    have: Any,
+    known: Mapping[str, Any],
+) -> tuple[Step, Any]:
+    """The step for one desired resource, and what it will look like after apply."""
     lifecycle = lifecycle_of(declared)
     last = load_spec(record.spec) if record is not None else None
     want = with_outputs(declared, record.outputs) if record is not None else declared
-    have = _observe(address, want, provider)
     common: dict[str, Any] = {
         "address": address,
         "kind": spec_of(declared).kind,
-        "depends_on": declared.depends_on,
+        "depends_on": dependencies(declared),
+        "references": tuple((path, r.address, r.field) for path, r in ref_paths(declared)),
         "declared": declared,
         "create_before_destroy": lifecycle.create_before_destroy,
     }
     if have is None:
-        return _step(Action.CREATE, Reason.MISSING, want, None, Diff(), **common)
+        resolved = resolve(want, lambda r: _known_value(r, known))
+        step = _step(Action.CREATE, Reason.MISSING, want, resolved, None, Diff(), **common)
+        return step, _after(resolved, None)
     want = preserve_foreign(want, have, last)
-    diff = _with_causes(provider.diff(want, have), last)
-    if record is not None and record.tainted:
-        action, reason = Action.REPLACE, Reason.TAINTED
-    elif not diff:
-        action, reason = Action.NOOP, Reason.IN_SYNC
-    elif diff.requires_replace:
-        action, reason = Action.REPLACE, Reason.REPLACE_FORCED
-    else:
-        action, reason = Action.UPDATE, Reason.CHANGED
+    resolved = resolve(want, lambda r: _known_value(r, known))
+    diff = _with_causes(_diff(provider, resolved, have), last)
+    action, reason = _choose(diff, record)
     if action is Action.REPLACE and lifecycle.prevent_destroy:
         forced = ", ".join(str(p[0]) for p in diff.replace_paths) or "taint"
         raise ProtectedResourceError(address, f"replace it ({forced} forces replacement)")
-    return _step(action, reason, want, have, diff, **common)
+    step = _step(action, reason, want, resolved, have, diff, **common)
+    return step, _after(resolved, None if action is Action.REPLACE else have)
 
 
-def _step(action: Action, reason: Reason, want: Any, have: Any, diff: Diff, **common: Any) -> Step:
-    creates = action in (Action.CREATE, Action.REPLACE)
+def _choose(diff: Diff, record: Record | None) -> tuple[Action, Reason]:
+    if record is not None and record.tainted:
+        return Action.REPLACE, Reason.TAINTED
+    if not diff:
+        return Action.NOOP, Reason.IN_SYNC
+    if diff.requires_replace:
+        return Action.REPLACE, Reason.REPLACE_FORCED
+    return Action.UPDATE, Reason.CHANGED
+
+
+def _known_value(r: Ref, known: Mapping[str, Any]) -> Any:
+    target = known.get(r.address)
+    return UNKNOWN if target is None else getattr(target, r.field)
+
+
+def _after(resolved: Any, have: Any) -> Any:
+    """What a resource will be after apply: computed fields from ``have``, else unknown."""
+    changes = {
+        f.name: getattr(have, f.name) if have is not None else UNKNOWN
+        for f in spec_of(resolved).fields
+        if f.flags.computed and f.is_unset(getattr(resolved, f.name))
+    }
+    return attrs.evolve(resolved, **changes) if changes else resolved
+
+
+def _diff(provider: Provider[Any], resolved: Any, have: Any) -> Diff:
+    """The provider's diff, with fields whose references are still unknown marked so."""
+    unknown = unknown_fields(resolved)
+    if not unknown:
+        return provider.diff(resolved, have)
+    comparable = attrs.evolve(resolved, **{f: getattr(have, f) for f in unknown})
+    diff = provider.diff(comparable, have)
+    spec = spec_of(resolved)
+    marked = tuple(Change((f,), "replace", getattr(have, f), UNKNOWN) for f in unknown)
+    forced = tuple((f,) for f in unknown if spec.field(f).flags.replace)
+    return Diff(diff.changes + marked, diff.replace_paths + forced)
+
+
+def _step(
+    action: Action, reason: Reason, want: Any, resolved: Any, have: Any, diff: Diff, **common: Any
+) -> Step:
+    unknown = unknown_fields(resolved)
+    computed: tuple[str, ...] = ()
+    if action in (Action.CREATE, Action.REPLACE):
+        computed = tuple(
+            f.name
+            for f in spec_of(resolved).fields
+            if f.flags.computed and f.is_unset(getattr(resolved, f.name))
+        )
+    shown = attrs.evolve(resolved, **dict.fromkeys(unknown)) if unknown else resolved
     return Step(
         action=action,
         reason=reason,
         diff=diff,
         before=document(have) if have is not None else None,
-        after=document(want),
-        unknown=_unknown(want) if creates else (),
+        after=document(shown),
+        unknown=tuple((name,) for name in dict.fromkeys(computed + unknown)),
         desired=want,
         actual=have,
         **common,
@@ -134,11 +251,14 @@ def _step(action: Action, reason: Reason, want: Any, have: Any, diff: Diff, **co
 def _with_causes(diff: Diff, last: Mapping[str, Any] | None) -> Diff:
     if last is None or not diff:
         return diff
-    changes = tuple(attrs.evolve(c, cause=cause_of(c, last)) for c in diff.changes)
+    changes = tuple(
+        attrs.evolve(c, cause=cause_of(c, last)) if c.new is not UNKNOWN else c
+        for c in diff.changes
+    )
     return attrs.evolve(diff, changes=changes)
 
 
-def _prune_step(record: Record, providers: Providers) -> Step:
+def _prune_step(record: Record, have: Any) -> Step:
     """A recorded resource no longer desired: delete it, or forget it when retained or gone."""
     common: dict[str, Any] = {
         "address": record.address,
@@ -148,24 +268,7 @@ def _prune_step(record: Record, providers: Providers) -> Step:
     }
     if record.retain:
         return Step(action=Action.FORGET, reason=Reason.RETAINED, **common)
-    if record.protected:
-        raise ProtectedResourceError(record.address, "destroy it (it is no longer desired)")
-    provider = providers.get(record.kind)
-    if provider is None:
-        raise UnknownKindError(record.address, record.kind, list(providers))
-    have = _observe(
-        record.address, rebuild(provider.resource, record.spec, record.outputs), provider
-    )
     if have is None:
         return Step(action=Action.FORGET, reason=Reason.GONE, **common)
     common["before"] = document(have)
     return Step(action=Action.DELETE, reason=Reason.NOT_DESIRED, actual=have, **common)
-
-
-def _unknown(want: Any) -> tuple[tuple[str | int, ...], ...]:
-    """Computed fields the desired state leaves unset: known only after apply."""
-    return tuple(
-        (f.name,)
-        for f in spec_of(want).fields
-        if f.flags.computed and f.is_unset(getattr(want, f.name))
-    )

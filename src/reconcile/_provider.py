@@ -31,6 +31,13 @@ class Provider(abc.ABC, Generic[R]):
 
     resource: ClassVar[type]
 
+    #: At most this many calls of this provider run at once (None: no bound).
+    max_concurrency: ClassVar[int | None] = None
+    #: At most this many calls per second (None: no bound), whatever the parallelism.
+    rate_limit: ClassVar[float | None] = None
+    #: Calls wait on I/O, so plan reads them in parallel; False reads inline (in-memory).
+    blocking_io: ClassVar[bool] = True
+
     @property
     def kind(self) -> str:
         return spec_of(self.resource).kind

@@ -7,22 +7,29 @@ planner, the applier and the converge loop; it holds no policy of its own.
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import contextlib
 import getpass
 import logging
 import socket
+import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from typing import Any
 
 import attrs
 
 from . import _apply, _converge, _planner
-from ._apply import ApplyResult
+from ._apply import Execution
+from ._clock import Clock, SystemClock
 from ._converge import ConvergeReport
 from ._errors import DefinitionError, LockedError, StalePlanError, StateError
+from ._events import EventSink
+from ._limits import Limiter
 from ._model import address_of, spec_of
+from ._outcomes import ApplyResult, Interrupted
 from ._plan import Plan
+from ._policy import RetryPolicy
 from ._provider import Provider
 from ._recorder import Recorder
 from ._records import record_for
@@ -51,6 +58,13 @@ class Reconciler:
         state: State | None = None,
         *,
         lock_timeout: float | None = None,
+        parallelism: int = 10,
+        executor: cf.Executor | None = None,
+        retry: RetryPolicy | None = None,
+        step_timeout: float | None = None,
+        clock: Clock | None = None,
+        on_event: EventSink | None = None,
+        seed: int | None = None,
     ) -> None:
         self._providers: dict[str, Provider[Any]] = {}
         for provider in providers:
@@ -60,7 +74,25 @@ class Reconciler:
             self._providers[kind] = provider
         self.state = state
         self.lock_timeout = lock_timeout
+        self.clock: Clock = clock or SystemClock()
         self._holder: LockInfo | None = None
+        self._cancel = threading.Event()
+        limiters = {
+            kind: Limiter(self.clock, p.max_concurrency, p.rate_limit)
+            for kind, p in self._providers.items()
+            if p.max_concurrency is not None or p.rate_limit is not None
+        }
+        self._execution = Execution(
+            parallelism=parallelism,
+            executor=executor,
+            retry=retry or RetryPolicy(),
+            step_timeout=step_timeout,
+            clock=self.clock,
+            on_event=on_event,
+            limiters=limiters,
+            cancel=self._cancel,
+            seed=seed,
+        )
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -69,14 +101,31 @@ class Reconciler:
 
     # -- plan / apply / converge ----------------------------------------------
 
-    def plan(self, desired: Iterable[Any]) -> Plan:
-        """Observe and diff ``desired`` (and what state records); changes nothing."""
+    def plan(
+        self,
+        desired: Iterable[Any],
+        *,
+        include: Collection[str] | None = None,
+        exclude: Collection[str] | None = None,
+    ) -> Plan:
+        """Observe and diff ``desired`` (and what state records); changes nothing.
+
+        ``include`` restricts the plan to those addresses and what they depend on;
+        ``exclude`` drops those addresses and what depends on them.
+        """
         snapshot = None
         if self.state is not None:
             if self.state.snapshot().intents:
                 self._recover_if_free()
             snapshot = self.state.snapshot()
-        return _planner.plan(desired, self._providers, snapshot)
+        planning = _planner.Planning(
+            self._execution.parallelism, self._execution.limiters, include, exclude
+        )
+        return _planner.plan(desired, self._providers, snapshot, planning)
+
+    def cancel(self) -> None:
+        """Stop the running apply: no new step starts; running ones finish and are recorded."""
+        self._cancel.set()
 
     def apply(
         self,
@@ -89,8 +138,9 @@ class Reconciler:
 
         With state: takes the lock, refuses a stale plan, journals every step.
         """
+        self._cancel.clear()
         if self.state is None:
-            return _apply.apply(plan, self._providers, desired)
+            return _apply.apply(plan, self._providers, desired, None, self._execution)
         with self._locked():
             return self._apply_locked(plan, desired, revision)
 
@@ -125,8 +175,12 @@ class Reconciler:
             )
         apply_id = state.begin_apply(revision, plan.to_json(), _who())
         recorder = Recorder(state, apply_id, revision, snapshot.records)
-        with use_salt(snapshot.salt):
-            result = _apply.apply(plan, self._providers, desired, recorder)
+        try:
+            with use_salt(snapshot.salt):
+                result = _apply.apply(plan, self._providers, desired, recorder, self._execution)
+        except Interrupted as stop:
+            state.end_apply(apply_id, "interrupted")
+            raise stop from None
         state.end_apply(apply_id, "ok" if result.ok else "failed")
         return result
 

@@ -75,6 +75,18 @@ class Recorder:
         elif entry is not None:
             self.state.journal_step(*entry)
 
-    def skipped(self, step: Step) -> None:
-        if self.state is not None and (entry := self._entry(step, "skipped")) is not None:
+    def skipped(self, step: Step, status: str = "skipped") -> None:
+        """A step that never ran (skipped after a failure, or cancelled): journal only."""
+        self._journal_only(step, status)
+
+    def abandoned(self, step: Step) -> None:
+        """A step that timed out: its intent stays open so the next run reads it again."""
+        self._journal_only(step, "unknown")
+
+    def destroyed_old(self, step: Step) -> None:
+        """The old object of a create-before-destroy replace is gone: journal only."""
+        self._journal_only(step, "ok")
+
+    def _journal_only(self, step: Step, status: str) -> None:
+        if self.state is not None and (entry := self._entry(step, status)) is not None:
             self.state.journal_step(*entry)

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ._diff import Change
+from ._model import UNKNOWN
 from ._secrets import MASK, Redacted
 from ._steps import Action, Step
 
@@ -34,6 +35,8 @@ def render_value(value: Any) -> str:
     """A value as compact JSON; redacted values as ``(sensitive)``."""
     if isinstance(value, Redacted):
         return MASK
+    if value is UNKNOWN:
+        return _UNKNOWN
     return json.dumps(value, default=_redacted_default, ensure_ascii=False)
 
 
@@ -58,16 +61,24 @@ def summary_line(counts: Mapping[Action, int]) -> str:
     return line + (f", {forget} to forget." if forget else ".")
 
 
-def render_steps(steps: Sequence[Step], counts: Mapping[Action, int]) -> str:
-    """The whole plan as text; an empty plan says so in words."""
+def render_steps(
+    steps: Sequence[Step],
+    counts: Mapping[Action, int],
+    excluded: Sequence[tuple[str, str]] = (),
+) -> str:
+    """The whole plan as text; an empty plan says so in words; left-out addresses last."""
     changing = [s for s in steps if s.changes_anything]
     if not changing:
-        return "No changes. Live state matches the desired state.\n"
-    lines = ["reconcile will perform the following actions:", ""]
-    for step in changing:
-        lines.extend(_render_step(step))
-        lines.append("")
-    lines.append(summary_line(counts))
+        lines = ["No changes. Live state matches the desired state."]
+    else:
+        lines = ["reconcile will perform the following actions:", ""]
+        for step in changing:
+            lines.extend(_render_step(step))
+            lines.append("")
+        lines.append(summary_line(counts))
+    if excluded:
+        lines += ["", "Left out of this plan (targeting):"]
+        lines += [f"  {address}: {why}" for address, why in excluded]
     return "\n".join(lines) + "\n"
 
 

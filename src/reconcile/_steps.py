@@ -61,6 +61,7 @@ class Step:
     after: dict[str, Any] | None = None
     unknown: tuple[Path, ...] = ()
     depends_on: tuple[str, ...] = ()
+    references: tuple[tuple[Path, str, str], ...] = ()
     create_before_destroy: bool = False
     desired: Any = attrs.field(default=None, eq=False, repr=False)
     actual: Any = attrs.field(default=None, eq=False, repr=False)

@@ -109,12 +109,19 @@ def test_a_saved_update_is_stale_when_the_world_moved():
     assert nodes.get("apply_node[a]") == Node("a", value=7, secret="s")
 
 
-def test_transient_error_fails_the_step_with_that_error():
+def test_transient_errors_are_retried_then_fail_with_that_error():
     nodes = MemoryProvider(Node)
-    nodes.fail("create", error=rc.TransientError)
-    reconciler = rc.Reconciler([nodes])
-    result = reconciler.apply(reconciler.plan([Node("a")]))
-    assert isinstance(result.failed[0].error, rc.TransientError)
+    nodes.fail("create", address="apply_node[a]", error=rc.TransientError, times=2)
+    nodes.fail("create", address="apply_node[b]", error=rc.TransientError, times=9)
+    nodes.fail("create", address="apply_node[c]", times=9)
+    policy = rc.RetryPolicy(attempts=3, base=0.0)
+    reconciler = rc.Reconciler([nodes], retry=policy)
+    result = reconciler.apply(reconciler.plan([Node("a"), Node("b"), Node("c")]))
+    assert result.outcome("apply_node[a]").status is rc.Status.OK
+    assert result.outcome("apply_node[a]").attempts == 3
+    assert isinstance(result.outcome("apply_node[b]").error, rc.TransientError)
+    assert result.outcome("apply_node[b]").attempts == 3
+    assert result.outcome("apply_node[c]").attempts == 1, "other errors are not retried"
 
 
 def test_update_receives_the_diff():

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_all_is_sorted_and_complete():
     assert rc.__all__ == sorted(rc.__all__)
-    public = {n for n in dir(rc) if not n.startswith("_")} - {"testing"}
+    public = {n for n in dir(rc) if n.isidentifier() and not n.startswith("_")} - {"testing"}
     assert public == set(rc.__all__)
 
 

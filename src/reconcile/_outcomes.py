@@ -1,0 +1,82 @@
+"""What an apply reports: each step's ``Outcome`` and the ``ApplyResult`` holding them."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import attrs
+
+from ._steps import Action
+
+__all__ = ["ApplyResult", "Interrupted", "Outcome", "Status"]
+
+
+class Status(enum.StrEnum):
+    """How one step of an apply ended."""
+
+    OK = "ok"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    UNKNOWN = "unknown"  # timed out and abandoned: the next run reads it again
+    CANCELLED = "cancelled"  # never started: the apply was cancelled first
+
+
+@attrs.frozen
+class Outcome:
+    """One step's result: its status, the error if it failed, what blocked it if skipped."""
+
+    address: str
+    action: Action
+    status: Status
+    error: BaseException | None = attrs.field(default=None, eq=False)
+    blocked_by: str | None = None
+    attempts: int = attrs.field(default=0, eq=False)
+    result: Any = attrs.field(default=None, eq=False, repr=False)
+
+
+@attrs.frozen
+class ApplyResult:
+    """Every step's outcome in plan order; ``ok`` when every step succeeded."""
+
+    outcomes: tuple[Outcome, ...] = ()
+    interrupted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return all(o.status is Status.OK for o in self.outcomes)
+
+    def _with(self, status: Status) -> tuple[Outcome, ...]:
+        return tuple(o for o in self.outcomes if o.status is status)
+
+    @property
+    def applied(self) -> tuple[Outcome, ...]:
+        """Steps that changed something and succeeded."""
+        return tuple(o for o in self._with(Status.OK) if o.action is not Action.NOOP)
+
+    @property
+    def failed(self) -> tuple[Outcome, ...]:
+        return self._with(Status.FAILED) + self._with(Status.UNKNOWN)
+
+    @property
+    def skipped(self) -> tuple[Outcome, ...]:
+        return self._with(Status.SKIPPED)
+
+    @property
+    def not_run(self) -> tuple[Outcome, ...]:
+        """Steps that never started: skipped after a failure, or cancelled."""
+        return self._with(Status.SKIPPED) + self._with(Status.CANCELLED)
+
+    def outcome(self, address: str) -> Outcome:
+        for o in self.outcomes:
+            if o.address == address:
+                return o
+        raise KeyError(address)
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C stopped an apply: what finished was recorded; ``result`` says what ran."""
+
+    def __init__(self, result: ApplyResult) -> None:
+        super().__init__("apply interrupted; finished steps were recorded")
+        self.result = result

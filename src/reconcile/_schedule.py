@@ -1,0 +1,269 @@
+"""The scheduler: run units of work over a dependency graph on any ``Executor``.
+
+Called by apply. A unit starts as soon as its own prerequisites finished (not
+level by level), within the global parallelism and its provider's limits.
+Retries, timeouts and cancellation are decided here, in one place, on the
+calling thread; workers only run the provider call they were handed, so any
+``concurrent.futures.Executor`` (threads, processes, a Dask cluster) can run them.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures as cf
+import heapq
+import itertools
+import random
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+import attrs
+
+from ._clock import Clock
+from ._errors import ReconcileError, TransientError
+from ._limits import Limiter
+from ._policy import RetryPolicy
+
+__all__ = ["Done", "Job", "Scheduler", "StepTimeout"]
+
+_TICK = 0.05
+
+
+class StepTimeout(ReconcileError):
+    """A step ran past its timeout; it was abandoned and its outcome is unknown."""
+
+
+@attrs.frozen
+class Job:
+    """One unit of work: its id, its prerequisites and its provider's kind."""
+
+    id: str
+    after: tuple[str, ...]
+    kind: str
+
+
+@attrs.frozen
+class Done:
+    """How a job ended: ``ok``, ``failed``, ``skipped``, ``unknown`` or ``cancelled``."""
+
+    status: str
+    result: Any = None
+    error: BaseException | None = None
+    blocked_by: str | None = None
+    attempts: int = 0
+
+
+class Hooks(Protocol):
+    """What the scheduler asks of its caller; apply implements it."""
+
+    def prepare(self, job: Job) -> tuple[Callable[..., Any], tuple[Any, ...]] | Done:
+        """The call to submit, or an outcome decided without a provider call."""
+        ...
+
+    def started(self, job: Job, attempt: int) -> None: ...
+
+    def retrying(self, job: Job, attempt: int, error: BaseException, delay: float) -> None: ...
+
+    def finished(self, job: Job, done: Done) -> None: ...
+
+
+@attrs.define
+class _Running:
+    job: Job
+    future: cf.Future[Any]
+    started: float
+    attempt: int
+
+
+class Scheduler:
+    """Runs jobs in dependency order with retries, per-step timeouts and cancellation."""
+
+    def __init__(
+        self,
+        executor: cf.Executor,
+        *,
+        parallelism: int,
+        retry: RetryPolicy,
+        timeout: float | None,
+        clock: Clock,
+        limiters: Mapping[str, Limiter],
+        cancel: threading.Event,
+        rng: random.Random,
+    ) -> None:
+        self._executor = executor
+        self._parallelism = max(1, parallelism)
+        self._retry = retry
+        self._timeout = timeout
+        self._clock = clock
+        self._limiters = limiters
+        self._cancel = cancel
+        self._rng = rng
+
+    def run(self, jobs: Sequence[Job], hooks: Hooks) -> tuple[dict[str, Done], bool]:
+        """Run every job; each job's ``Done`` by id, and whether Ctrl-C interrupted the run."""
+        state = _Run(jobs)
+        try:
+            while not state.finished:
+                self._start_ready(state, hooks)
+                self._wait(state, hooks)
+        except KeyboardInterrupt:
+            self._cancel.set()
+            self._drain(state, hooks)
+            return state.done, True
+        return state.done, False
+
+    def _start_ready(self, state: _Run, hooks: Hooks) -> None:
+        now = self._clock.monotonic()
+        while state.timers and state.timers[0][0] <= now:
+            _, _, job_id, attempt = heapq.heappop(state.timers)
+            state.ready.appendleft((job_id, attempt))
+        for job_id, attempt in list(state.ready):
+            if self._cancel.is_set():
+                break
+            job = state.jobs[job_id]
+            if len(state.running) >= self._parallelism:
+                break
+            if not self._admit(state, job, attempt, now):
+                continue
+            state.ready.remove((job_id, attempt))
+            self._launch(state, hooks, job, attempt)
+        if self._cancel.is_set():
+            self._cancel_waiting(state, hooks)
+
+    def _admit(self, state: _Run, job: Job, attempt: int, now: float) -> bool:
+        limiter = self._limiters.get(job.kind)
+        if limiter is None:
+            return True
+        wait = limiter.wait_time()
+        if wait is None:
+            return False
+        if wait > 0:
+            state.ready.remove((job.id, attempt))
+            heapq.heappush(state.timers, (now + wait, next(state.seq), job.id, attempt))
+            return False
+        limiter.acquire()
+        return True
+
+    def _launch(self, state: _Run, hooks: Hooks, job: Job, attempt: int) -> None:
+        prepared = hooks.prepare(job)
+        if isinstance(prepared, Done):
+            self._release(job)
+            state.finish(job.id, prepared, hooks)
+            return
+        fn, args = prepared
+        hooks.started(job, attempt)
+        future = self._executor.submit(fn, *args)
+        state.running[future] = _Running(job, future, self._clock.monotonic(), attempt)
+
+    def _release(self, job: Job) -> None:
+        limiter = self._limiters.get(job.kind)
+        if limiter is not None:
+            limiter.release()
+
+    def _wait(self, state: _Run, hooks: Hooks) -> None:
+        if not state.running:
+            if state.timers and not state.ready:
+                self._clock.sleep(state.timers[0][0] - self._clock.monotonic())
+            return
+        done, _ = cf.wait(list(state.running), timeout=_TICK, return_when=cf.FIRST_COMPLETED)
+        for future in done:
+            self._complete(state, hooks, state.running.pop(future))
+        self._expire(state, hooks)
+
+    def _complete(self, state: _Run, hooks: Hooks, run: _Running) -> None:
+        self._release(run.job)
+        error = run.future.exception()
+        if error is None:
+            state.finish(run.job.id, Done("ok", run.future.result(), attempts=run.attempt), hooks)
+        elif isinstance(error, TransientError) and run.attempt < self._retry.attempts:
+            delay = self._retry.delay(run.attempt, self._rng)
+            hooks.retrying(run.job, run.attempt, error, delay)
+            at = self._clock.monotonic() + delay
+            heapq.heappush(state.timers, (at, next(state.seq), run.job.id, run.attempt + 1))
+        else:
+            state.finish(run.job.id, Done("failed", error=error, attempts=run.attempt), hooks)
+
+    def _expire(self, state: _Run, hooks: Hooks) -> None:
+        if self._timeout is None:
+            return
+        now = self._clock.monotonic()
+        for future, run in list(state.running.items()):
+            if now - run.started > self._timeout:
+                del state.running[future]
+                self._release(run.job)
+                error = StepTimeout(f"{run.job.id}: still running after {self._timeout:g}s")
+                state.finish(run.job.id, Done("unknown", error=error, attempts=run.attempt), hooks)
+
+    def _cancel_waiting(self, state: _Run, hooks: Hooks) -> None:
+        for job_id, _ in list(state.ready):
+            state.finish(job_id, Done("cancelled"), hooks)
+        state.ready.clear()
+        for _, _, job_id, _ in state.timers:
+            state.finish(job_id, Done("cancelled"), hooks)
+        state.timers.clear()
+        for job_id in list(state.waiting):
+            state.finish(job_id, Done("cancelled"), hooks)
+
+    def _drain(self, state: _Run, hooks: Hooks) -> None:
+        """After an interrupt: start nothing new, let running steps finish or time out."""
+        self._cancel_waiting(state, hooks)
+        while state.running:
+            self._wait(state, hooks)
+
+
+class _Run:
+    """Book-keeping of one run: what waits, what is ready, running, done."""
+
+    def __init__(self, jobs: Sequence[Job]) -> None:
+        self.jobs = {j.id: j for j in jobs}
+        self.waiting: dict[str, int] = {}
+        self.dependents: dict[str, list[str]] = {j.id: [] for j in jobs}
+        self.ready: collections.deque[tuple[str, int]] = collections.deque()
+        self.running: dict[cf.Future[Any], _Running] = {}
+        self.timers: list[tuple[float, int, str, int]] = []
+        self.done: dict[str, Done] = {}
+        self.seq = itertools.count()
+        self.failed: dict[str, str] = {}
+        for job in jobs:
+            prereqs = [p for p in job.after if p in self.jobs]
+            for p in prereqs:
+                self.dependents[p].append(job.id)
+            if prereqs:
+                self.waiting[job.id] = len(prereqs)
+            else:
+                self.ready.append((job.id, 1))
+
+    @property
+    def finished(self) -> bool:
+        return len(self.done) == len(self.jobs)
+
+    def finish(self, job_id: str, done: Done, hooks: Hooks) -> None:
+        """Record ``done``; release dependents, or skip (cancel) them all the way down."""
+        pending = [(job_id, done)]
+        while pending:
+            current, outcome = pending.pop()
+            if current in self.done:
+                continue
+            self.done[current] = outcome
+            hooks.finished(self.jobs[current], outcome)
+            for dependent in self.dependents[current]:
+                if dependent in self.done:
+                    continue
+                if outcome.status != "ok":
+                    self.waiting.pop(dependent, None)
+                    self._unready(dependent)
+                    pending.append((dependent, _blocked(outcome, current)))
+                    continue
+                self.waiting[dependent] -= 1
+                if self.waiting[dependent] == 0:
+                    del self.waiting[dependent]
+                    self.ready.append((dependent, 1))
+
+    def _unready(self, job_id: str) -> None:
+        self.ready = collections.deque(r for r in self.ready if r[0] != job_id)
+
+
+def _blocked(outcome: Done, by: str) -> Done:
+    status = "cancelled" if outcome.status == "cancelled" else "skipped"
+    return Done(status, blocked_by=by)

@@ -1,0 +1,60 @@
+"""Targeting: restrict a plan to some addresses, as Terraform's ``-target`` and its inverse.
+
+``include`` pulls in everything the named addresses depend on; ``exclude`` drops
+the named addresses and everything that depends on them. The plan lists what
+was left out and why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+
+from ._errors import InvalidStateError
+
+__all__ = ["select"]
+
+Graph = Mapping[str, Iterable[str]]
+
+
+def select(
+    graph: Graph, include: Collection[str] | None, exclude: Collection[str] | None
+) -> tuple[set[str], tuple[tuple[str, str], ...]]:
+    """The addresses to plan, and ``(address, reason)`` for each one left out."""
+    everything = set(graph)
+    for name, given in (("include", include), ("exclude", exclude)):
+        unknown = sorted(set(given or ()) - everything)
+        if unknown:
+            raise InvalidStateError(f"{name} names {', '.join(unknown)}: not desired or recorded")
+    reasons: dict[str, str] = {}
+    chosen = everything
+    if include is not None:
+        chosen = _closure(include, graph)
+        for address in everything - chosen:
+            reasons[address] = "not included, and nothing included depends on it"
+    if exclude:
+        dependents = _reverse(graph)
+        for root in exclude:
+            for address in _closure([root], dependents) & chosen:
+                reasons[address] = "excluded" if address == root else f"depends on excluded {root}"
+        chosen = chosen - set(reasons)
+    return chosen, tuple(sorted(reasons.items()))
+
+
+def _closure(roots: Iterable[str], edges: Graph) -> set[str]:
+    seen: set[str] = set()
+    stack = list(roots)
+    while stack:
+        node = stack.pop()
+        if node not in seen:
+            seen.add(node)
+            stack.extend(n for n in edges.get(node, ()) if n in edges)
+    return seen
+
+
+def _reverse(graph: Graph) -> dict[str, list[str]]:
+    reverse: dict[str, list[str]] = {node: [] for node in graph}
+    for node, deps in graph.items():
+        for dep in deps:
+            if dep in reverse:
+                reverse[dep].append(node)
+    return reverse
