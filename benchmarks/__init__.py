@@ -1,0 +1,1 @@
+"""Benchmarks: each workload measured against a baseline in the same run."""

@@ -1,0 +1,58 @@
+"""Run every benchmark and print a table; ``--quick`` for small sizes, ``--json`` to save.
+
+    python -m benchmarks.run [--quick] [--json results.json] [--only NAME]
+
+Every row compares our median time with a baseline measured in the same run,
+so the ratio means the same on any machine. No assertion fails a run: the
+targets are printed beside the numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import platform
+import sys
+from pathlib import Path
+
+WORKLOADS = ["bench_apply"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes only (CI)")
+    parser.add_argument("--json", type=Path, help="write the results as JSON here")
+    parser.add_argument("--only", action="append", help="run only these workload modules")
+    args = parser.parse_args(argv)
+    rows = []
+    for name in args.only or WORKLOADS:
+        module = importlib.import_module(f"benchmarks.{name}")
+        rows.extend(module.run(args.quick))
+    print(_table(rows))
+    if args.json:
+        meta = {
+            "python": sys.version.split()[0],
+            "machine": platform.machine(),
+            "quick": args.quick,
+        }
+        args.json.write_text(
+            json.dumps({"meta": meta, "rows": [r.as_dict() for r in rows]}, indent=2)
+        )
+    return 0
+
+
+def _table(rows: list) -> str:
+    head = f"{'workload':<44} {'size':>7} {'ours':>10} {'baseline':>10} {'ratio':>8} {'peak MB':>8}  target / baseline"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        extra = " ".join(f"{k}={v}" for k, v in r.extra.items())
+        lines.append(
+            f"{r.workload:<44} {r.size:>7} {r.ours.seconds:>9.4f}s {r.baseline.seconds:>9.4f}s "
+            f"{r.ratio:>7.2f}x {r.ours.peak_bytes / 2**20:>8.1f}  {r.target} vs {r.baseline_name} {extra}"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
