@@ -59,7 +59,8 @@ def test_a_dask_cluster_applies_the_same_plan_as_the_thread_pool(tmp_path, dask_
     on_threads = _apply(threads, None)
     on_cluster = _apply(cluster, dask_executor)
 
-    assert on_threads.ok and on_cluster.ok
+    assert on_threads.ok
+    assert on_cluster.ok
     assert on_cluster.outcomes == on_threads.outcomes
     assert _contents(cluster) == _contents(threads)
     assert len(_contents(cluster)) == 26

@@ -84,7 +84,8 @@ def test_computed_fields_unset_in_desired_are_not_diffed(servers):
 def test_duplicate_addresses_name_both(servers):
     with pytest.raises(rc.DuplicateAddressError, match=r"plan_server\[a\]") as err:
         rc.Reconciler([servers]).plan([Server("a", size="s"), Server("a", size="l")])
-    assert "'s'" in str(err.value) and "'l'" in str(err.value)
+    assert "'s'" in str(err.value)
+    assert "'l'" in str(err.value)
 
 
 def test_a_cycle_names_every_address_on_it(servers):
@@ -133,7 +134,8 @@ def test_json_form_is_terraform_shaped_and_hides_secrets(servers):
     assert change["change"]["after_sensitive"] == ["password"]
     assert change["change"]["after_unknown"] == [["ip"]]
     text = plan.to_json()
-    assert "old-secret" not in text and "new-secret" not in text
+    assert "old-secret" not in text
+    assert "new-secret" not in text
     assert rc.Plan.from_json(text) == plan
 
 
