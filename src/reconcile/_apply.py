@@ -144,11 +144,8 @@ class _ApplyRun:
             kind = self.steps[address].kind
             if address in split:
                 jobs.append(Job(f"{address}#create", after, kind))
-                then = (
-                    f"{address}#create",
-                    *(_unit(d, split, "create") for d in dependents[address]),
-                )
-                jobs.append(Job(f"{address}#destroy", then, kind))
+                users = tuple(_unit(d, split, "create") for d in dependents[address])
+                jobs.append(Job(f"{address}#destroy", (f"{address}#create",), kind, users))
             else:
                 jobs.append(Job(address, after, kind))
         return jobs

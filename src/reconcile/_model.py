@@ -153,7 +153,11 @@ class FieldSpec:
 
     def is_unset(self, value: Any) -> bool:
         """A computed field left at its default is unset: the provider fills it."""
-        return self.has_default and value == self.default
+        if not self.has_default:
+            return False
+        return value is self.default or (
+            type(value) is type(self.default) and bool(value == self.default)
+        )
 
 
 @attrs.frozen

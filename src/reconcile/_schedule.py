@@ -36,11 +36,12 @@ class StepTimeout(ReconcileError):
 
 @attrs.frozen
 class Job:
-    """One unit of work: its id, its prerequisites and its provider's kind."""
+    """One unit of work: prerequisites that must succeed, and ones that need only finish."""
 
     id: str
     after: tuple[str, ...]
     kind: str
+    after_finished: tuple[str, ...] = ()
 
 
 @attrs.frozen
@@ -224,13 +225,15 @@ class _Run:
         self.timers: list[tuple[float, int, str, int]] = []
         self.done: dict[str, Done] = {}
         self.seq = itertools.count()
-        self.failed: dict[str, str] = {}
+        self.soft: set[tuple[str, str]] = set()
         for job in jobs:
             prereqs = [p for p in job.after if p in self.jobs]
-            for p in prereqs:
+            soft = [p for p in job.after_finished if p in self.jobs and p not in prereqs]
+            for p in prereqs + soft:
                 self.dependents[p].append(job.id)
-            if prereqs:
-                self.waiting[job.id] = len(prereqs)
+            self.soft.update((p, job.id) for p in soft)
+            if prereqs or soft:
+                self.waiting[job.id] = len(prereqs) + len(soft)
             else:
                 self.ready.append((job.id, 1))
 
@@ -250,10 +253,12 @@ class _Run:
             for dependent in self.dependents[current]:
                 if dependent in self.done:
                     continue
-                if outcome.status != "ok":
+                if outcome.status != "ok" and (current, dependent) not in self.soft:
                     self.waiting.pop(dependent, None)
                     self._unready(dependent)
                     pending.append((dependent, _blocked(outcome, current)))
+                    continue
+                if dependent not in self.waiting:
                     continue
                 self.waiting[dependent] -= 1
                 if self.waiting[dependent] == 0:
