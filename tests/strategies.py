@@ -105,7 +105,7 @@ def _mutate(draw: st.DrawFn, doc: Any, depth: int = 0) -> Any:
         if shape == "shrink" and items:
             del items[draw(st.integers(0, len(items) - 1)) :]
         elif shape == "grow":
-            items.extend(draw(st.lists(json_documents(max_leaves=4), min_size=1, max_size=3)))
+            items.extend(draw(st.lists(json_scalars(), min_size=1, max_size=10)))
         return items
     if isinstance(doc, dict):
         out = {}

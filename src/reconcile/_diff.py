@@ -4,11 +4,14 @@ Sits on the model: for resources it compares only managed fields (not keys,
 ``ignore`` or ``ignore_changes`` fields, and computed fields left unset), after
 ``normalize``; a sensitive field becomes one ``replace`` of two digests. Plain
 documents are compared whole. A strict equality check runs first, so equal
-values never reach deepdiff.
+values never reach deepdiff. Sets in resource fields are compared as sorted
+lists and a changed set is replaced whole (a set has no positions to patch).
 """
 
 from __future__ import annotations
 
+import copy
+import json
 from collections.abc import Iterator
 from typing import Any, Literal
 
@@ -82,7 +85,8 @@ class Diff:
         for change in self.changes:
             op: dict[str, Any] = {"op": change.op, "path": change.pointer}
             if change.op != "remove":
-                op["value"] = MASK if isinstance(change.new, Redacted) else change.new
+                new = change.new
+                op["value"] = MASK if isinstance(new, Redacted) else copy.deepcopy(new)
             patch.append(op)
         return patch
 
@@ -140,12 +144,56 @@ def _field_changes(f: FieldSpec, want: Any, have: Any, salt: str | None) -> tupl
         return ()
     if flags.normalize is not None:
         want, have = flags.normalize(want), flags.normalize(have)
-    want, have = unstructure_value(want), unstructure_value(have)
+    sets: set[Path] = set()
+    want = _plain(unstructure_value(want), (f.name,), sets)
+    have = _plain(unstructure_value(have), (f.name,), sets)
     if strict_equal(want, have):
         return ()
     if flags.sensitive:
         return (Change((f.name,), "replace", redact(have, salt), redact(want, salt)),)
-    return _document_changes(want, have, (f.name,))
+    changes = _document_changes(want, have, (f.name,))
+    return _whole_sets(changes, sets, want, have) if sets else changes
+
+
+def _plain(value: Any, path: Path, sets: set[Path]) -> Any:
+    """``value`` as JSON-like data: tuples as lists, sets as sorted lists (noted in ``sets``)."""
+    if isinstance(value, set | frozenset):
+        sets.add(path)
+        items = [_plain(v, path, set()) for v in value]
+        try:
+            return sorted(items)
+        except TypeError:
+            return sorted(items, key=lambda v: json.dumps(v, sort_keys=True, default=repr))
+    if isinstance(value, dict):
+        return {k: _plain(v, (*path, k), sets) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v, (*path, i), sets) for i, v in enumerate(value)]
+    return value
+
+
+def _whole_sets(
+    changes: tuple[Change, ...], sets: set[Path], want: Any, have: Any
+) -> tuple[Change, ...]:
+    """Fold the changes inside a set (positions of its sorted form) into one replace."""
+    out: list[Change] = []
+    folded: set[Path] = set()
+    for change in changes:
+        inside = [s for s in sets if len(s) < len(change.path) and change.path[: len(s)] == s]
+        if not inside:
+            out.append(change)
+            continue
+        where = min(inside, key=len)
+        if where not in folded:
+            folded.add(where)
+            out.append(Change(where, "replace", _at(have, where), _at(want, where)))
+    return tuple(_patch_order(out))
+
+
+def _at(field_value: Any, path: Path) -> Any:
+    """The value at ``path`` (whose first step names the field) inside ``field_value``."""
+    for step in path[1:]:
+        field_value = field_value[step]
+    return field_value
 
 
 def _document_changes(desired: Any, actual: Any, prefix: Path) -> tuple[Change, ...]:

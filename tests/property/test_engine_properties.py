@@ -50,9 +50,7 @@ items = resources(
     note=st.text("n", max_size=2),
     host=st.sampled_from(["h", "H", "k"]),
 )
-swaps = resources(
-    Swap, name=_names, image=st.sampled_from(["v1", "v2"]), size=st.integers(0, 2)
-)
+swaps = resources(Swap, name=_names, image=st.sampled_from(["v1", "v2"]), size=st.integers(0, 2))
 
 
 def _world() -> tuple[MemoryProvider[Item], MemoryProvider[Swap], rc.Reconciler]:
@@ -180,7 +178,9 @@ def test_failures_skip_only_dependents_and_a_clean_converge_completes(scenario, 
     _seed(world, actual)
     plan = reconciler.plan(desired)
     changing = [s.address for s in plan.changes]
-    failing = set(data.draw(st.lists(st.sampled_from(changing), unique=True))) if changing else set()
+    failing = (
+        set(data.draw(st.lists(st.sampled_from(changing), unique=True))) if changing else set()
+    )
     for address in failing:
         for provider in (items_p, swaps_p):
             for method in ("create", "update", "delete"):
