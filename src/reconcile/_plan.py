@@ -31,6 +31,7 @@ class Plan:
     salt: str = attrs.field(default=PROCESS_SALT, repr=False)
     serial: int | None = None
     excluded: tuple[tuple[str, str], ...] = ()
+    meta: Mapping[str, Any] = attrs.field(factory=dict)
     saved: bool = attrs.field(default=False, eq=False, repr=False)
 
     @property
@@ -64,14 +65,16 @@ class Plan:
     def to_json(self, *, indent: int | None = None) -> str:
         """The versioned JSON form (see docs/reference/plan-json.md)."""
         doc = encode(self.steps, self.summary, self.salt, self.serial, self.excluded)
+        doc["meta"] = dict(self.meta)
         return json.dumps(doc, indent=indent, ensure_ascii=False)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Plan:
         """Read a plan written by :meth:`to_json`."""
-        steps, salt, serial, excluded = decode(json.loads(text))
+        doc = json.loads(text)
+        steps, salt, serial, excluded = decode(doc)
         rebuilt = tuple(_with_resources(s) for s in steps)
-        return cls(rebuilt, salt, serial, excluded, saved=True)
+        return cls(rebuilt, salt, serial, excluded, doc.get("meta", {}), saved=True)
 
 
 def _with_resources(step: Step) -> Step:

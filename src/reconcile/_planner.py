@@ -30,9 +30,18 @@ from ._observe import Probe, observe
 from ._order import order_steps, topological
 from ._plan import Plan
 from ._provider import Provider
-from ._records import cause_of, document, load_spec, preserve_foreign, rebuild, with_outputs
+from ._records import (
+    cause_of,
+    document,
+    load_spec,
+    outputs_of,
+    preserve_foreign,
+    rebuild,
+    with_outputs,
+)
 from ._refs import dependencies, ref_paths, resolve, unknown_fields, without_refs
 from ._secrets import PROCESS_SALT, use_salt
+from ._serialize import unstructure_value
 from ._state import Record, Snapshot
 from ._steps import Action, Reason, Step
 from ._targets import select
@@ -161,7 +170,6 @@ def _desired_step(
     """The step for one desired resource, and what it will look like after apply."""
     lifecycle = lifecycle_of(declared)
     last = load_spec(record.spec) if record is not None else None
-    want = with_outputs(declared, record.outputs) if record is not None else declared
     common: dict[str, Any] = {
         "address": address,
         "kind": spec_of(declared).kind,
@@ -171,13 +179,15 @@ def _desired_step(
         "create_before_destroy": lifecycle.create_before_destroy,
     }
     if have is None:
-        resolved = resolve(want, lambda r: _known_value(r, known))
-        step = _step(Action.CREATE, Reason.MISSING, want, resolved, None, Diff(), **common)
+        resolved = resolve(declared, lambda r: _known_value(r, known))
+        step = _step(Action.CREATE, Reason.MISSING, declared, resolved, None, Diff(), **common)
         return step, _after(resolved, None)
-    want = preserve_foreign(want, have, last)
+    want = preserve_foreign(declared, have, last)
     resolved = resolve(want, lambda r: _known_value(r, known))
-    diff = _with_causes(_diff(provider, resolved, have), last)
+    diff = _with_causes(_diff(provider, resolved, have), _normalized(declared, last))
     action, reason = _choose(diff, record)
+    if action is not Action.REPLACE:
+        want = with_outputs(want, outputs_of(have))  # update what exists, by its id
     if action is Action.REPLACE and lifecycle.prevent_destroy:
         forced = ", ".join(str(p[0]) for p in diff.replace_paths) or "taint"
         raise ProtectedResourceError(address, f"replace it ({forced} forces replacement)")
@@ -246,6 +256,20 @@ def _step(
         actual=have,
         **common,
     )
+
+
+def _normalized(declared: Any, last: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """The last applied spec in the form the diff compares (each field's ``normalize``)."""
+    if last is None:
+        return None
+    out = dict(last)
+    for f in spec_of(declared).fields:
+        if f.flags.normalize is not None and f.name in out:
+            try:
+                out[f.name] = unstructure_value(f.flags.normalize(out[f.name]))
+            except Exception:  # a recorded value normalize cannot take: compare it raw
+                continue
+    return out
 
 
 def _with_causes(diff: Diff, last: Mapping[str, Any] | None) -> Diff:

@@ -1,0 +1,283 @@
+"""The ``reconcile`` command: plan, apply, status, history, show, providers, unlock.
+
+A thin layer over the library: each command opens a ``Session``, calls the
+reconciler, and turns the result into output and an exit code (0 fine, 1 error
+or failed step, 2 changes with ``--exit-code``, 130 interrupted).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from reconcile._errors import ReconcileError, StalePlanError
+from reconcile._outcomes import Interrupted
+from reconcile._plan import Plan
+
+from ._config import load_config
+from ._output import Output
+from ._registry import available
+from ._session import Session
+
+__all__ = ["cli", "main"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_CHANGES = 2
+EXIT_INTERRUPTED = 130
+
+
+def _common(fn: F) -> F:
+    options = [
+        click.option("--config", type=click.Path(dir_okay=False), help="reconcile.toml to use"),
+        click.option("--state", type=click.Path(dir_okay=False), help="state database path"),
+        click.option("--parallelism", type=click.IntRange(1), default=10, show_default=True),
+        click.option("--color/--no-color", default=None, help="colour (default: on a terminal)"),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _fail(output: Output, message: str, code: int = 1) -> NoReturn:
+    output.error(message)
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="reconcile")
+def cli() -> None:
+    """Make live state match the desired state declared in manifests."""
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="print the JSON plan")
+@click.option("--out", type=click.Path(dir_okay=False), help="save the JSON plan here")
+@click.option("--exit-code", is_flag=True, help="exit 2 when there are changes, 0 when none")
+@click.option("--include", multiple=True, help="plan only this address and its dependencies")
+@click.option("--exclude", multiple=True, help="leave out this address and its dependents")
+@_common
+def plan(
+    paths: Sequence[str],
+    as_json: bool,
+    out: str | None,
+    exit_code: bool,
+    include: Sequence[str],
+    exclude: Sequence[str],
+    config: str | None,
+    state: str | None,
+    parallelism: int,
+    color: bool | None,
+) -> None:
+    """Show what apply would change; changes nothing."""
+    output = Output(color=color)
+    try:
+        session = Session.open(paths, config=config, state=state, parallelism=parallelism)
+        made, _, _ = session.plan(include or None, exclude or None)
+    except ReconcileError as err:
+        _fail(output, str(err))
+    if out:
+        Path(out).write_text(made.to_json(indent=2) + "\n")
+    if as_json:
+        output.plain(made.to_json(indent=2) + "\n")
+    else:
+        output.plan(made)
+        if out:
+            output.line(f"\nSaved the plan to {out}; apply it with: reconcile apply {out}")
+    sys.exit(EXIT_CHANGES if exit_code and not made.is_empty else 0)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--yes", "-y", is_flag=True, help="apply without asking")
+@click.option("--include", multiple=True, help="apply only this address and its dependencies")
+@click.option("--exclude", multiple=True, help="leave out this address and its dependents")
+@_common
+def apply(
+    paths: Sequence[str],
+    yes: bool,
+    include: Sequence[str],
+    exclude: Sequence[str],
+    config: str | None,
+    state: str | None,
+    parallelism: int,
+    color: bool | None,
+) -> None:
+    """Apply the manifests in PATHS, or a plan saved with ``plan --out``."""
+    output = Output(color=color)
+    try:
+        session, made, desired, revision = _prepare(
+            paths, config, state, parallelism, include, exclude
+        )
+    except ReconcileError as err:
+        _fail(output, str(err))
+    output.plan(made)
+    if made.is_empty:
+        sys.exit(0)
+    if not yes:
+        _confirm(output)
+    with output.progress(made) as on_event:
+        session.on_event = on_event
+        try:
+            result = session.reconciler.apply(made, desired=desired, revision=revision)
+        except Interrupted as stop:
+            output.line()
+            output.summary(stop.result)
+            _fail(output, "interrupted; finished steps were recorded", EXIT_INTERRUPTED)
+        except ReconcileError as err:
+            _fail(output, str(err))
+    output.line()
+    output.summary(result)
+    sys.exit(0 if result.ok else 1)
+
+
+def _prepare(
+    paths: Sequence[str],
+    config: str | None,
+    state: str | None,
+    parallelism: int,
+    include: Sequence[str],
+    exclude: Sequence[str],
+) -> tuple[Session, Plan, list[Any] | None, str | None]:
+    saved = _saved_plan(paths)
+    if saved is None:
+        session = Session.open(paths, config=config, state=state, parallelism=parallelism)
+        made, desired, revision = session.plan(include or None, exclude or None)
+        return session, made, desired, revision
+    session = Session.for_saved(saved, parallelism)
+    desired, revision = session.desired()
+    recorded = (saved.meta.get("source") or {}).get("revision")
+    if recorded != revision:
+        raise StalePlanError("the manifests changed since the plan was saved; plan again")
+    return session, saved, desired, revision
+
+
+def _saved_plan(paths: Sequence[str]) -> Plan | None:
+    if len(paths) != 1 or not paths[0].endswith(".json") or not Path(paths[0]).is_file():
+        return None
+    text = Path(paths[0]).read_text()
+    try:
+        is_plan = "format_version" in json.loads(text)
+    except (json.JSONDecodeError, TypeError):
+        return None
+    return Plan.from_json(text) if is_plan else None
+
+
+def _confirm(output: Output) -> None:
+    if not sys.stdin.isatty():
+        _fail(output, "refusing to apply without confirmation: stdin is not a terminal; use --yes")
+    if not click.confirm("\nApply these changes?", default=False):
+        _fail(output, "apply cancelled; nothing changed")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--exit-code", is_flag=True, help="exit 2 when live state drifted")
+@_common
+def status(
+    paths: Sequence[str],
+    exit_code: bool,
+    config: str | None,
+    state: str | None,
+    parallelism: int,
+    color: bool | None,
+) -> None:
+    """Say whether live state matches the manifests, and what drifted where."""
+    output = Output(color=color)
+    try:
+        session = Session.open(paths, config=config, state=state, parallelism=parallelism)
+        made, desired, _ = session.plan()
+    except ReconcileError as err:
+        _fail(output, str(err))
+    if made.is_empty:
+        output.line(f"In sync: {len(desired)} resources match the desired state.")
+        sys.exit(0)
+    output.line(f"Out of sync: {len(made.changes)} of {len(made.steps)} resources differ.")
+    for step in made.changes:
+        fields = ", ".join(
+            ".".join(map(str, c.path)) + (f" ({c.cause})" if c.cause else "") for c in step.diff
+        )
+        output.line(f"  {step.action:<8} {step.address}" + (f": {fields}" if fields else ""))
+    sys.exit(EXIT_CHANGES if exit_code else 0)
+
+
+@cli.command()
+@click.option("--limit", type=click.IntRange(1), default=20, show_default=True)
+@_common
+def history(
+    limit: int, config: str | None, state: str | None, parallelism: int, color: bool | None
+) -> None:
+    """List the journal of applies, newest first."""
+    output = Output(color=color)
+    try:
+        entries = Session.open([], config=config, state=state).reconciler.history(limit)
+    except ReconcileError as err:
+        _fail(output, str(err))
+    if not entries:
+        output.line("No applies recorded yet.")
+    for e in entries:
+        who = f"{e.user or '?'}@{e.host or '?'}"
+        output.line(f"{e.id:>5}  {e.started_at}  {e.status:<11} {who:<24} {e.revision or '-'}")
+
+
+@cli.command()
+@click.argument("apply_id", type=int)
+@_common
+def show(
+    apply_id: int, config: str | None, state: str | None, parallelism: int, color: bool | None
+) -> None:
+    """Show one journaled apply: who, when, its plan, and each step's outcome."""
+    output = Output(color=color)
+    try:
+        entry = Session.open([], config=config, state=state).reconciler.history_entry(apply_id)
+    except KeyError:
+        _fail(output, f"no apply with id {apply_id} in the journal")
+    except ReconcileError as err:
+        _fail(output, str(err))
+    output.line(f"Apply {entry.id}: {entry.status}, {entry.started_at} .. {entry.ended_at or '-'}")
+    output.line(f"By {entry.user or '?'}@{entry.host or '?'}, revision {entry.revision or '-'}\n")
+    if entry.plan:
+        output.plan(Plan.from_json(entry.plan))
+    output.line("\nSteps:")
+    for s in entry.steps:
+        output.line(
+            f"  {s.status:<9} {s.action:<8} {s.address}" + (f"  {s.error}" if s.error else "")
+        )
+
+
+@cli.command()
+@_common
+def providers(config: str | None, state: str | None, parallelism: int, color: bool | None) -> None:
+    """List the resource kinds available: built-in and from installed packages."""
+    output = Output(color=color)
+    try:
+        found = available(load_config([], config))
+    except ReconcileError as err:
+        _fail(output, str(err))
+    for item in found:
+        output.line(f"{item.name:<12} {item.origin:<20} {', '.join(item.kinds)}")
+
+
+@cli.command()
+@_common
+def unlock(config: str | None, state: str | None, parallelism: int, color: bool | None) -> None:
+    """Break the state's apply lock after a crash (check nothing else is applying first)."""
+    output = Output(color=color)
+    try:
+        holder = Session.open([], config=config, state=state).reconciler.force_unlock()
+    except ReconcileError as err:
+        _fail(output, str(err))
+    output.line(
+        f"Lock broken (was held by {holder.describe()})." if holder else "State was not locked."
+    )
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="reconcile")

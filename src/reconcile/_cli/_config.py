@@ -1,0 +1,92 @@
+"""``reconcile.toml``: where the manifests, the state and each provider's settings are.
+
+Found beside the manifests (the first PATH if it is a folder, else the folder of
+the first file), or named with ``--config``. Every key has a default:
+
+    manifests = ["."]                  # relative to this file's folder
+    [state]
+    path = ".reconcile/state.db"       # relative to this file's folder
+    [providers.files]                  # settings of the built-in file providers
+    root = "."                         # the managed tree; paths may not leave it
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from reconcile._errors import ReconcileError
+
+__all__ = ["CONFIG_NAME", "Config", "ConfigError", "load_config"]
+
+CONFIG_NAME = "reconcile.toml"
+_KNOWN = {"manifests", "state", "providers"}
+
+
+class ConfigError(ReconcileError, ValueError):
+    """``reconcile.toml`` cannot be read or holds an unknown or mistyped key."""
+
+
+@attrs.frozen
+class Config:
+    """The resolved configuration: absolute paths, provider settings by section."""
+
+    base: Path
+    manifests: tuple[Path, ...]
+    state: Path
+    providers: Mapping[str, Mapping[str, Any]]
+    file: Path | None = None
+
+    def settings(self, section: str) -> Mapping[str, Any]:
+        return self.providers.get(section, {})
+
+
+def load_config(paths: Sequence[str | Path], explicit: str | Path | None = None) -> Config:
+    """The configuration for these manifest paths (defaults when there is no file)."""
+    given = [Path(p) for p in paths]
+    file = Path(explicit) if explicit is not None else _find(given)
+    if file is None:
+        base = given[0] if given and given[0].is_dir() else Path.cwd()
+        return _resolve(base.resolve(), {}, None, given)
+    return _resolve(file.resolve().parent, _read(file), file.resolve(), given)
+
+
+def _find(given: Sequence[Path]) -> Path | None:
+    if not given:
+        candidate = Path.cwd() / CONFIG_NAME
+    else:
+        first = given[0]
+        candidate = (first if first.is_dir() else first.parent) / CONFIG_NAME
+    return candidate if candidate.is_file() else None
+
+
+def _read(file: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(file.read_text())
+    except OSError as err:
+        raise ConfigError(f"{file}: cannot read: {err.strerror or err}") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{file}: {err}") from None
+    unknown = sorted(set(data) - _KNOWN)
+    if unknown:
+        raise ConfigError(f"{file}: unknown keys {unknown} (known: {sorted(_KNOWN)})")
+    return data
+
+
+def _resolve(base: Path, data: Mapping[str, Any], file: Path | None, given: list[Path]) -> Config:
+    where = str(file or base)
+    manifests = data.get("manifests", ["."])
+    if not isinstance(manifests, list) or not all(isinstance(m, str) for m in manifests):
+        raise ConfigError(f"{where}: manifests must be a list of paths")
+    state = data.get("state", {}).get("path", ".reconcile/state.db")
+    providers = data.get("providers", {})
+    if not isinstance(providers, dict) or not all(isinstance(v, dict) for v in providers.values()):
+        raise ConfigError(f"{where}: [providers.NAME] sections must be tables")
+    chosen = tuple(base / m for m in manifests) if file is not None else tuple(given)
+    return Config(
+        base, tuple(p.resolve() for p in chosen), (base / state).resolve(), providers, file
+    )

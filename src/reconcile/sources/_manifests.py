@@ -1,0 +1,180 @@
+"""``ManifestSource`` and ``load_manifests``: desired state from files and folders.
+
+The pipeline: find the files (folders recursively, sorted), read their bytes
+once, parse each by its extension (``_formats``), build one resource per document
+(``_build``), then check them together (``_checks``). Every problem in every file
+is collected; if there is any, :class:`ManifestError` lists them all and no
+resource is returned, so nothing bad can reach a plan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pathlib
+from collections.abc import Iterable
+from typing import Any
+
+import attrs
+
+from reconcile._errors import ManifestError, ManifestProblem
+
+from ._build import Built, KindTable, build
+from ._checks import check
+from ._documents import ParseFailure, RawDoc
+from ._formats import READERS
+
+__all__ = ["CONFIG_NAME", "ManifestSource", "load_manifests"]
+
+CONFIG_NAME = "reconcile.toml"
+
+StrPath = str | os.PathLike[str]
+
+
+@attrs.frozen
+class _File:
+    """One manifest file: ``label`` names it in messages, ``name`` in the revision digest."""
+
+    label: str
+    name: str
+    path: pathlib.Path
+    explicit: bool  # named on its own (not found in a folder): an empty file is an error
+
+
+@attrs.frozen
+class _Snapshot:
+    """The bytes of every manifest file, read once, and what went wrong finding them."""
+
+    files: tuple[tuple[_File, bytes], ...]
+    problems: tuple[ManifestProblem, ...]
+
+
+class ManifestSource:
+    """Desired state kept in manifest files: YAML, JSON or TOML files, or folders of them.
+
+    ``kinds`` limits the kinds a document may name to the given resource classes;
+    by default every class declared with ``@reconcile.resource`` can be read.
+    """
+
+    def __init__(self, path: StrPath, *more: StrPath, kinds: Iterable[type] | None = None) -> None:
+        self.paths = tuple(pathlib.Path(p) for p in (path, *more))
+        self._kinds = KindTable(kinds)
+
+    def __repr__(self) -> str:
+        return f"ManifestSource({', '.join(repr(str(p)) for p in self.paths)})"
+
+    def revision(self) -> str:
+        """A digest of the manifest files' names and bytes: same files, same revision."""
+        snapshot = _snapshot(self.paths)
+        if snapshot.problems:
+            raise ManifestError(snapshot.problems)
+        digest = hashlib.sha256()
+        for file, data in snapshot.files:
+            digest.update(f"{file.name}\0{len(data)}\0".encode())
+            digest.update(data)
+        return f"sha256:{digest.hexdigest()}"
+
+    def load(self) -> list[Any]:
+        """Every resource the manifests declare, in file and document order.
+
+        Raises :class:`reconcile.ManifestError` listing every problem in every file.
+        """
+        snapshot = _snapshot(self.paths)
+        problems = list(snapshot.problems)
+        built: list[Built] = []
+        for file, data in snapshot.files:
+            docs = _parse(file, data, problems)
+            for doc in docs:
+                made, found = build(doc, self._kinds)
+                problems += found
+                if made is not None:
+                    built.append(made)
+        problems += check(built)
+        if problems:
+            raise ManifestError(_in_file_order(problems, snapshot))
+        return [b.resource for b in built]
+
+
+def load_manifests(*paths: StrPath, kinds: Iterable[type] | None = None) -> list[Any]:
+    """The resources declared in manifest files and folders; see :class:`ManifestSource`."""
+    if not paths:
+        raise TypeError("load_manifests() needs at least one file or folder")
+    return ManifestSource(*paths, kinds=kinds).load()
+
+
+def _snapshot(paths: Iterable[pathlib.Path]) -> _Snapshot:
+    files: list[tuple[_File, bytes]] = []
+    problems: list[ManifestProblem] = []
+    seen: set[str] = set()
+    for file in (f for given in paths for f in _expand(given, problems)):
+        real = os.path.realpath(file.path)
+        if real in seen:
+            continue  # named twice, or inside two folders given: read once
+        seen.add(real)
+        try:
+            files.append((file, file.path.read_bytes()))
+        except OSError as err:
+            problems.append(ManifestProblem(file.label, f"cannot read: {err.strerror or err}"))
+    return _Snapshot(tuple(files), tuple(problems))
+
+
+def _expand(given: pathlib.Path, problems: list[ManifestProblem]) -> list[_File]:
+    """The manifest files a path names: itself, or those found in the folder."""
+    if given.is_dir():
+        return [_File(str(p), p.relative_to(given).as_posix(), p, False) for p in _walk(given)]
+    if not given.exists():
+        problems.append(ManifestProblem(str(given), "no such file or folder"))
+    elif given.suffix.lower() not in READERS:
+        kinds = ", ".join(READERS)
+        problems.append(ManifestProblem(str(given), f"not a manifest file (use {kinds})"))
+    else:
+        return [_File(str(given), given.name, given, True)]
+    return []
+
+
+def _walk(folder: pathlib.Path) -> list[pathlib.Path]:
+    """Manifest files under ``folder`` in sorted order; hidden names and linked folders skipped.
+
+    ``reconcile.toml``, the command line's configuration, is never a manifest.
+    """
+    found: list[pathlib.Path] = []
+    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+        if entry.name.startswith(".") or entry.name == CONFIG_NAME:
+            continue
+        if entry.is_dir():
+            if not entry.is_symlink():
+                found += _walk(entry)
+        elif entry.suffix.lower() in READERS and entry.is_file():
+            found.append(entry)
+    return found
+
+
+def _parse(file: _File, data: bytes, problems: list[ManifestProblem]) -> list[RawDoc]:
+    """The documents of one file; parse failures and empty named files become problems."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        problems.append(ManifestProblem(file.label, "not UTF-8 text", line))
+        return []
+    docs: list[RawDoc] = []
+    try:
+        for doc in READERS[file.path.suffix.lower()](file.label, text):
+            docs.append(doc)
+    except ParseFailure as err:
+        problems.append(_failure(file, err))
+        return docs
+    if not docs and file.explicit:
+        problems.append(ManifestProblem(file.label, "no documents in this file (empty?)"))
+    return docs
+
+
+def _in_file_order(problems: list[ManifestProblem], snapshot: _Snapshot) -> list[ManifestProblem]:
+    order = {file.label: i for i, (file, _) in enumerate(snapshot.files)}
+    return sorted(problems, key=lambda p: (order.get(p.file, -1), p.line or 0, p.column or 0))
+
+
+def _failure(file: _File, err: ParseFailure) -> ManifestProblem:
+    if err.mark is None:
+        return ManifestProblem(file.label, err.message)
+    return ManifestProblem(file.label, err.message, err.mark.line, err.mark.column)
