@@ -6,7 +6,7 @@ and converges: a precise diff, a readable plan, an apply in dependency order.
 
 import contextlib as _contextlib
 
-from ._apply import ApplyResult, Outcome, Status
+from ._clock import Clock, SystemClock
 from ._converge import ConvergeReport, Round
 from ._diff import Change, Diff, diff
 from ._errors import (
@@ -17,22 +17,28 @@ from ._errors import (
     DuplicateKindError,
     InvalidStateError,
     LockedError,
+    ManifestError,
     ObserveError,
     PartiallyCreated,
     PlanNeedsDesiredStateError,
     ProtectedResourceError,
     ReconcileError,
+    SourceError,
     StalePlanError,
     StateError,
     TransientError,
     UnknownKindError,
     UnsupportedOperation,
 )
+from ._events import Event, EventKind
 from ._memstate import MemoryState
-from ._model import Lifecycle, Ref, address_of, field, ref, resource
+from ._model import UNKNOWN, Lifecycle, Ref, address_of, field, ref, resource
+from ._outcomes import ApplyResult, Interrupted, Outcome, Status
 from ._plan import Plan
+from ._policy import RetryPolicy
 from ._provider import Provider
 from ._reconciler import Reconciler
+from ._schedule import StepTimeout
 from ._secrets import Redacted
 from ._sqlite import SQLiteState
 from ._state import ApplyEntry, LockInfo, Record, State, StepEntry
@@ -43,6 +49,7 @@ __all__ = [
     "ApplyEntry",
     "ApplyResult",
     "Change",
+    "Clock",
     "ConvergeReport",
     "CycleError",
     "DanglingDependencyError",
@@ -50,10 +57,14 @@ __all__ = [
     "Diff",
     "DuplicateAddressError",
     "DuplicateKindError",
+    "Event",
+    "EventKind",
+    "Interrupted",
     "InvalidStateError",
     "Lifecycle",
     "LockInfo",
     "LockedError",
+    "ManifestError",
     "MemoryState",
     "ObserveError",
     "Outcome",
@@ -68,15 +79,20 @@ __all__ = [
     "Record",
     "Redacted",
     "Ref",
+    "RetryPolicy",
     "Round",
     "SQLiteState",
+    "SourceError",
     "StalePlanError",
     "State",
     "StateError",
     "Status",
     "Step",
     "StepEntry",
+    "StepTimeout",
+    "SystemClock",
     "TransientError",
+    "UNKNOWN",
     "UnknownKindError",
     "UnsupportedOperation",
     "address_of",

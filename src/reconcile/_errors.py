@@ -47,6 +47,7 @@ __all__ = [
     "ProtectedResourceError",
     "ReconcileError",
     "StalePlanError",
+    "SourceError",
     "StateError",
     "TransientError",
     "UnknownKindError",
@@ -68,6 +69,10 @@ class DuplicateKindError(DefinitionError):
 
 class InvalidStateError(ReconcileError, ValueError):
     """Desired state is malformed; it was rejected before any action ran."""
+
+
+class SourceError(InvalidStateError):
+    """A source of desired state cannot be read: not a repository, unknown revision, no path."""
 
 
 class DuplicateAddressError(InvalidStateError):

@@ -7,6 +7,7 @@ The bottom of the stack: everything above reads a class's :class:`ResourceSpec`
 from __future__ import annotations
 
 import inspect
+import typing
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, cast
 
@@ -54,6 +55,9 @@ class FieldFlags:
     normalize: Callable[[Any], Any] | None = None
 
 
+_DRIFT_MODES = ("off", "detect", "correct")
+
+
 def _names(items: Iterable[str]) -> frozenset[str]:
     return frozenset(items)
 
@@ -66,6 +70,9 @@ class Lifecycle:
     create_before_destroy: bool = False
     ignore_changes: frozenset[str] = attrs.field(default=frozenset(), converter=_names)
     retain: bool = False
+    drift: str | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.in_(_DRIFT_MODES))
+    )
 
     def merged(self, other: Lifecycle | None) -> Lifecycle:
         """Both sets of options at once: a flag set on either holds, ignores add up."""
@@ -76,6 +83,7 @@ class Lifecycle:
             self.create_before_destroy or other.create_before_destroy,
             self.ignore_changes | other.ignore_changes,
             self.retain or other.retain,
+            other.drift or self.drift,
         )
 
 
@@ -217,6 +225,7 @@ def _mask(_: object) -> str:
     return _MASK
 
 
+@typing.dataclass_transform(frozen_default=True, field_specifiers=(field, attrs.field))
 def resource(
     kind: str,
     *,
@@ -224,6 +233,7 @@ def resource(
     create_before_destroy: bool = False,
     ignore_changes: Iterable[str] = (),
     retain: bool = False,
+    drift: str | None = None,
 ) -> Callable[[type[T]], type[T]]:
     """Make a class a frozen, slotted attrs resource of ``kind`` and register the kind.
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from ._errors import ObserveError
+from ._errors import InvalidStateError, ObserveError
 from ._limits import Limiter
 from ._provider import Provider
 
@@ -47,5 +47,7 @@ def _read(
             return provider.read(probe)
         with limiter.slot():
             return provider.read(probe)
+    except InvalidStateError:
+        raise  # the desired state is wrong (e.g. a path escape): say so, not "read failed"
     except Exception as err:
         raise ObserveError(address, err) from err

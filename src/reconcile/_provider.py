@@ -67,6 +67,10 @@ class Provider(abc.ABC, Generic[R]):
         """True when the subclass implements :meth:`list`."""
         return type(self).list is not Provider.list
 
+    def health(self, have: R) -> str:
+        """Optional: ``Healthy``, ``Progressing``, ``Degraded`` (or ``Missing``) for status."""
+        return "Healthy"
+
     def diff(self, want: R, have: R) -> Diff:
         """Changes that turn ``have`` into ``want``; override for kind-specific semantics."""
         return diff_resources(want, have)

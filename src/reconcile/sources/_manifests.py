@@ -24,7 +24,7 @@ from ._checks import check
 from ._documents import ParseFailure, RawDoc
 from ._formats import READERS
 
-__all__ = ["CONFIG_NAME", "ManifestSource", "load_manifests"]
+__all__ = ["CONFIG_NAME", "ManifestSource", "is_manifest_name", "load_blobs", "load_manifests"]
 
 CONFIG_NAME = "reconcile.toml"
 
@@ -79,20 +79,44 @@ class ManifestSource:
 
         Raises :class:`reconcile.ManifestError` listing every problem in every file.
         """
-        snapshot = _snapshot(self.paths)
-        problems = list(snapshot.problems)
-        built: list[Built] = []
-        for file, data in snapshot.files:
-            docs = _parse(file, data, problems)
-            for doc in docs:
-                made, found = build(doc, self._kinds)
-                problems += found
-                if made is not None:
-                    built.append(made)
-        problems += check(built)
-        if problems:
-            raise ManifestError(_in_file_order(problems, snapshot))
-        return [b.resource for b in built]
+        return _load_snapshot(_snapshot(self.paths), self._kinds)
+
+
+def load_blobs(
+    blobs: Iterable[tuple[str, str, bytes]], kinds: Iterable[type] | None = None
+) -> list[Any]:
+    """Resources from in-memory files ``(label, name, bytes)``, e.g. blobs of a Git tree.
+
+    ``label`` names the file in errors (a Git source puts the revision in it);
+    ``name`` decides the format by its extension. Same rules as files on disk.
+    """
+    files = tuple(
+        (_File(label, name, pathlib.Path(name), False), data) for label, name, data in blobs
+    )
+    return _load_snapshot(_Snapshot(files, ()), KindTable(kinds))
+
+
+def _load_snapshot(snapshot: _Snapshot, kinds: KindTable) -> list[Any]:
+    """Parse, build and check every document; all problems at once, or the resources."""
+    problems = list(snapshot.problems)
+    built: list[Built] = []
+    for file, data in snapshot.files:
+        for doc in _parse(file, data, problems):
+            made, found = build(doc, kinds)
+            problems += found
+            if made is not None:
+                built.append(made)
+    problems += check(built)
+    if problems:
+        raise ManifestError(_in_file_order(problems, snapshot))
+    return [b.resource for b in built]
+
+
+def is_manifest_name(name: str) -> bool:
+    """Whether a file name (not hidden, not ``reconcile.toml``) is read as a manifest."""
+    base = name.rsplit("/", 1)[-1]
+    suffix = pathlib.PurePosixPath(base).suffix.lower()
+    return not base.startswith(".") and base != CONFIG_NAME and suffix in READERS
 
 
 def load_manifests(*paths: StrPath, kinds: Iterable[type] | None = None) -> list[Any]:

@@ -1,0 +1,169 @@
+"""Sync status and health of a source's revision against live state, and guarded syncs.
+
+Called by the reconciler (``status``, ``sync``, ``watch``, ``rollback``). A
+status is a plan that changes nothing, read as Argo CD reads an application:
+``Synced`` or ``OutOfSync`` per resource, health from each provider's
+optional ``health(have)``. A sync applies a revision; pruning deletes only what
+state records, and is refused when it would remove everything or more than
+``max_deletes``.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import attrs
+
+from ._errors import ReconcileError
+from ._model import lifecycle_of
+from ._plan import Plan
+from ._provider import Provider
+from ._steps import Action, Step
+
+__all__ = [
+    "Health",
+    "PruneRefused",
+    "ResourceStatus",
+    "Sync",
+    "SyncStatus",
+    "desired_digest",
+    "drift_filtered",
+    "guard_prune",
+    "status_of",
+    "without_prune",
+]
+
+
+class Sync(enum.StrEnum):
+    SYNCED = "Synced"
+    OUT_OF_SYNC = "OutOfSync"
+
+
+class Health(enum.StrEnum):
+    """Resource health, from worst to best as Argo CD aggregates it."""
+
+    DEGRADED = "Degraded"
+    MISSING = "Missing"
+    PROGRESSING = "Progressing"
+    HEALTHY = "Healthy"
+
+
+_WORST_FIRST = list(Health)
+
+
+class PruneRefused(ReconcileError):
+    """A sync would prune everything, or more than ``max_deletes``; nothing was applied."""
+
+
+@attrs.frozen
+class ResourceStatus:
+    """One resource: in sync or not, its health, and the paths that differ."""
+
+    address: str
+    sync: Sync
+    health: Health
+    action: Action
+    paths: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class SyncStatus:
+    """A revision against live state: overall sync and health, per resource detail."""
+
+    sync: Sync
+    health: Health
+    revision_wanted: str
+    revision_applied: str | None
+    resources: tuple[ResourceStatus, ...]
+    plan: Plan = attrs.field(eq=False, repr=False)
+
+    @property
+    def out_of_sync(self) -> tuple[ResourceStatus, ...]:
+        return tuple(r for r in self.resources if r.sync is Sync.OUT_OF_SYNC)
+
+
+def status_of(
+    plan: Plan,
+    providers: Mapping[str, Provider[Any]],
+    wanted: str,
+    applied: str | None,
+) -> SyncStatus:
+    """Read a plan as a status: nothing to do is Synced; health from the providers."""
+    resources = tuple(_resource_status(s, providers.get(s.kind)) for s in plan.steps)
+    sync = Sync.OUT_OF_SYNC if any(r.sync is Sync.OUT_OF_SYNC for r in resources) else Sync.SYNCED
+    healths = {r.health for r in resources} or {Health.HEALTHY}
+    health = next(h for h in _WORST_FIRST if h in healths)
+    return SyncStatus(sync, health, wanted, applied, resources, plan)
+
+
+def _resource_status(step: Step, provider: Provider[Any] | None) -> ResourceStatus:
+    sync = Sync.SYNCED if step.action in (Action.NOOP, Action.FORGET) else Sync.OUT_OF_SYNC
+    if step.actual is None:
+        health = Health.MISSING
+    elif provider is None:
+        health = Health.HEALTHY
+    else:
+        health = Health(provider.health(step.actual))
+    paths = tuple(".".join(map(str, c.path)) for c in step.diff)
+    return ResourceStatus(step.address, sync, health, step.action, paths)
+
+
+def without_prune(plan: Plan) -> Plan:
+    """The plan minus its deletes of things no longer desired (prune is off)."""
+    return attrs.evolve(plan, steps=tuple(s for s in plan.steps if s.action is not Action.DELETE))
+
+
+def guard_prune(
+    plan: Plan, recorded: int, *, max_deletes: int | None, allow_prune_all: bool
+) -> None:
+    """Refuse a prune of everything recorded, or of more than ``max_deletes``, listing them."""
+    deletes = [s.address for s in plan.steps if s.action is Action.DELETE]
+    if not deletes:
+        return
+    listed = ", ".join(deletes[:20]) + (" ..." if len(deletes) > 20 else "")
+    if len(deletes) >= recorded and not allow_prune_all:
+        raise PruneRefused(
+            f"this revision would prune everything reconcile manages ({len(deletes)}: {listed}); "
+            "pass allow_prune_all to really do it"
+        )
+    if max_deletes is not None and len(deletes) > max_deletes:
+        raise PruneRefused(
+            f"this revision would delete {len(deletes)} resources, more than max_deletes="
+            f"{max_deletes}: {listed}"
+        )
+
+
+def drift_filtered(plan: Plan, self_heal: bool) -> tuple[Plan, tuple[Step, ...]]:
+    """Split drift by each resource's mode: steps to correct, and steps only to report.
+
+    A resource's ``lifecycle.drift`` (``off``, ``detect`` or ``correct``) wins;
+    otherwise ``correct`` when self-healing, else ``detect``.
+    """
+    correct, report = [], []
+    for step in plan.changes:
+        mode = _drift_mode(step) or ("correct" if self_heal else "detect")
+        if mode == "correct":
+            correct.append(step)
+        elif mode == "detect":
+            report.append(step)
+    kept = {s.address for s in correct}
+    fixing = attrs.evolve(
+        plan,
+        steps=tuple(s for s in plan.steps if s.address in kept or not s.changes_anything),
+    )
+    return fixing, tuple(report)
+
+
+def _drift_mode(step: Step) -> str | None:
+    res = step.declared if step.declared is not None else step.desired
+    return lifecycle_of(res).drift if res is not None else None
+
+
+def desired_digest(desired: Iterable[Any], documents: Mapping[str, Any]) -> str:
+    """A digest of the desired state (addresses and documents), for the history."""
+    data = json.dumps(documents, sort_keys=True, default=repr).encode()
+    return "sha256:" + hashlib.sha256(data).hexdigest()

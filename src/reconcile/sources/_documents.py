@@ -1,0 +1,75 @@
+"""Raw manifest documents, as the format readers hand them to the builder.
+
+Each reader (YAML, JSON, TOML) turns one file's text into :class:`RawDoc` values:
+the parsed data plus where each part of it starts, so that a problem found later
+(by the builder or the cross-document checks) can name a line and column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from reconcile._errors import ManifestProblem
+
+__all__ = ["Mark", "ParseFailure", "Path", "RawDoc", "format_path"]
+
+Path = tuple[str | int, ...]
+
+
+@attrs.frozen
+class Mark:
+    """A position in a file; both numbers start at 1, as editors show them."""
+
+    line: int
+    column: int
+
+
+class ParseFailure(Exception):
+    """A file cannot be parsed past ``mark``; documents read before it still count."""
+
+    def __init__(self, mark: Mark | None, message: str) -> None:
+        super().__init__(message)
+        self.mark = mark
+        self.message = message
+
+
+@attrs.frozen
+class RawDoc:
+    """One document of one file: its data, where its parts start, and reader findings."""
+
+    file: str
+    index: int  # 1-based position in the file
+    data: Any
+    marks: Mapping[Path, Mark]
+    issues: tuple[tuple[Mark, str], ...] = ()
+
+    def mark(self, path: Path) -> Mark | None:
+        """Where ``path`` starts, or its nearest ancestor when the path itself is unknown."""
+        for end in range(len(path), -1, -1):
+            found = self.marks.get(path[:end])
+            if found is not None:
+                return found
+        return None
+
+    def problem(self, path: Path, message: str, address: str | None = None) -> ManifestProblem:
+        """A problem located at ``path`` of this document."""
+        at = self.mark(path)
+        line, column = (at.line, at.column) if at is not None else (None, None)
+        shown = format_path(path) if path else ""
+        return ManifestProblem(self.file, message, line, column, self.index, address, shown)
+
+
+def format_path(path: Path) -> str:
+    """``("spec", "ports", 0)`` as ``$.spec.ports[0]``."""
+    parts = ["$"]
+    for step in path:
+        if isinstance(step, int):
+            parts.append(f"[{step}]")
+        elif step.isidentifier():
+            parts.append(f".{step}")
+        else:
+            parts.append(f"[{step!r}]")
+    return "".join(parts)

@@ -1,0 +1,144 @@
+"""``GitSource``: desired state read from a Git revision, straight from the object database.
+
+Uses dulwich only: no checkout, no ``git`` binary, the working tree untouched;
+bare and non-bare repositories alike. ``revision()`` says which commit the ref
+points at now; ``load(revision)`` reads the manifests under ``path`` at that
+commit; ``describe(revision)`` gives its author and subject for the audit trail.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+from dulwich import objectspec
+from dulwich.errors import NotGitRepository
+from dulwich.objects import Blob, Commit, Tree
+from dulwich.repo import Repo
+
+from reconcile._errors import SourceError
+
+from ._manifests import is_manifest_name, load_blobs
+
+__all__ = ["CommitInfo", "GitSource", "parse_git_spec"]
+
+_SUBMODULE = 0o160000
+_SYMLINK = 0o120000
+
+
+@attrs.frozen
+class CommitInfo:
+    """Who made a revision and why: what the journal records for a Git source."""
+
+    id: str
+    author: str
+    committer: str
+    time: int
+    subject: str
+
+    def as_meta(self) -> dict[str, Any]:
+        return {"commit": self.id, "author": self.author, "subject": self.subject}
+
+
+class GitSource:
+    """The manifests under ``path`` at the commit ``ref`` resolves to, in repository ``repo``."""
+
+    def __init__(
+        self,
+        repo: str | os.PathLike[str],
+        ref: str = "HEAD",
+        path: str = "",
+        *,
+        kinds: Iterable[type] | None = None,
+    ) -> None:
+        self.location = Path(repo)
+        self.ref = ref
+        self.path = path.strip("/")
+        self._kinds = tuple(kinds) if kinds is not None else None
+        try:
+            self._repo = Repo(str(self.location))
+        except NotGitRepository:
+            raise SourceError(f"{self.location}: not a Git repository") from None
+
+    def __repr__(self) -> str:
+        where = f":{self.path}" if self.path else ""
+        return f"GitSource('{self.location}@{self.ref}{where}')"
+
+    def close(self) -> None:
+        self._repo.close()
+
+    def revision(self) -> str:
+        """The commit id ``ref`` points at now (re-read every call: a branch moves)."""
+        return self._commit(self.ref).id.decode()
+
+    def describe(self, revision: str | None = None) -> CommitInfo:
+        commit = self._commit(revision or self.ref)
+        subject = commit.message.decode("utf-8", "replace").strip().splitlines()
+        return CommitInfo(
+            commit.id.decode(),
+            commit.author.decode("utf-8", "replace"),
+            commit.committer.decode("utf-8", "replace"),
+            commit.commit_time,
+            subject[0] if subject else "",
+        )
+
+    def load(self, revision: str | None = None) -> list[Any]:
+        """The resources declared at ``revision`` (default: what ``ref`` points at now)."""
+        commit = self._commit(revision or self.ref)
+        short = commit.id.decode()[:12]
+        label = f"{self.location}@{short}:"
+        blobs = [(label + name, name, data) for name, data in self.files(commit.id.decode())]
+        return load_blobs(blobs, self._kinds)
+
+    def files(self, revision: str) -> list[tuple[str, bytes]]:
+        """Manifest files under ``path`` at ``revision``: (path in the repo, bytes), sorted."""
+        commit = self._commit(revision)
+        tree = self._subtree(commit, self.path)
+        return sorted(self._walk(tree, self.path))
+
+    def _commit(self, ref: str) -> Commit:
+        try:
+            found = objectspec.parse_commit(self._repo, ref)
+        except (KeyError, ValueError) as err:
+            raise SourceError(f"{self.location}: unknown revision {ref!r} ({err})") from None
+        if not isinstance(found, Commit):
+            raise SourceError(f"{self.location}: {ref!r} does not name a commit")
+        return found
+
+    def _subtree(self, commit: Commit, path: str) -> Tree:
+        tree = self._repo[commit.tree]
+        for part in [p for p in path.split("/") if p]:
+            assert isinstance(tree, Tree)
+            try:
+                _, sha = tree[part.encode()]
+            except KeyError:
+                rev = commit.id.decode()[:12]
+                raise SourceError(f"{self.location}: no path {path!r} at revision {rev}") from None
+            tree = self._repo[sha]
+        if not isinstance(tree, Tree):
+            raise SourceError(f"{self.location}: {path!r} is a file, not a folder")
+        return tree
+
+    def _walk(self, tree: Tree, prefix: str) -> Iterator[tuple[str, bytes]]:
+        for entry in tree.iteritems():
+            name = entry.path.decode("utf-8", "replace")
+            full = f"{prefix}/{name}" if prefix else name
+            if entry.mode in (_SUBMODULE, _SYMLINK) or name.startswith("."):
+                continue
+            obj = self._repo[entry.sha]
+            if isinstance(obj, Tree):
+                yield from self._walk(obj, full)
+            elif isinstance(obj, Blob) and is_manifest_name(full):
+                yield full, obj.as_raw_string()
+
+
+def parse_git_spec(spec: str) -> tuple[str, str, str]:
+    """``REPO[@REF][:PATH]`` as (repo, ref, path); ref defaults to HEAD."""
+    repo_ref, _, path = spec.partition(":")
+    repo, sep, ref = repo_ref.rpartition("@")
+    if not sep:
+        repo, ref = ref, "HEAD"
+    return repo, ref or "HEAD", path
