@@ -40,9 +40,12 @@ from ._provider import Provider
 from ._reconciler import Reconciler
 from ._schedule import StepTimeout
 from ._secrets import Redacted
+from ._source import Source
 from ._sqlite import SQLiteState
 from ._state import ApplyEntry, LockInfo, Record, State, StepEntry
 from ._steps import Action, Reason, Step
+from ._sync import Health, PruneRefused, ResourceStatus, Sync, SyncStatus
+from ._watch import WatchEvent, WatchOptions, WatchReport
 
 __all__ = [
     "Action",
@@ -59,6 +62,7 @@ __all__ = [
     "DuplicateKindError",
     "Event",
     "EventKind",
+    "Health",
     "Interrupted",
     "InvalidStateError",
     "Lifecycle",
@@ -73,15 +77,18 @@ __all__ = [
     "PlanNeedsDesiredStateError",
     "ProtectedResourceError",
     "Provider",
+    "PruneRefused",
     "Reason",
     "ReconcileError",
     "Reconciler",
     "Record",
     "Redacted",
     "Ref",
+    "ResourceStatus",
     "RetryPolicy",
     "Round",
     "SQLiteState",
+    "Source",
     "SourceError",
     "StalePlanError",
     "State",
@@ -90,11 +97,16 @@ __all__ = [
     "Step",
     "StepEntry",
     "StepTimeout",
+    "Sync",
+    "SyncStatus",
     "SystemClock",
     "TransientError",
     "UNKNOWN",
     "UnknownKindError",
     "UnsupportedOperation",
+    "WatchEvent",
+    "WatchOptions",
+    "WatchReport",
     "address_of",
     "diff",
     "field",

@@ -30,9 +30,10 @@ __all__ = ["MemoryState"]
 
 
 class MemoryState(State):
-    """Recorded state kept in memory; thread-safe."""
+    """Recorded state kept in memory; thread-safe. The journal keeps ``keep_history`` applies."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, keep_history: int = 1000) -> None:
+        self.keep_history = keep_history
         self._records: dict[str, Record] = {}
         self._intents: dict[int, Intent] = {}
         self._applies: dict[int, ApplyEntry] = {}
@@ -116,6 +117,8 @@ class MemoryState(State):
                 meta.get("user"), meta.get("host"), dict(meta), plan,
             )  # fmt: skip
             self._applies[entry.id] = entry
+            for old in sorted(self._applies)[: -self.keep_history or None]:
+                del self._applies[old]
             return entry.id
 
     def _journal(self, step: Journaled) -> None:

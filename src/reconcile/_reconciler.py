@@ -14,7 +14,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from typing import Any
 
 import attrs
@@ -25,6 +25,7 @@ from ._clock import Clock, SystemClock
 from ._converge import ConvergeReport
 from ._errors import DefinitionError, LockedError, StalePlanError, StateError
 from ._events import EventSink
+from ._gitops import GitOps, digest
 from ._limits import Limiter
 from ._model import address_of, spec_of
 from ._outcomes import ApplyResult, Interrupted
@@ -44,7 +45,7 @@ log = logging.getLogger("reconcile")
 _POLL = 0.1
 
 
-class Reconciler:
+class Reconciler(GitOps):
     """Makes live state match desired state through one provider per kind.
 
     With ``state`` it remembers what it manages: it prunes what is no longer
@@ -133,6 +134,7 @@ class Reconciler:
         *,
         desired: Iterable[Any] | None = None,
         revision: str | None = None,
+        meta: Mapping[str, Any] | None = None,
     ) -> ApplyResult:
         """Execute ``plan``. A saved plan with sensitive values needs ``desired`` again.
 
@@ -142,7 +144,7 @@ class Reconciler:
         if self.state is None:
             return _apply.apply(plan, self._providers, desired, None, self._execution)
         with self._locked():
-            return self._apply_locked(plan, desired, revision)
+            return self._apply_locked(plan, desired, revision, meta)
 
     def converge(
         self,
@@ -159,12 +161,16 @@ class Reconciler:
             self._recover()
             return _converge.converge(
                 lambda: self.plan(wanted),
-                lambda plan: self._apply_locked(plan, None, revision),
+                lambda plan: self._apply_locked(plan, None, revision, None),
                 max_rounds,
             )
 
     def _apply_locked(
-        self, plan: Plan, desired: Iterable[Any] | None, revision: str | None
+        self,
+        plan: Plan,
+        desired: Iterable[Any] | None,
+        revision: str | None,
+        meta: Mapping[str, Any] | None,
     ) -> ApplyResult:
         state = self._required_state()
         snapshot = state.snapshot()
@@ -173,7 +179,9 @@ class Reconciler:
                 f"recorded state changed since the plan was made "
                 f"(serial {plan.serial}, now {snapshot.serial}); plan again"
             )
-        apply_id = state.begin_apply(revision, plan.to_json(), _who())
+        text = plan.to_json()
+        journal = {**_who(), **(meta or {}), "plan_digest": digest(text.encode())}
+        apply_id = state.begin_apply(revision, text, journal)
         recorder = Recorder(state, apply_id, revision, snapshot.records)
         try:
             with use_salt(snapshot.salt):

@@ -61,10 +61,16 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
 
 
 class SQLiteState(State):
-    """Recorded state in the SQLite file at ``path`` (created with its folder if absent)."""
+    """Recorded state in the SQLite file at ``path`` (created with its folder if absent).
 
-    def __init__(self, path: str | os.PathLike[str] = ".reconcile/state.db") -> None:
+    The journal keeps the newest ``keep_history`` applies (default 1,000).
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str] = ".reconcile/state.db", *, keep_history: int = 1000
+    ) -> None:
         self.path = Path(path)
+        self.keep_history = keep_history
         _check_file(self.path)
         self._mutex = threading.RLock()
         self._db = _connect(self.path)
@@ -190,7 +196,11 @@ class SQLiteState(State):
                 "VALUES (?, 'running', ?, ?, ?, ?, ?)",
                 (now(), revision, meta.get("user"), meta.get("host"), _dump(meta), plan),
             )
-            return int(cursor.lastrowid or 0)
+            newest = int(cursor.lastrowid or 0)
+            oldest_kept = newest - self.keep_history + 1
+            db.execute("DELETE FROM steps WHERE apply_id < ?", (oldest_kept,))
+            db.execute("DELETE FROM applies WHERE id < ?", (oldest_kept,))
+            return newest
 
     def journal_step(self, apply_id: int, entry: StepEntry) -> None:
         with self._tx() as db:

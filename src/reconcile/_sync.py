@@ -11,9 +11,7 @@ state records, and is refused when it would remove everything or more than
 from __future__ import annotations
 
 import enum
-import hashlib
-import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
@@ -30,7 +28,6 @@ __all__ = [
     "ResourceStatus",
     "Sync",
     "SyncStatus",
-    "desired_digest",
     "drift_filtered",
     "guard_prune",
     "status_of",
@@ -161,9 +158,3 @@ def drift_filtered(plan: Plan, self_heal: bool) -> tuple[Plan, tuple[Step, ...]]
 def _drift_mode(step: Step) -> str | None:
     res = step.declared if step.declared is not None else step.desired
     return lifecycle_of(res).drift if res is not None else None
-
-
-def desired_digest(desired: Iterable[Any], documents: Mapping[str, Any]) -> str:
-    """A digest of the desired state (addresses and documents), for the history."""
-    data = json.dumps(documents, sort_keys=True, default=repr).encode()
-    return "sha256:" + hashlib.sha256(data).hexdigest()

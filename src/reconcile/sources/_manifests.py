@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 
-from reconcile._errors import ManifestError, ManifestProblem
+from reconcile._errors import ManifestError, ManifestProblem, SourceError
 
 from ._build import Built, KindTable, build
 from ._checks import check
@@ -68,18 +68,20 @@ class ManifestSource:
         snapshot = _snapshot(self.paths)
         if snapshot.problems:
             raise ManifestError(snapshot.problems)
-        digest = hashlib.sha256()
-        for file, data in snapshot.files:
-            digest.update(f"{file.name}\0{len(data)}\0".encode())
-            digest.update(data)
-        return f"sha256:{digest.hexdigest()}"
+        return _digest(snapshot)
 
-    def load(self) -> list[Any]:
+    def load(self, revision: str | None = None) -> list[Any]:
         """Every resource the manifests declare, in file and document order.
 
         Raises :class:`reconcile.ManifestError` listing every problem in every file.
+        Files hold one revision only: asking for another raises ``SourceError``.
         """
-        return _load_snapshot(_snapshot(self.paths), self._kinds)
+        snapshot = _snapshot(self.paths)
+        if revision is not None and revision != _digest(snapshot):
+            raise SourceError(
+                f"{self!r}: the files changed; revision {revision[:19]} is no longer available"
+            )
+        return _load_snapshot(snapshot, self._kinds)
 
 
 def load_blobs(
@@ -124,6 +126,14 @@ def load_manifests(*paths: StrPath, kinds: Iterable[type] | None = None) -> list
     if not paths:
         raise TypeError("load_manifests() needs at least one file or folder")
     return ManifestSource(*paths, kinds=kinds).load()
+
+
+def _digest(snapshot: _Snapshot) -> str:
+    digest = hashlib.sha256()
+    for file, data in snapshot.files:
+        digest.update(f"{file.name}\0{len(data)}\0".encode())
+        digest.update(data)
+    return f"sha256:{digest.hexdigest()}"
 
 
 def _snapshot(paths: Iterable[pathlib.Path]) -> _Snapshot:

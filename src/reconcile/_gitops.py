@@ -1,0 +1,197 @@
+"""GitOps on the reconciler: status, sync, watch and rollback of a ``Source``'s revisions.
+
+A mixin of ``Reconciler`` (one idea per module): these methods only combine the
+reconciler's own ``plan`` and ``apply`` with the ``_sync`` rules (status, prune
+guards, drift modes) and the ``_watch`` loop, and journal where each desired
+state came from (revision, commit, author, subject, digests).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Callable, Collection, Iterable, Mapping
+from typing import Any
+
+import attrs
+
+from ._clock import Clock
+from ._errors import StateError
+from ._outcomes import ApplyResult
+from ._plan import Plan
+from ._provider import Provider
+from ._source import Source, describe
+from ._state import State
+from ._sync import SyncStatus, drift_filtered, guard_prune, status_of, without_prune
+from ._watch import WatchEvent, WatchOptions, WatchReport, watch
+
+__all__ = ["GitOps", "digest"]
+
+
+class GitOps:
+    """Source-driven operations; ``Reconciler`` provides plan, apply and state."""
+
+    state: State | None
+    clock: Clock
+    _providers: dict[str, Provider[Any]]
+
+    def plan(
+        self,
+        desired: Iterable[Any],
+        *,
+        include: Collection[str] | None = None,
+        exclude: Collection[str] | None = None,
+    ) -> Plan:
+        raise TypeError("GitOps is a mixin of Reconciler")  # pragma: no cover
+
+    def apply(
+        self,
+        plan: Plan,
+        *,
+        desired: Iterable[Any] | None = None,
+        revision: str | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> ApplyResult:
+        raise TypeError("GitOps is a mixin of Reconciler")  # pragma: no cover
+
+    def history(self, limit: int | None = None) -> list[Any]:
+        raise TypeError("GitOps is a mixin of Reconciler")  # pragma: no cover
+
+    def status(self, source: Source) -> SyncStatus:
+        """``Synced`` or ``OutOfSync`` for the source's current revision, with health."""
+        revision = source.revision()
+        plan = self.plan(source.load(revision))
+        return status_of(plan, self._providers, revision, self.last_applied_revision())
+
+    def plan_sync(
+        self,
+        source: Source,
+        *,
+        revision: str | None = None,
+        prune: bool = False,
+        max_deletes: int | None = None,
+        allow_prune_all: bool = False,
+    ) -> tuple[Plan, str]:
+        """The plan that syncs ``revision`` (default: current); prune is off unless asked."""
+        revision = revision or source.revision()
+        desired = source.load(revision)
+        plan = self.plan(desired)
+        if not prune:
+            return without_prune(plan), revision
+        recorded = len(self.state.snapshot().records) if self.state is not None else 0
+        guard_prune(plan, recorded, max_deletes=max_deletes, allow_prune_all=allow_prune_all)
+        meta = {**plan.meta, "desired_digest": _desired_digest(plan)}
+        return attrs.evolve(plan, meta=meta), revision
+
+    def sync(
+        self,
+        source: Source,
+        *,
+        revision: str | None = None,
+        prune: bool = False,
+        max_deletes: int | None = None,
+        allow_prune_all: bool = False,
+    ) -> ApplyResult:
+        """Apply a revision of ``source`` and journal where it came from (commit, author)."""
+        plan, revision = self.plan_sync(
+            source,
+            revision=revision,
+            prune=prune,
+            max_deletes=max_deletes,
+            allow_prune_all=allow_prune_all,
+        )
+        meta = {**describe(source, revision), "desired_digest": _desired_digest(plan)}
+        return self.apply(plan, revision=revision, meta=meta)
+
+    def watch(
+        self,
+        source: Source,
+        options: WatchOptions | None = None,
+        *,
+        stop: threading.Event | None = None,
+        on_event: Callable[[WatchEvent], None] | None = None,
+    ) -> WatchReport:
+        """Poll ``source`` and live state every ``interval``: sync new revisions, heal drift."""
+        options = options or WatchOptions()
+        return watch(
+            source,
+            lambda n, rev, new: self._watch_cycle(source, options, n, rev, new),
+            options,
+            clock=self.clock,
+            stop=stop,
+            on_event=on_event,
+            start_revision=self.last_applied_revision(),
+        )
+
+    def _watch_cycle(
+        self, source: Source, options: WatchOptions, number: int, revision: str, new: bool
+    ) -> WatchEvent:
+        guards = (options.prune, options.max_deletes, options.allow_prune_all)
+        if new:
+            result = self.sync(
+                source,
+                revision=revision,
+                prune=guards[0],
+                max_deletes=guards[1],
+                allow_prune_all=guards[2],
+            )
+            error = None if result.ok else f"{len(result.failed)} steps failed"
+            after = self.status(source)
+            return WatchEvent(
+                number, revision, after.sync, after.health, synced=result.ok,
+                applied=len(result.applied), error=error,
+            )  # fmt: skip
+        plan, _ = self.plan_sync(
+            source,
+            revision=revision,
+            prune=guards[0],
+            max_deletes=guards[1],
+            allow_prune_all=guards[2],
+        )
+        fixing, report = drift_filtered(plan, options.self_heal)
+        healed = 0
+        if fixing.changes:
+            result = self.apply(fixing, revision=revision, meta=describe(source, revision))
+            healed = len(result.applied)
+        after = self.status(source)
+        drifted = tuple(s.address for s in report)
+        return WatchEvent(
+            number, revision, after.sync, after.health, healed=healed, drifted=drifted,
+            applied=healed,
+        )  # fmt: skip
+
+    def plan_rollback(self, source: Source, revision: str) -> Plan:
+        """The plan back to ``revision``, which must have been applied before (pruning on)."""
+        applied = {e.revision for e in self.history() if e.status == "ok"}
+        if revision not in applied:
+            raise StateError(f"revision {revision} was never applied here; cannot roll back to it")
+        plan, _ = self.plan_sync(source, revision=revision, prune=True, allow_prune_all=True)
+        return plan
+
+    def rollback(self, source: Source, revision: str) -> ApplyResult:
+        """Sync the desired state of an earlier applied revision again."""
+        plan = self.plan_rollback(source, revision)
+        meta = {**describe(source, revision), "rollback": True}
+        return self.apply(plan, revision=revision, meta=meta)
+
+    def last_applied_revision(self) -> str | None:
+        """The revision of the newest successful apply in the journal."""
+        if self.state is None:
+            return None
+        return next((e.revision for e in self.state.history() if e.status == "ok"), None)
+
+
+def _desired_digest(plan: Plan) -> str:
+    """A digest of the desired documents the plan was made from (secrets as digests)."""
+    docs = {s.address: s.after for s in plan.steps if s.after is not None}
+    return digest(json.dumps(docs, sort_keys=True, default=_secret_digest).encode())
+
+
+def _secret_digest(value: object) -> str:
+    return getattr(value, "digest", repr(value))
+
+
+def digest(data: bytes) -> str:
+    """``sha256:`` and the hex digest of ``data``."""
+    return "sha256:" + hashlib.sha256(data).hexdigest()
