@@ -7,6 +7,7 @@ and converges: a precise diff, a readable plan, an apply in dependency order.
 import contextlib as _contextlib
 
 from ._clock import Clock, SystemClock
+from ._compare import DesiredDiff, ResourceChange, compare
 from ._converge import ConvergeReport, Round
 from ._diff import Change, Diff, diff
 from ._errors import (
@@ -57,6 +58,7 @@ __all__ = [
     "CycleError",
     "DanglingDependencyError",
     "DefinitionError",
+    "DesiredDiff",
     "Diff",
     "DuplicateAddressError",
     "DuplicateKindError",
@@ -84,6 +86,7 @@ __all__ = [
     "Record",
     "Redacted",
     "Ref",
+    "ResourceChange",
     "ResourceStatus",
     "RetryPolicy",
     "Round",
@@ -108,6 +111,7 @@ __all__ = [
     "WatchOptions",
     "WatchReport",
     "address_of",
+    "compare",
     "diff",
     "field",
     "ref",

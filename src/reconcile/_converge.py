@@ -60,7 +60,8 @@ def converge(
     for _ in range(max_rounds):
         current = plan()
         if current.is_empty:
-            rounds.append(Round(current))
+            refreshed = apply(current) if current.stale_records else None
+            rounds.append(Round(current, refreshed))
             return ConvergeReport(True, tuple(rounds))
         if rounds and _same_change(current, rounds[-1].plan):
             oscillating = _oscillating(rounds[-1])

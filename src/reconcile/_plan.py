@@ -25,13 +25,18 @@ __all__ = ["Plan"]
 
 @attrs.frozen
 class Plan:
-    """Steps in execution order; ``is_empty`` when none of them changes anything."""
+    """Steps in execution order; ``is_empty`` when none of them changes anything.
+
+    ``stale_records`` names unchanged resources whose record (lifecycle, outputs,
+    edges) is out of date: applying even an empty plan refreshes them.
+    """
 
     steps: tuple[Step, ...] = ()
     salt: str = attrs.field(default=PROCESS_SALT, repr=False)
     serial: int | None = None
     excluded: tuple[tuple[str, str], ...] = ()
     meta: Mapping[str, Any] = attrs.field(factory=dict)
+    stale_records: tuple[str, ...] = attrs.field(default=(), eq=False, repr=False)
     saved: bool = attrs.field(default=False, eq=False, repr=False)
 
     @property

@@ -37,6 +37,7 @@ from ._records import (
     outputs_of,
     preserve_foreign,
     rebuild,
+    record_outdated,
     with_outputs,
 )
 from ._refs import dependencies, ref_paths, resolve, unknown_fields, without_refs
@@ -114,7 +115,21 @@ def plan(
     with use_salt(salt):
         steps = _plan_chosen(resources, records, providers, chosen, graph, planning)
     serial = snapshot.serial if snapshot is not None else None
-    return Plan(order_steps(steps), salt=salt, serial=serial, excluded=left_out)
+    stale = _stale_records(steps, records) if snapshot is not None else ()
+    return Plan(
+        order_steps(steps), salt=salt, serial=serial, excluded=left_out, stale_records=stale
+    )
+
+
+def _stale_records(steps: Iterable[Step], records: Mapping[str, Record]) -> tuple[str, ...]:
+    """Unchanged resources whose record would change if recorded now (lifecycle, ids, edges)."""
+    return tuple(
+        s.address
+        for s in steps
+        if s.action is Action.NOOP
+        and not s.references
+        and record_outdated(s.declared, s.actual, records.get(s.address))
+    )
 
 
 def _plan_chosen(

@@ -33,10 +33,10 @@ from ._plan import Plan
 from ._policy import RetryPolicy
 from ._provider import Provider
 from ._recorder import Recorder
-from ._records import record_for
+from ._records import outputs_of, record_for
 from ._recovery import recover
 from ._secrets import use_salt
-from ._state import ApplyEntry, LockInfo, State
+from ._state import ApplyEntry, LockInfo, Record, State
 
 __all__ = ["Reconciler"]
 
@@ -211,15 +211,14 @@ class Reconciler(GitOps):
 
     def orphans(self, desired: Iterable[Any] = ()) -> list[Any]:
         """Existing things of listable kinds that are neither desired nor recorded."""
-        known = {address_of(r) for r in desired}
-        if self.state is not None:
-            known |= set(self.state.snapshot().records)
+        wanted = {address_of(r) for r in desired}
+        records = self.state.snapshot().records if self.state is not None else {}
         return [
             item
             for provider in self._providers.values()
             if provider.can_list
             for item in provider.list()
-            if address_of(item) not in known
+            if _orphan(item, wanted, records)
         ]
 
     def moved(self, old_address: str, new_address: str) -> None:
@@ -304,6 +303,15 @@ class Reconciler(GitOps):
         finally:
             if self._holder is None:
                 state.release(holder)
+
+
+def _orphan(item: Any, wanted: Collection[str], records: Mapping[str, Record]) -> bool:
+    """Not desired and not recorded, or a twin: recorded address, other provider ids."""
+    address = address_of(item)
+    record = records.get(address)
+    if record is not None:
+        return bool(record.outputs) and dict(record.outputs) != outputs_of(item)
+    return address not in wanted
 
 
 def _locked_message(holder: LockInfo) -> str:

@@ -26,6 +26,7 @@ __all__ = [
     "preserve_foreign",
     "rebuild",
     "record_for",
+    "record_outdated",
     "stored_spec",
     "with_outputs",
 ]
@@ -86,6 +87,13 @@ def record_for(
         retain=lifecycle.retain,
         updated_at=now(),
     )
+
+
+def record_outdated(declared: Any, have: Any, record: Record | None) -> bool:
+    """Whether recording ``declared`` as it is now would change ``record``."""
+    if record is None:
+        return True
+    return record_for(declared, have, record.revision) != record
 
 
 def _address(res: Any) -> str:

@@ -17,7 +17,7 @@ import attrs
 
 from ._model import address_of
 from ._provider import Provider
-from ._records import rebuild, record_for
+from ._records import outputs_of, rebuild, record_for
 from ._state import Intent, Record, State
 
 __all__ = ["recover"]
@@ -50,9 +50,13 @@ def _resolve(state: State, provider: Provider[Any], intent: Intent, record: Reco
             state.close_intent(intent.id)
         return record is not None
     log.warning("%s: interrupted %s left it in place; adopting it", intent.address, intent.action)
-    revision = record.revision if record is not None else None
-    declared = probe if intent.action != "delete" else found
-    state.save(record_for(_with_deps(declared, record), found, revision), intent=intent.id)
+    if record is None:
+        state.save(record_for(probe, found, None), intent=intent.id)
+        return True
+    # An interrupted update or delete may not have happened: keep the last applied spec
+    # and the lifecycle the record holds; take only the outputs of what exists.
+    kept = attrs.evolve(record, outputs=outputs_of(found), tainted=record.tainted)
+    state.save(kept, intent=intent.id)
     return True
 
 
@@ -61,7 +65,3 @@ def _listed(provider: Provider[Any], address: str) -> Any:
     if not provider.can_list:
         return None
     return next((item for item in provider.list() if address_of(item) == address), None)
-
-
-def _with_deps(res: Any, record: Record | None) -> Any:
-    return attrs.evolve(res, depends_on=record.depends_on if record is not None else ())

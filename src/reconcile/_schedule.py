@@ -175,6 +175,8 @@ class Scheduler:
     def _complete(self, state: _Run, hooks: Hooks, run: _Running) -> None:
         self._release(run.job)
         error = run.future.exception()
+        if error is not None and not isinstance(error, Exception):
+            raise error  # KeyboardInterrupt, SystemExit, a kill: not a step failure; intents stay
         if error is None:
             state.finish(run.job.id, Done("ok", run.future.result(), attempts=run.attempt), hooks)
         elif isinstance(error, TransientError) and run.attempt < self._retry.attempts:

@@ -42,11 +42,11 @@ CREATE TABLE resources (
     depends_on TEXT NOT NULL, revision TEXT, tainted INTEGER NOT NULL, protected INTEGER NOT NULL,
     retain INTEGER NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
 CREATE TABLE intents (
-    id INTEGER PRIMARY KEY, address TEXT NOT NULL, kind TEXT NOT NULL, action TEXT NOT NULL,
-    spec TEXT NOT NULL, apply_id INTEGER, created_at TEXT NOT NULL);
+    id INTEGER PRIMARY KEY AUTOINCREMENT, address TEXT NOT NULL, kind TEXT NOT NULL,
+    action TEXT NOT NULL, spec TEXT NOT NULL, apply_id INTEGER, created_at TEXT NOT NULL);
 CREATE TABLE applies (
-    id INTEGER PRIMARY KEY, started_at TEXT NOT NULL, ended_at TEXT, status TEXT NOT NULL,
-    revision TEXT, user TEXT, host TEXT, meta TEXT NOT NULL, plan TEXT);
+    id INTEGER PRIMARY KEY AUTOINCREMENT, started_at TEXT NOT NULL, ended_at TEXT,
+    status TEXT NOT NULL, revision TEXT, user TEXT, host TEXT, meta TEXT NOT NULL, plan TEXT);
 CREATE TABLE steps (
     apply_id INTEGER NOT NULL REFERENCES applies(id), seq INTEGER PRIMARY KEY,
     address TEXT NOT NULL, action TEXT NOT NULL, status TEXT NOT NULL, error TEXT,
@@ -179,8 +179,8 @@ class SQLiteState(State):
     def release(self, holder: LockInfo) -> None:
         with self._tx() as db:
             db.execute(
-                "DELETE FROM lock WHERE pid = ? AND host = ? AND since = ?",
-                (holder.pid, holder.host, holder.since),
+                "DELETE FROM lock WHERE pid = ? AND host = ? AND since = ? AND note = ?",
+                (holder.pid, holder.host, holder.since, holder.note),
             )
 
     def force_unlock(self) -> LockInfo | None:
@@ -267,16 +267,21 @@ def _check_file(path: Path) -> None:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
+    """Open, check it is ours and sound, migrate it, and only then switch it to WAL."""
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    db.row_factory = sqlite3.Row
     try:
-        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-        db.row_factory = sqlite3.Row
         _verify(db, path)
+        _migrate(db, path)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
         db.execute("PRAGMA foreign_keys=ON")
-        _migrate(db, path)
     except sqlite3.DatabaseError as err:
+        db.close()
         raise StateError(f"{path}: cannot use state database: {err}") from None
+    except BaseException:
+        db.close()
+        raise
     return db
 
 
@@ -300,10 +305,19 @@ def _migrate(db: sqlite3.Connection, path: Path) -> None:
             "upgrade reconcile"
         )
     while version < SCHEMA_VERSION:
+        step = MIGRATIONS.get(version)
+        if step is None:
+            raise StateError(f"{path}: no migration from state schema {version}; upgrade reconcile")
         db.execute("BEGIN IMMEDIATE")
-        MIGRATIONS[version](db)
-        version += 1
-        db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(version),))
+        try:
+            step(db)
+            version += 1
+            db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(version),))
+        except BaseException as err:
+            db.execute("ROLLBACK")
+            raise StateError(
+                f"{path}: migrating state to schema {version + 1} failed: {err}"
+            ) from err
         db.execute("COMMIT")
 
 

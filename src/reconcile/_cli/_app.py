@@ -8,16 +8,21 @@ or failed step, 2 changes with ``--exit-code``, 130 interrupted).
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import click
 
+from reconcile._compare import compare
 from reconcile._errors import ReconcileError, StalePlanError
 from reconcile._outcomes import Interrupted
 from reconcile._plan import Plan
+from reconcile._watch import WatchOptions
+from reconcile.sources import GitSource
 
 from ._config import load_config
 from ._output import Output
@@ -44,6 +49,13 @@ def _common(fn: F) -> F:
     return fn
 
 
+def _git(fn: F) -> F:
+    option = click.option(
+        "--git", "git", metavar="REPO[@REF][:PATH]", help="read desired state from a Git revision"
+    )
+    return option(fn)
+
+
 def _fail(output: Output, message: str, code: int = 1) -> NoReturn:
     output.error(message)
     sys.exit(code)
@@ -62,6 +74,7 @@ def cli() -> None:
 @click.option("--exit-code", is_flag=True, help="exit 2 when there are changes, 0 when none")
 @click.option("--include", multiple=True, help="plan only this address and its dependencies")
 @click.option("--exclude", multiple=True, help="leave out this address and its dependents")
+@_git
 @_common
 def plan(
     paths: Sequence[str],
@@ -70,6 +83,7 @@ def plan(
     exit_code: bool,
     include: Sequence[str],
     exclude: Sequence[str],
+    git: str | None,
     config: str | None,
     state: str | None,
     parallelism: int,
@@ -78,7 +92,7 @@ def plan(
     """Show what apply would change; changes nothing."""
     output = Output(color=color)
     try:
-        session = Session.open(paths, config=config, state=state, parallelism=parallelism)
+        session = Session.open(paths, config=config, state=state, parallelism=parallelism, git=git)
         made, _, _ = session.plan(include or None, exclude or None)
     except ReconcileError as err:
         _fail(output, str(err))
@@ -98,34 +112,44 @@ def plan(
 @click.option("--yes", "-y", is_flag=True, help="apply without asking")
 @click.option("--include", multiple=True, help="apply only this address and its dependencies")
 @click.option("--exclude", multiple=True, help="leave out this address and its dependents")
+@_git
 @_common
 def apply(
     paths: Sequence[str],
     yes: bool,
     include: Sequence[str],
     exclude: Sequence[str],
+    git: str | None,
     config: str | None,
     state: str | None,
     parallelism: int,
     color: bool | None,
 ) -> None:
-    """Apply the manifests in PATHS, or a plan saved with ``plan --out``."""
+    """Apply the manifests in PATHS (or --git), or a plan saved with ``plan --out``."""
     output = Output(color=color)
     try:
         session, made, desired, revision = _prepare(
-            paths, config, state, parallelism, include, exclude
+            paths, config, state, parallelism, include, exclude, git
         )
     except ReconcileError as err:
         _fail(output, str(err))
     output.plan(made)
-    if made.is_empty:
+    if made.is_empty and not made.stale_records:
         sys.exit(0)
-    if not yes:
+    if not yes and not made.is_empty:
         _confirm(output)
+    _run_apply(output, session, made, desired, revision)
+
+
+def _run_apply(
+    output: Output, session: Session, made: Plan, desired: list[Any] | None, revision: str | None
+) -> NoReturn:
+    """Apply with a progress bar; print the summary; exit 0, 1 (a step failed) or 130."""
     with output.progress(made) as on_event:
         session.on_event = on_event
         try:
-            result = session.reconciler.apply(made, desired=desired, revision=revision)
+            meta = session.journal_meta(revision) if revision else None
+            result = session.reconciler.apply(made, desired=desired, revision=revision, meta=meta)
         except Interrupted as stop:
             output.line()
             output.summary(stop.result)
@@ -144,10 +168,11 @@ def _prepare(
     parallelism: int,
     include: Sequence[str],
     exclude: Sequence[str],
+    git: str | None,
 ) -> tuple[Session, Plan, list[Any] | None, str | None]:
     saved = _saved_plan(paths)
     if saved is None:
-        session = Session.open(paths, config=config, state=state, parallelism=parallelism)
+        session = Session.open(paths, config=config, state=state, parallelism=parallelism, git=git)
         made, desired, revision = session.plan(include or None, exclude or None)
         return session, made, desired, revision
     session = Session.for_saved(saved, parallelism)
@@ -179,27 +204,37 @@ def _confirm(output: Output) -> None:
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--exit-code", is_flag=True, help="exit 2 when live state drifted")
+@_git
 @_common
 def status(
     paths: Sequence[str],
     exit_code: bool,
+    git: str | None,
     config: str | None,
     state: str | None,
     parallelism: int,
     color: bool | None,
 ) -> None:
-    """Say whether live state matches the manifests, and what drifted where."""
+    """Say whether live state matches the desired state, what drifted where, and health."""
     output = Output(color=color)
     try:
-        session = Session.open(paths, config=config, state=state, parallelism=parallelism)
-        made, desired, _ = session.plan()
+        session = Session.open(paths, config=config, state=state, parallelism=parallelism, git=git)
+        found = session.reconciler.status(session.source)
     except ReconcileError as err:
         _fail(output, str(err))
-    if made.is_empty:
-        output.line(f"In sync: {len(desired)} resources match the desired state.")
+    revisions = f"revision {found.revision_wanted[:19]}, last applied "
+    revisions += (found.revision_applied or "never")[:19]
+    total = len(found.resources)
+    if not found.out_of_sync:
+        output.line(
+            f"In sync ({found.sync}, {found.health}): {total} resources match; {revisions}."
+        )
         sys.exit(0)
-    output.line(f"Out of sync: {len(made.changes)} of {len(made.steps)} resources differ.")
-    for step in made.changes:
+    output.line(
+        f"Out of sync ({found.sync}, {found.health}): {len(found.out_of_sync)} of {total} "
+        f"resources differ; {revisions}."
+    )
+    for step in found.plan.changes:
         fields = ", ".join(
             ".".join(map(str, c.path)) + (f" ({c.cause})" if c.cause else "") for c in step.diff
         )
@@ -223,7 +258,11 @@ def history(
         output.line("No applies recorded yet.")
     for e in entries:
         who = f"{e.user or '?'}@{e.host or '?'}"
-        output.line(f"{e.id:>5}  {e.started_at}  {e.status:<11} {who:<24} {e.revision or '-'}")
+        rev = (e.revision or "-")[:19]
+        commit = f"  {e.meta['author']}: {e.meta.get('subject', '')}" if "author" in e.meta else ""
+        digests = f"  desired {str(e.meta.get('desired_digest', '-'))[:19]}"
+        digests += f" plan {str(e.meta.get('plan_digest', '-'))[:19]}"
+        output.line(f"{e.id:>5}  {e.started_at}  {e.status:<11} {who:<20} {rev}{commit}{digests}")
 
 
 @cli.command()
@@ -276,6 +315,121 @@ def unlock(config: str | None, state: str | None, parallelism: int, color: bool 
     output.line(
         f"Lock broken (was held by {holder.describe()})." if holder else "State was not locked."
     )
+
+
+@cli.command()
+@click.option("--git", "git", required=True, metavar="REPO[@REF][:PATH]", help="the source")
+@click.option("--interval", type=click.FloatRange(0.1), default=30.0, show_default=True)
+@click.option("--self-heal", is_flag=True, help="revert drift (default: only report it)")
+@click.option("--prune", is_flag=True, help="delete resources removed from the repository")
+@click.option("--max-deletes", type=click.IntRange(0), help="refuse prunes larger than this")
+@click.option("--allow-prune-all", is_flag=True, help="allow a revision that prunes everything")
+@click.option("--max-cycles", type=click.IntRange(1), help="stop after this many cycles")
+@_common
+def watch(
+    git: str,
+    interval: float,
+    self_heal: bool,
+    prune: bool,
+    max_deletes: int | None,
+    allow_prune_all: bool,
+    max_cycles: int | None,
+    config: str | None,
+    state: str | None,
+    parallelism: int,
+    color: bool | None,
+) -> None:
+    """Follow a Git ref: sync new commits, report or heal drift; stop with Ctrl-C or SIGTERM."""
+    output = Output(color=color)
+    options = WatchOptions(
+        interval, self_heal, prune, max_deletes, allow_prune_all, max_cycles=max_cycles
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        session = Session.open([], config=config, state=state, parallelism=parallelism, git=git)
+        output.line(f"watching {git} every {interval:g}s (Ctrl-C stops after the current cycle)")
+        session.reconciler.watch(
+            session.source, options, stop=stop, on_event=lambda e: output.line(e.line())
+        )
+    except ReconcileError as err:
+        _fail(output, str(err))
+    output.line("watch stopped")
+
+
+@cli.command()
+@click.option("--git", "repo", required=True, metavar="REPO", help="the repository")
+@click.option("--from", "base", required=True, metavar="REF[:PATH]", help="the base revision")
+@click.option("--to", "head", default="HEAD", metavar="REF[:PATH]", show_default=True)
+@click.option("--live", is_flag=True, help="show the plan of --to against live state instead")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text")
+@_common
+def diff(
+    repo: str,
+    base: str,
+    head: str,
+    live: bool,
+    fmt: str,
+    config: str | None,
+    state: str | None,
+    parallelism: int,
+    color: bool | None,
+) -> None:
+    """What merging BASE..HEAD would change in desired state (or, with --live, in live state)."""
+    output = Output(color=color)
+    head_ref, _, path = head.partition(":")
+    base_ref, _, base_path = base.partition(":")
+    try:
+        new = GitSource(repo, head_ref, path)
+        if live:
+            session = Session.open([], config=config, state=state, parallelism=parallelism)
+            made = session.reconciler.plan(new.load(new.revision()))
+            output.plain(made.to_json(indent=2) + "\n") if fmt == "json" else output.plan(made)
+            return
+        old = GitSource(repo, base_ref, base_path or path)
+        found = compare(
+            old.load(old.revision()),
+            new.load(new.revision()),
+            base_name=base_ref,
+            head_name=head_ref,
+        )
+    except ReconcileError as err:
+        _fail(output, str(err))
+    text = {"text": found.render, "json": found.to_json, "markdown": found.to_markdown}[fmt]()
+    output.plain(text if text.endswith("\n") else text + "\n")
+
+
+@cli.command()
+@click.argument("revision")
+@click.option("--git", "git", required=True, metavar="REPO[@REF][:PATH]", help="the source")
+@click.option("--yes", "-y", is_flag=True, help="roll back without asking")
+@_common
+def rollback(
+    revision: str,
+    git: str,
+    yes: bool,
+    config: str | None,
+    state: str | None,
+    parallelism: int,
+    color: bool | None,
+) -> None:
+    """Sync the desired state of an earlier applied revision again (plan shown first)."""
+    output = Output(color=color)
+    try:
+        session = Session.open([], config=config, state=state, parallelism=parallelism, git=git)
+        source = session.source
+        assert isinstance(source, GitSource)
+        full = source.describe(revision).id
+        made = session.reconciler.plan_rollback(source, full)
+    except ReconcileError as err:
+        _fail(output, str(err))
+    output.plan(made)
+    if made.is_empty:
+        sys.exit(0)
+    if not yes:
+        _confirm(output)
+    _run_apply(output, session, made, None, full)
 
 
 def main() -> None:

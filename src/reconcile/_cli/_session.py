@@ -15,8 +15,9 @@ import attrs
 from reconcile._events import EventSink
 from reconcile._plan import Plan
 from reconcile._reconciler import Reconciler
+from reconcile._source import describe
 from reconcile._sqlite import SQLiteState
-from reconcile.sources import ManifestSource
+from reconcile.sources import GitSource, ManifestSource, parse_git_spec
 
 from ._config import Config, load_config
 from ._registry import build_providers
@@ -32,6 +33,7 @@ class Session:
     parallelism: int = 10
     state_path: Path | None = None
     on_event: EventSink | None = None
+    git: str | None = None
     _reconciler: Reconciler | None = None
 
     @classmethod
@@ -42,12 +44,17 @@ class Session:
         config: str | None = None,
         state: str | None = None,
         parallelism: int = 10,
+        git: str | None = None,
     ) -> Session:
         found = load_config(paths, config)
-        return cls(found, parallelism, Path(state).resolve() if state else None)
+        return cls(found, parallelism, Path(state).resolve() if state else None, git=git)
 
     @property
-    def source(self) -> ManifestSource:
+    def source(self) -> ManifestSource | GitSource:
+        """The manifests named by PATHs or reconcile.toml, or a Git revision with ``--git``."""
+        if self.git is not None:
+            repo, ref, path = parse_git_spec(self.git)
+            return GitSource(repo, ref, path)
         return ManifestSource(*self.config.manifests)
 
     @property
@@ -63,9 +70,10 @@ class Session:
         return self._reconciler
 
     def desired(self) -> tuple[list[Any], str]:
-        """The manifests' resources and their revision (a digest of the files)."""
+        """The source's resources and their revision (a commit, or a digest of the files)."""
         source = self.source
-        return source.load(), source.revision()
+        revision = source.revision()
+        return source.load(revision), revision
 
     def plan(
         self, include: Collection[str] | None = None, exclude: Collection[str] | None = None
@@ -75,6 +83,7 @@ class Session:
         meta = {
             "source": {
                 "paths": [str(p) for p in self.config.manifests],
+                "git": self.git,
                 "revision": revision,
                 "config": str(self.config.file) if self.config.file else None,
                 "state": str(self.state_path or self.config.state),
@@ -82,11 +91,17 @@ class Session:
         }
         return attrs.evolve(plan, meta=meta), desired, revision
 
+    def journal_meta(self, revision: str) -> dict[str, Any]:
+        """What the journal records of where desired state came from (commit, author...)."""
+        return dict(describe(self.source, revision))
+
     @classmethod
     def for_saved(cls, plan: Plan, parallelism: int) -> Session:
         """The session a saved plan was made in, from the source it records."""
         source = plan.meta.get("source") or {}
         paths = source.get("paths") or ["."]
-        session = cls.open(paths, config=source.get("config"), parallelism=parallelism)
+        session = cls.open(
+            paths, config=source.get("config"), parallelism=parallelism, git=source.get("git")
+        )
         state = source.get("state")
         return attrs.evolve(session, state_path=Path(state) if state else None)
