@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 import reconcile as rc
 import reconcile.testing
 
@@ -13,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_all_is_sorted_and_complete():
     assert rc.__all__ == sorted(rc.__all__)
-    subpackages = {"testing", "sources", "providers"}
+    subpackages = {"testing", "sources", "providers", "kube"}
     public = {n for n in dir(rc) if n.isidentifier() and not n.startswith("_")} - subpackages
     assert public == set(rc.__all__)
 
@@ -38,7 +40,11 @@ def test_readme_example_runs():
     exec(compile(block, "README.md", "exec"), {"__name__": "readme"})
 
 
-def test_docs_code_blocks_run():
-    for page in sorted((ROOT / "docs").glob("**/*.md")):
-        for i, block in enumerate(_python_blocks(page.read_text())):
-            exec(compile(block, f"{page.name}[{i}]", "exec"), {"__name__": f"doc_{i}"})
+@pytest.mark.parametrize(
+    "page", sorted((ROOT / "docs").glob("**/*.md")), ids=lambda p: str(p.relative_to(ROOT))
+)
+def test_docs_code_blocks_run(page):
+    """Every ```python block of a page runs, in order, in one namespace per page."""
+    namespace = {"__name__": f"docs_{page.stem}"}
+    for i, block in enumerate(_python_blocks(page.read_text())):
+        exec(compile(block, f"{page.name}[block {i}]", "exec"), namespace)
