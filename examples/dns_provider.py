@@ -1,6 +1,6 @@
 """Quickstart: a fifty-line provider for DNS records kept in a JSON zone file.
 
-Run it with ``python examples/quickstart.py [ZONE_FILE]``. It declares a few
+Run it with ``python examples/dns_provider.py [ZONE_FILE]``. It declares a few
 records, prints the plan, applies it, then plans again: the second plan is empty.
 """
 
