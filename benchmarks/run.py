@@ -18,7 +18,7 @@ from pathlib import Path
 
 from benchmarks.harness import Row
 
-WORKLOADS = ["bench_apply"]
+WORKLOADS = ["bench_apply", "bench_files"]
 
 
 def main(argv: list[str] | None = None) -> int:

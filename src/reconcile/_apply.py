@@ -144,7 +144,11 @@ class _ApplyRun:
             kind = self.steps[address].kind
             if address in split:
                 jobs.append(Job(f"{address}#create", after, kind))
-                users = tuple(_unit(d, split, "create") for d in dependents[address])
+                users = tuple(  # dependents: their new objects, and their old ones gone
+                    unit
+                    for d in dependents[address]
+                    for unit in ((f"{d}#create", f"{d}#destroy") if d in split else (d,))
+                )
                 jobs.append(Job(f"{address}#destroy", (f"{address}#create",), kind, users))
             else:
                 jobs.append(Job(address, after, kind))

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
+import operator
+from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 import attrs
@@ -23,7 +24,16 @@ from ._model import FieldSpec, is_resource, spec_of
 from ._secrets import MASK, Redacted, redact
 from ._serialize import unstructure_value
 
-__all__ = ["Change", "Diff", "diff", "diff_resources", "pointer", "strict_equal"]
+__all__ = [
+    "EMPTY_DIFF",
+    "Change",
+    "Diff",
+    "diff",
+    "diff_resources",
+    "pointer",
+    "same_managed",
+    "strict_equal",
+]
 
 Path = tuple[str | int, ...]
 Op = Literal["add", "remove", "replace"]
@@ -91,6 +101,10 @@ class Diff:
         return patch
 
 
+EMPTY_DIFF = Diff()
+"""The one empty diff: immutable, so every in-sync step can share it."""
+
+
 def pointer(path: Path) -> str:
     """Encode a path as an RFC 6901 JSON Pointer (``~`` as ``~0``, ``/`` as ``~1``)."""
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
@@ -108,6 +122,68 @@ def strict_equal(a: Any, b: Any) -> bool:
     if kind is list or kind is tuple:
         return len(a) == len(b) and all(map(strict_equal, a, b))
     return bool(a == b)
+
+
+@attrs.frozen
+class _Comparator:
+    """A resource class's managed fields, split once: plain ones compare as one tuple."""
+
+    plain: Callable[[Any], tuple[Any, ...]]
+    normalized: tuple[tuple[str, Callable[[Any], Any]], ...]
+    computed: tuple[FieldSpec, ...]
+
+
+_COMPARATORS: dict[type, _Comparator] = {}
+
+
+def _comparator(cls: type) -> _Comparator:
+    found = _COMPARATORS.get(cls)
+    if found is None:
+        compared = spec_of(cls).compared
+        plain = [f.name for f in compared if not f.flags.computed and f.flags.normalize is None]
+        found = _Comparator(
+            operator.attrgetter(*plain) if len(plain) > 1 else _single(plain),
+            tuple(
+                (f.name, f.flags.normalize)
+                for f in compared
+                if f.flags.normalize is not None and not f.flags.computed
+            ),
+            tuple(f for f in compared if f.flags.computed),
+        )
+        _COMPARATORS[cls] = found
+    return found
+
+
+def _single(names: list[str]) -> Callable[[Any], tuple[Any, ...]]:
+    if not names:
+        return lambda _: ()
+    getter = operator.attrgetter(names[0])
+    return lambda res: (getter(res),)
+
+
+def same_managed(desired: Any, actual: Any) -> bool:
+    """Fast: True only when the generic diff of the two is certainly empty.
+
+    One C-level tuple comparison of the managed fields, confirmed type-strict by
+    comparing their ``repr`` (``True`` and ``1`` are ``==`` but print apart);
+    anything else (order-only differences, ignore_changes per resource,
+    set fields) returns False and takes the full diff.
+    """
+    if type(actual) is not type(desired) or desired.lifecycle is not None:
+        return False
+    cmp = _comparator(type(desired))
+    want, have = cmp.plain(desired), cmp.plain(actual)
+    if want != have or repr(want) != repr(have):
+        return False
+    for name, normalize in cmp.normalized:
+        a, b = normalize(getattr(desired, name)), normalize(getattr(actual, name))
+        if a != b or repr(a) != repr(b):
+            return False
+    for f in cmp.computed:
+        value = getattr(desired, f.name)
+        if not f.is_unset(value) and not strict_equal(value, getattr(actual, f.name)):
+            return False
+    return True
 
 
 def diff(desired: Any, actual: Any) -> Diff:
@@ -135,7 +211,7 @@ def diff_resources(desired: Any, actual: Any, salt: str | None = None) -> Diff:
             changes.extend(found)
             if f.flags.replace:
                 replace.append((f.name,))
-    return Diff(tuple(changes), tuple(replace))
+    return Diff(tuple(changes), tuple(replace)) if changes else EMPTY_DIFF
 
 
 def _field_changes(f: FieldSpec, want: Any, have: Any, salt: str | None) -> tuple[Change, ...]:

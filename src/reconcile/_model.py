@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import inspect
 import typing
-from collections.abc import Callable, Iterable
+import weakref
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar, cast
 
 import attrs
@@ -29,6 +30,8 @@ __all__ = [
     "lifecycle_of",
     "ref",
     "references",
+    "refs_exist",
+    "replace_fields",
     "registered_kind",
     "resource",
     "spec_of",
@@ -90,15 +93,37 @@ class Lifecycle:
 RESERVED = ("depends_on", "lifecycle")
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, weakref_slot=True)
 class Ref:
     """A field value taken from another resource's field once that resource exists."""
 
     address: str
     field: str
 
+    def __attrs_post_init__(self) -> None:
+        _LIVE_REFS.add(self)
+
     def __repr__(self) -> str:
         return f"ref({self.address}.{self.field})"
+
+
+_LIVE_REFS: weakref.WeakSet[Ref] = weakref.WeakSet()
+
+
+def refs_exist() -> bool:
+    """False when no ``Ref`` is alive in this process: no resource can hold one (fast path)."""
+    return bool(cast(Any, _LIVE_REFS).data)  # the set of weak references, read in C
+
+
+def replace_fields(res: Any, changes: Mapping[str, Any]) -> Any:
+    """``res`` with some fields replaced, without re-running validators: values already held."""
+    cls = type(res)
+    made = object.__new__(cls)
+    for a in attrs.fields(cls):
+        object.__setattr__(
+            made, a.name, changes[a.name] if a.name in changes else getattr(res, a.name)
+        )
+    return made
 
 
 @attrs.frozen(repr=False)
@@ -177,6 +202,7 @@ class ResourceSpec:
     fields: tuple[FieldSpec, ...]
     keys: tuple[str, ...]
     lifecycle: Lifecycle
+    computed: tuple[str, ...] = ()
 
     @property
     def compared(self) -> tuple[FieldSpec, ...]:
@@ -291,7 +317,8 @@ def _build_spec(kind: str, cls: type[Any], lifecycle: Lifecycle) -> ResourceSpec
     fields = tuple(specs)
     _check_flags(cls, fields, lifecycle)
     keys = tuple(f.name for f in fields if f.flags.key)
-    return ResourceSpec(kind, cls, fields, keys, lifecycle)
+    computed = tuple(f.name for f in fields if f.flags.computed and not f.flags.sensitive)
+    return ResourceSpec(kind, cls, fields, keys, lifecycle, computed)
 
 
 def _check_flags(cls: type[Any], fields: tuple[FieldSpec, ...], lifecycle: Lifecycle) -> None:
@@ -333,6 +360,10 @@ def is_resource(obj: object) -> bool:
 
 def spec_of(obj: object) -> ResourceSpec:
     """The :class:`ResourceSpec` of a resource instance or class."""
+    try:
+        return cast(ResourceSpec, type(obj).__reconcile__)  # type: ignore[attr-defined]
+    except AttributeError:
+        pass
     cls = obj if isinstance(obj, type) else type(obj)
     spec = getattr(cls, _SPEC_ATTR, None)
     if spec is None:
@@ -349,4 +380,6 @@ def lifecycle_of(res: object) -> Lifecycle:
 def address_of(res: object) -> str:
     """The stable, printable identity ``kind[key]`` (several keys joined with ``,``)."""
     spec = spec_of(res)
+    if len(spec.keys) == 1:
+        return f"{spec.kind}[{getattr(res, spec.keys[0])}]"
     return f"{spec.kind}[{','.join(str(getattr(res, k)) for k in spec.keys)}]"

@@ -16,6 +16,8 @@ __all__ = ["order_steps", "prerequisites", "topological"]
 
 def topological(graph: Mapping[str, Iterable[str]]) -> list[str]:
     """Nodes with every predecessor first; edges to unknown nodes are ignored."""
+    if not any(graph.values()):
+        return list(graph)  # no edges at all: any order is an order (the common flat case)
     sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
     for node, before in graph.items():
         sorter.add(node, *(b for b in before if b in graph))

@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 
-from ._diff import Change, Diff
+from ._diff import Change, Diff, same_managed
 from ._errors import (
     DanglingDependencyError,
     DuplicateAddressError,
@@ -25,7 +25,7 @@ from ._errors import (
     UnknownKindError,
 )
 from ._limits import Limiter
-from ._model import UNKNOWN, Ref, address_of, is_resource, lifecycle_of, spec_of
+from ._model import UNKNOWN, Ref, address_of, is_resource, lifecycle_of, refs_exist, spec_of
 from ._observe import Probe, observe
 from ._order import order_steps, topological
 from ._plan import Plan
@@ -75,8 +75,10 @@ def validate(desired: Iterable[Any], providers: Providers) -> dict[str, Any]:
         if kind not in providers:
             raise UnknownKindError(address, kind, list(providers))
         by_address[address] = res
+    linked = refs_exist()
     for address, res in by_address.items():
-        _check_edges(address, res, by_address)
+        if res.depends_on or linked:
+            _check_edges(address, res, by_address)
     topological({a: dependencies(r) for a, r in by_address.items()})
     return by_address
 
@@ -127,8 +129,7 @@ def _stale_records(steps: Iterable[Step], records: Mapping[str, Record]) -> tupl
         s.address
         for s in steps
         if s.action is Action.NOOP
-        and not s.references
-        and record_outdated(s.declared, s.actual, records.get(s.address))
+        and record_outdated(s.declared, s.actual, records.get(s.address), s.depends_on)
     )
 
 
@@ -158,9 +159,10 @@ def _plan_chosen(
 
 
 def _probe(address: str, want: Any, providers: Providers, record: Record | None) -> Probe:
-    if record is not None:
-        want = with_outputs(want, record.outputs)
-    return address, without_refs(want), providers[spec_of(want).kind]
+    provider = providers[spec_of(want).kind]
+    if record is not None and not provider.identified_by_key:
+        want = with_outputs(want, record.outputs)  # e.g. a cloud VM is read by its id
+    return address, without_refs(want), provider
 
 
 def _prune_probe(record: Record, providers: Providers) -> Probe | None:
@@ -184,7 +186,6 @@ def _desired_step(
 ) -> tuple[Step, Any]:
     """The step for one desired resource, and what it will look like after apply."""
     lifecycle = lifecycle_of(declared)
-    last = load_spec(record.spec) if record is not None else None
     common: dict[str, Any] = {
         "address": address,
         "kind": spec_of(declared).kind,
@@ -197,17 +198,39 @@ def _desired_step(
         resolved = resolve(declared, lambda r: _known_value(r, known))
         step = _step(Action.CREATE, Reason.MISSING, declared, resolved, None, Diff(), **common)
         return step, _after(resolved, None)
+    if _in_sync_fast(declared, have, provider, record, common["references"]):
+        noop = Step(
+            action=Action.NOOP, reason=Reason.IN_SYNC, desired=declared, actual=have, **common
+        )
+        return noop, _known_after(declared, have)
+    last = load_spec(record.spec) if record is not None else None
     want = preserve_foreign(declared, have, last)
     resolved = resolve(want, lambda r: _known_value(r, known))
     diff = _with_causes(_diff(provider, resolved, have), _normalized(declared, last))
     action, reason = _choose(diff, record)
-    if action is not Action.REPLACE:
+    if action is Action.UPDATE:
         want = with_outputs(want, outputs_of(have))  # update what exists, by its id
     if action is Action.REPLACE and lifecycle.prevent_destroy:
         forced = ", ".join(str(p[0]) for p in diff.replace_paths) or "taint"
         raise ProtectedResourceError(address, f"replace it ({forced} forces replacement)")
     step = _step(action, reason, want, resolved, have, diff, **common)
-    return step, _after(resolved, None if action is Action.REPLACE else have)
+    return step, _known_after(resolved, None if action is Action.REPLACE else have)
+
+
+def _in_sync_fast(
+    declared: Any, have: Any, provider: Provider[Any], record: Record | None, refs: Any
+) -> bool:
+    """The equality fast path: no refs, generic diff, not tainted, managed fields equal."""
+    if refs or (record is not None and record.tainted):
+        return False
+    if type(provider).diff is not Provider.diff:
+        return False  # a provider's own diff decides for itself
+    return same_managed(declared, have)
+
+
+def _known_after(resolved: Any, have: Any) -> Any:
+    """What references to this resource will see; only worked out when refs exist."""
+    return _after(resolved, have) if refs_exist() else None
 
 
 def _choose(diff: Diff, record: Record | None) -> tuple[Action, Reason]:
@@ -251,6 +274,8 @@ def _diff(provider: Provider[Any], resolved: Any, have: Any) -> Diff:
 def _step(
     action: Action, reason: Reason, want: Any, resolved: Any, have: Any, diff: Diff, **common: Any
 ) -> Step:
+    if action is Action.NOOP:  # nothing to show: no documents (they cost most of a plan)
+        return Step(action=action, reason=reason, desired=want, actual=have, **common)
     unknown = unknown_fields(resolved)
     computed: tuple[str, ...] = ()
     if action in (Action.CREATE, Action.REPLACE):

@@ -8,7 +8,7 @@ optional. Retry and failure policy live in the engine, never here.
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import ClassVar, Generic, TypeVar
 
 from ._diff import Diff, diff_resources
@@ -37,6 +37,12 @@ class Provider(abc.ABC, Generic[R]):
     rate_limit: ClassVar[float | None] = None
     #: Calls wait on I/O, so plan reads them in parallel; False reads inline (in-memory).
     blocking_io: ClassVar[bool] = True
+    #: Observing a whole kind through one ``list()`` is cheaper than reading each thing
+    #: (an API that pages); plan then matches listed things to desired ones by address.
+    observe_by_list: ClassVar[bool] = False
+    #: ``read`` finds things by their key alone, so plan need not fill recorded ids
+    #: (computed outputs) into each read; False for APIs that address things by an id.
+    identified_by_key: ClassVar[bool] = False
 
     @property
     def kind(self) -> str:
@@ -57,6 +63,18 @@ class Provider(abc.ABC, Generic[R]):
     @abc.abstractmethod
     def delete(self, have: R) -> None:
         """Delete the thing ``have`` describes."""
+
+    def read_many(self, wants: Sequence[R]) -> Sequence[R | None]:
+        """Read several at once (optional): one result per want, in order, None when absent.
+
+        Override when the remote API reads in batches; by default it calls ``read``.
+        """
+        return [self.read(want) for want in wants]
+
+    @property
+    def reads_in_batches(self) -> bool:
+        """True when the subclass implements :meth:`read_many`."""
+        return type(self).read_many is not Provider.read_many
 
     def list(self) -> Iterable[R]:
         """Every existing thing of this kind (optional: discovery and orphans)."""

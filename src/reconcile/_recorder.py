@@ -55,7 +55,8 @@ class Recorder:
         if step.action in (Action.DELETE, Action.FORGET):
             self.state.forget(step.address, intent=intent, step=entry)
             return
-        record = record_for(step.declared or step.desired, result, self.revision)
+        declared = step.declared or step.desired
+        record = record_for(declared, result, self.revision, depends_on=step.depends_on)
         if step.action is Action.NOOP and self.records.get(step.address) == record:
             if entry is not None:
                 self.state.journal_step(*entry)
@@ -68,7 +69,9 @@ class Recorder:
         entry = self._entry(step, "failed", error)
         if isinstance(error, PartiallyCreated):
             declared = step.declared or step.desired
-            record = record_for(declared, error.actual, self.revision, tainted=True)
+            record = record_for(
+                declared, error.actual, self.revision, tainted=True, depends_on=step.depends_on
+            )
             self.state.save(record, intent=intent, step=entry)
         elif intent is not None:
             self.state.close_intent(intent, step=entry)

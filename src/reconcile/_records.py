@@ -13,7 +13,7 @@ from typing import Any
 import attrs
 
 from ._diff import Cause, Change, strict_equal
-from ._model import lifecycle_of, spec_of
+from ._model import lifecycle_of, replace_fields, spec_of
 from ._secrets import Redacted, redact
 from ._serialize import structure, unstructure, unstructure_value
 from ._state import Record, now
@@ -70,7 +70,12 @@ def outputs_of(res: Any) -> dict[str, Any]:
 
 
 def record_for(
-    declared: Any, result: Any, revision: str | None, *, tainted: bool = False
+    declared: Any,
+    result: Any,
+    revision: str | None,
+    *,
+    tainted: bool = False,
+    depends_on: tuple[str, ...] | None = None,
 ) -> Record:
     """The record after a successful step: what was declared, what the provider returned."""
     spec = spec_of(declared)
@@ -80,7 +85,7 @@ def record_for(
         kind=spec.kind,
         spec=stored_spec(declared),
         outputs=outputs_of(result) if result is not None else {},
-        depends_on=tuple(declared.depends_on),
+        depends_on=tuple(declared.depends_on) if depends_on is None else depends_on,
         revision=revision,
         tainted=tainted,
         protected=lifecycle.prevent_destroy,
@@ -89,11 +94,33 @@ def record_for(
     )
 
 
-def record_outdated(declared: Any, have: Any, record: Record | None) -> bool:
-    """Whether recording ``declared`` as it is now would change ``record``."""
+def record_outdated(
+    declared: Any, have: Any, record: Record | None, depends_on: tuple[str, ...]
+) -> bool:
+    """Whether an unchanged resource's record misses its lifecycle, edges or outputs.
+
+    The spec is not compared (that would cost a document per resource per plan);
+    it is brought up to date by the next apply that changes the resource.
+    """
     if record is None:
         return True
-    return record_for(declared, have, record.revision) != record
+    lifecycle = lifecycle_of(declared)
+    return (
+        record.protected != lifecycle.prevent_destroy
+        or record.retain != lifecycle.retain
+        or record.depends_on != depends_on
+        or (have is not None and not _same_outputs(record.outputs, have))
+    )
+
+
+def _same_outputs(recorded: Mapping[str, Any], have: Any) -> bool:
+    """Recorded outputs equal ``have``'s computed fields (raw values first: the common case)."""
+    fields = spec_of(have).computed
+    if len(recorded) == len(fields) and all(
+        n in recorded and recorded[n] == getattr(have, n) for n in fields
+    ):
+        return True
+    return dict(recorded) == outputs_of(have)
 
 
 def _address(res: Any) -> str:
@@ -103,12 +130,14 @@ def _address(res: Any) -> str:
 
 def with_outputs(want: Any, outputs: Mapping[str, Any]) -> Any:
     """``want`` with computed fields it leaves unset taken from recorded outputs (ids)."""
+    if not outputs:
+        return want
     changes = {
         f.name: outputs[f.name]
         for f in spec_of(want).fields
         if f.flags.computed and f.name in outputs and f.is_unset(getattr(want, f.name))
     }
-    return attrs.evolve(want, **changes) if changes else want
+    return replace_fields(want, changes) if changes else want
 
 
 def rebuild(cls: type[Any], spec: Mapping[str, Any], outputs: Mapping[str, Any]) -> Any:

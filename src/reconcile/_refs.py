@@ -12,7 +12,7 @@ from typing import Any
 
 import attrs
 
-from ._model import UNKNOWN, Ref, spec_of
+from ._model import UNKNOWN, Ref, refs_exist, spec_of
 
 __all__ = [
     "dependencies",
@@ -27,6 +27,8 @@ Path = tuple[str | int, ...]
 
 def ref_paths(res: Any) -> tuple[tuple[Path, Ref], ...]:
     """Every ``Ref`` in a resource's fields with the path where it stands."""
+    if not refs_exist():
+        return ()
     found: list[tuple[Path, Ref]] = []
     for f in spec_of(res).fields:
         _walk(getattr(res, f.name), (f.name,), found)
@@ -46,6 +48,8 @@ def _walk(value: Any, path: Path, found: list[tuple[Path, Ref]]) -> None:
 
 def dependencies(res: Any) -> tuple[str, ...]:
     """``depends_on`` and every referenced address: one graph, in a stable order."""
+    if not refs_exist():
+        return tuple(res.depends_on)
     deps = dict.fromkeys(res.depends_on)
     for _, r in ref_paths(res):
         deps.setdefault(r.address)
@@ -54,6 +58,8 @@ def dependencies(res: Any) -> tuple[str, ...]:
 
 def resolve(res: Any, value_of: Callable[[Ref], Any]) -> Any:
     """``res`` with every ``Ref`` replaced by ``value_of(ref)``; unchanged if it has none."""
+    if not refs_exist():
+        return res
     changes = {}
     for f in spec_of(res).fields:
         old = getattr(res, f.name)
@@ -78,6 +84,8 @@ def _replace(value: Any, value_of: Callable[[Ref], Any]) -> Any:
 
 def unknown_fields(res: Any) -> tuple[str, ...]:
     """Top-level fields holding ``UNKNOWN`` anywhere inside them."""
+    if not refs_exist():
+        return ()
     return tuple(f.name for f in spec_of(res).fields if _contains_unknown(getattr(res, f.name)))
 
 
@@ -93,6 +101,8 @@ def _contains_unknown(value: Any) -> bool:
 
 def without_refs(res: Any, fallback: Mapping[str, Any] | None = None) -> Any:
     """For reads: unresolved refs replaced by ``fallback`` values or the field default."""
+    if not refs_exist():
+        return res
     fallback = fallback or {}
     spec = spec_of(res)
     changes = {

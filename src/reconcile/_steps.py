@@ -11,7 +11,7 @@ from typing import Any
 
 import attrs
 
-from ._diff import Diff
+from ._diff import EMPTY_DIFF, Diff
 
 __all__ = ["Action", "Reason", "Step"]
 
@@ -56,7 +56,7 @@ class Step:
     kind: str
     action: Action
     reason: Reason
-    diff: Diff = attrs.field(factory=Diff)
+    diff: Diff = EMPTY_DIFF
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
     unknown: tuple[Path, ...] = ()
