@@ -100,9 +100,17 @@ def world(n: int, seed: int = 7) -> World:
     return World(desired, live, extra)
 
 
+_UNMANAGED = ("uid", "note", "depends_on", "lifecycle")  # computed, ignored, engine fields
+
+
 def as_dicts(items: list[Service]) -> dict[str, dict[str, Any]]:
-    """The same data as plain dicts (what the baselines hold)."""
-    return {rc.address_of(r): attrs.asdict(r, recurse=True) for r in items}
+    """The same managed data as plain dicts (what the baselines hold and compare)."""
+    return {
+        rc.address_of(r): {
+            k: v for k, v in attrs.asdict(r, recurse=True).items() if k not in _UNMANAGED
+        }
+        for r in items
+    }
 
 
 def records_for(w: World) -> list[Record]:

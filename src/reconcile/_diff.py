@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import json
 import operator
+import typing
 from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
@@ -126,14 +127,20 @@ def strict_equal(a: Any, b: Any) -> bool:
 
 @attrs.frozen
 class _Comparator:
-    """A resource class's managed fields, split once: plain ones compare as one tuple."""
+    """A resource class's managed fields, split once: plain ones compare as one tuple.
+
+    ``loose`` are the positions in that tuple whose type is not exactly ``str``:
+    only there can ``==`` confuse ``True`` with ``1`` or ``1`` with ``1.0``.
+    """
 
     plain: Callable[[Any], tuple[Any, ...]]
+    loose: tuple[int, ...]
     normalized: tuple[tuple[str, Callable[[Any], Any]], ...]
     computed: tuple[FieldSpec, ...]
 
 
 _COMPARATORS: dict[type, _Comparator] = {}
+_NESTED = (dict, list, tuple, set, frozenset)
 
 
 def _comparator(cls: type) -> _Comparator:
@@ -141,8 +148,10 @@ def _comparator(cls: type) -> _Comparator:
     if found is None:
         compared = spec_of(cls).compared
         plain = [f.name for f in compared if not f.flags.computed and f.flags.normalize is None]
+        exact = _str_fields(cls)
         found = _Comparator(
             operator.attrgetter(*plain) if len(plain) > 1 else _single(plain),
+            tuple(i for i, name in enumerate(plain) if name not in exact),
             tuple(
                 (f.name, f.flags.normalize)
                 for f in compared
@@ -152,6 +161,15 @@ def _comparator(cls: type) -> _Comparator:
         )
         _COMPARATORS[cls] = found
     return found
+
+
+def _str_fields(cls: type) -> set[str]:
+    """Fields annotated exactly ``str``: ``==`` on them is already type-strict."""
+    try:
+        hints = typing.get_type_hints(cls)
+    except Exception:  # unresolvable annotations: treat every field as loose
+        return set()
+    return {name for name, hint in hints.items() if hint is str}
 
 
 def _single(names: list[str]) -> Callable[[Any], tuple[Any, ...]]:
@@ -164,8 +182,9 @@ def _single(names: list[str]) -> Callable[[Any], tuple[Any, ...]]:
 def same_managed(desired: Any, actual: Any) -> bool:
     """Fast: True only when the generic diff of the two is certainly empty.
 
-    One C-level tuple comparison of the managed fields, confirmed type-strict by
-    comparing their ``repr`` (``True`` and ``1`` are ``==`` but print apart);
+    One C-level tuple comparison of the managed fields, confirmed type-strict
+    where it matters: same types, and for containers the same ``repr`` (``True``
+    and ``1`` are ``==`` but print apart), unless they are the very same object;
     anything else (order-only differences, ignore_changes per resource,
     set fields) returns False and takes the full diff.
     """
@@ -173,8 +192,15 @@ def same_managed(desired: Any, actual: Any) -> bool:
         return False
     cmp = _comparator(type(desired))
     want, have = cmp.plain(desired), cmp.plain(actual)
-    if want != have or repr(want) != repr(have):
+    if want != have:
         return False
+    if not all(map(operator.is_, want, have)):  # the very same objects are strictly equal
+        for i in cmp.loose:
+            a, b = want[i], have[i]
+            if a is not b and (
+                type(a) is not type(b) or (type(a) in _NESTED and repr(a) != repr(b))
+            ):
+                return False
     for name, normalize in cmp.normalized:
         a, b = normalize(getattr(desired, name)), normalize(getattr(actual, name))
         if a != b or repr(a) != repr(b):

@@ -148,11 +148,15 @@ def _plan_chosen(
     seen = observe(probes, planning.parallelism, planning.limiters)
     known: dict[str, Any] = {}
     steps = []
+    fast = {k: type(p).diff is Provider.diff and not refs_exist() for k, p in providers.items()}
     for address in topological({a: graph[a] for a in wanted}):
         want = wanted[address]
-        step, known[address] = _desired_step(
-            address, want, providers[spec_of(want).kind], records.get(address), seen[address], known
-        )
+        kind = spec_of(want).kind
+        have, record = seen[address], records.get(address)
+        if fast[kind] and have is not None and _in_sync(want, have, record):
+            steps.append(_noop(address, kind, want, have))
+            continue
+        step, known[address] = _desired_step(address, want, providers[kind], record, have, known)
         steps.append(step)
     steps += [_prune_step(r, seen.get(a)) for a, r in pruned.items()]
     return steps
@@ -198,11 +202,6 @@ def _desired_step(
         resolved = resolve(declared, lambda r: _known_value(r, known))
         step = _step(Action.CREATE, Reason.MISSING, declared, resolved, None, Diff(), **common)
         return step, _after(resolved, None)
-    if _in_sync_fast(declared, have, provider, record, common["references"]):
-        noop = Step(
-            action=Action.NOOP, reason=Reason.IN_SYNC, desired=declared, actual=have, **common
-        )
-        return noop, _known_after(declared, have)
     last = load_spec(record.spec) if record is not None else None
     want = preserve_foreign(declared, have, last)
     resolved = resolve(want, lambda r: _known_value(r, known))
@@ -217,15 +216,23 @@ def _desired_step(
     return step, _known_after(resolved, None if action is Action.REPLACE else have)
 
 
-def _in_sync_fast(
-    declared: Any, have: Any, provider: Provider[Any], record: Record | None, refs: Any
-) -> bool:
-    """The equality fast path: no refs, generic diff, not tainted, managed fields equal."""
-    if refs or (record is not None and record.tainted):
-        return False
-    if type(provider).diff is not Provider.diff:
-        return False  # a provider's own diff decides for itself
-    return same_managed(declared, have)
+def _in_sync(declared: Any, have: Any, record: Record | None) -> bool:
+    """The equality fast path (generic diff, no refs): not tainted, managed fields equal."""
+    return (record is None or not record.tainted) and same_managed(declared, have)
+
+
+def _noop(address: str, kind: str, declared: Any, have: Any) -> Step:
+    """An in-sync step, made with only what a no-op needs (most steps of most plans)."""
+    return Step(
+        address=address,
+        kind=kind,
+        action=Action.NOOP,
+        reason=Reason.IN_SYNC,
+        depends_on=declared.depends_on,
+        declared=declared,
+        desired=declared,
+        actual=have,
+    )
 
 
 def _known_after(resolved: Any, have: Any) -> Any:

@@ -104,7 +104,8 @@ def record_outdated(
     """
     if record is None:
         return True
-    lifecycle = lifecycle_of(declared)
+    own = declared.lifecycle
+    lifecycle = spec_of(declared).lifecycle if own is None else lifecycle_of(declared)
     return (
         record.protected != lifecycle.prevent_destroy
         or record.retain != lifecycle.retain
