@@ -66,11 +66,15 @@ def apply(
     execution = execution or Execution()
     steps = complete(plan, providers, desired)
     run = _ApplyRun(steps, providers, recorder or Recorder(), execution)
-    executor = execution.executor or cf.ThreadPoolExecutor(
-        max(1, execution.parallelism), thread_name_prefix="reconcile-apply"
-    )
+
+    def pool() -> cf.Executor:
+        workers = max(1, execution.parallelism)
+        return cf.ThreadPoolExecutor(workers, thread_name_prefix="reconcile-apply")
+
+    executor = execution.executor or pool()
     scheduler = Scheduler(
         executor,
+        renew=pool if execution.executor is None else None,
         parallelism=execution.parallelism,
         retry=execution.retry,
         timeout=execution.step_timeout,
@@ -83,7 +87,8 @@ def apply(
         done, interrupted = scheduler.run(run.jobs(), run)
     finally:
         if execution.executor is None:
-            executor.shutdown(wait=False, cancel_futures=True)
+            for made in [executor, *scheduler.retired, scheduler.executor]:
+                made.shutdown(wait=False, cancel_futures=True)
     result = ApplyResult(run.outcomes(done), interrupted)
     if interrupted:
         raise Interrupted(result)
@@ -157,6 +162,7 @@ class _ApplyRun:
     # -- Hooks -----------------------------------------------------------------
 
     def prepare(self, job: Job) -> tuple[Callable[..., Any], tuple[Any, ...]] | Done:
+        """The call for a job (idempotent: asked again while waiting for a rate slot)."""
         address, phase = _split(job.id)
         step = self.steps[address]
         if phase != "destroy":
@@ -177,12 +183,17 @@ class _ApplyRun:
         address, _ = _split(job.id)
         step = self.steps[address]
         if attempt == 1:
-            log.info("%s: %s", address, step.action, extra={"address": address})
+            _log(logging.INFO, address, "%s: %s", address, step.action)
         emit(self.execution.on_event, Event(EventKind.STARTED, address, step.action.value, attempt))
 
     def retrying(self, job: Job, attempt: int, error: BaseException, delay: float) -> None:
         address, _ = _split(job.id)
-        log.warning("%s: attempt %d failed (%r); retrying in %.2fs", address, attempt, error, delay)
+        _log(
+            logging.WARNING,
+            address,
+            "%s: attempt %d failed (%r); retrying in %.2fs",
+            address, attempt, error, delay,
+        )  # fmt: skip
         action = self.steps[address].action.value
         emit(
             self.execution.on_event,
@@ -204,12 +215,18 @@ class _ApplyRun:
             emit(sink, Event(EventKind.FINISHED, address, action, done.attempts or 1))
         elif done.status == "failed":
             assert done.error is not None
-            log.warning("%s: %s failed: %r", address, step.action, done.error)
+            _log(logging.WARNING, address, "%s: %s failed: %r", address, step.action, done.error)
             if phase != "destroy":
                 self.recorder.failed(step, done.error, intent)
             emit(sink, Event(EventKind.FAILED, address, action, done.attempts, repr(done.error)))
         elif done.status == "unknown":
-            log.warning("%s: %s timed out; it will be read again next run", address, step.action)
+            _log(
+                logging.WARNING,
+                address,
+                "%s: %s timed out; read again next run",
+                address,
+                step.action,
+            )
             self.recorder.abandoned(step)
             emit(sink, Event(EventKind.TIMED_OUT, address, action, done.attempts))
         else:
@@ -249,6 +266,11 @@ class _ApplyRun:
             address, step.action, Status(worst.status), worst.error, blocked,
             sum(d.attempts for d in parts), result,
         )  # fmt: skip
+
+
+def _log(level: int, address: str, message: str, *args: Any) -> None:
+    """Every apply log record carries the resource address as ``record.address``."""
+    log.log(level, message, *args, extra={"address": address})
 
 
 def _two_phase(step: Step) -> bool:

@@ -51,13 +51,18 @@ class ConvergeReport:
 
 
 def converge(
-    plan: Callable[[], Plan], apply: Callable[[Plan], ApplyResult], max_rounds: int
+    plan: Callable[[], Plan],
+    apply: Callable[[Plan], ApplyResult],
+    max_rounds: int,
+    cancelled: Callable[[], bool] = lambda: False,
 ) -> ConvergeReport:
-    """Run rounds until a plan is empty, a change repeats, or ``max_rounds`` is reached."""
+    """Run rounds until a plan is empty, a change repeats, ``max_rounds``, or cancellation."""
     if max_rounds < 1:
         raise ValueError(f"max_rounds must be at least 1, not {max_rounds}")
     rounds: list[Round] = []
     for _ in range(max_rounds):
+        if cancelled():
+            break
         current = plan()
         if current.is_empty:
             refreshed = apply(current) if current.stale_records else None

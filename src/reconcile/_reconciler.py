@@ -23,7 +23,7 @@ from . import _apply, _converge, _planner
 from ._apply import Execution
 from ._clock import Clock, SystemClock
 from ._converge import ConvergeReport
-from ._errors import DefinitionError, LockedError, StalePlanError, StateError
+from ._errors import DefinitionError, LockedError, ReconcileError, StalePlanError, StateError
 from ._events import EventSink
 from ._gitops import GitOps, digest
 from ._limits import Limiter
@@ -35,6 +35,7 @@ from ._provider import Provider
 from ._recorder import Recorder
 from ._records import outputs_of, record_for
 from ._recovery import recover
+from ._saved import complete
 from ._secrets import use_salt
 from ._state import ApplyEntry, LockInfo, Record, State
 
@@ -116,9 +117,10 @@ class Reconciler(GitOps):
         """
         snapshot = None
         if self.state is not None:
-            if self.state.snapshot().intents:
-                self._recover_if_free()
             snapshot = self.state.snapshot()
+            if snapshot.intents:
+                self._recover_if_free()
+                snapshot = self.state.snapshot()
         planning = _planner.Planning(
             self._execution.parallelism, self._execution.limiters, include, exclude
         )
@@ -140,7 +142,16 @@ class Reconciler(GitOps):
 
         With state: takes the lock, refuses a stale plan, journals every step.
         """
-        self._cancel.clear()
+        self._cancel.clear()  # a cancel ends one operation; this is a new one
+        return self._apply_any(plan, desired, revision, meta)
+
+    def _apply_any(
+        self,
+        plan: Plan,
+        desired: Iterable[Any] | None,
+        revision: str | None,
+        meta: Mapping[str, Any] | None,
+    ) -> ApplyResult:
         if self.state is None:
             return _apply.apply(plan, self._providers, desired, None, self._execution)
         with self._locked():
@@ -155,14 +166,15 @@ class Reconciler(GitOps):
     ) -> ConvergeReport:
         """Plan and apply until the plan is empty, a change repeats, or ``max_rounds``."""
         wanted = list(desired)
-        if self.state is None:
-            return _converge.converge(lambda: self.plan(wanted), self.apply, max_rounds)
-        with self._locked():
-            self._recover()
+        self._cancel.clear()  # one converge is one operation: a cancel ends all its rounds
+        with self._locked() if self.state is not None else contextlib.nullcontext():
+            if self.state is not None:
+                self._recover()
             return _converge.converge(
                 lambda: self.plan(wanted),
-                lambda plan: self._apply_locked(plan, None, revision, None),
+                lambda plan: self._apply_any(plan, None, revision, None),
                 max_rounds,
+                self._cancel.is_set,
             )
 
     def _apply_locked(
@@ -179,6 +191,10 @@ class Reconciler(GitOps):
                 f"recorded state changed since the plan was made "
                 f"(serial {plan.serial}, now {snapshot.serial}); plan again"
             )
+        if plan.saved:  # refuse a stale saved plan before anything is journaled
+            with use_salt(snapshot.salt):
+                steps = complete(plan, self._providers, desired)
+            plan = attrs.evolve(plan, steps=steps, saved=False)
         text = plan.to_json()
         journal = {**_who(), **(meta or {}), "plan_digest": digest(text.encode())}
         apply_id = state.begin_apply(revision, text, journal)
@@ -189,6 +205,9 @@ class Reconciler(GitOps):
         except Interrupted as stop:
             state.end_apply(apply_id, "interrupted")
             raise stop from None
+        except ReconcileError:
+            state.end_apply(apply_id, "refused")  # e.g. a stale saved plan: nothing ran
+            raise
         state.end_apply(apply_id, "ok" if result.ok else "failed")
         return result
 

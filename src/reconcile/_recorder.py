@@ -58,9 +58,7 @@ class Recorder:
         declared = step.declared or step.desired
         record = record_for(declared, result, self.revision, depends_on=step.depends_on)
         if step.action is Action.NOOP and self.records.get(step.address) == record:
-            if entry is not None:
-                self.state.journal_step(*entry)
-            return
+            return  # nothing changed, nothing to journal (the plan JSON has the step)
         self.state.save(record, intent=intent, step=entry)
 
     def failed(self, step: Step, error: BaseException, intent: int | None) -> None:

@@ -75,6 +75,13 @@ class _Running:
     future: cf.Future[Any]
     started: float
     attempt: int
+    began: list[float] = attrs.field(factory=list)
+
+
+def _timed(began: list[float], clock: Clock, fn: Callable[..., Any], *args: Any) -> Any:
+    """Run ``fn`` on the worker, noting when it really started (timeouts count from there)."""
+    began.append(clock.monotonic())
+    return fn(*args)
 
 
 class Scheduler:
@@ -84,6 +91,7 @@ class Scheduler:
         self,
         executor: cf.Executor,
         *,
+        renew: Callable[[], cf.Executor] | None = None,
         parallelism: int,
         retry: RetryPolicy,
         timeout: float | None,
@@ -92,7 +100,9 @@ class Scheduler:
         cancel: threading.Event,
         rng: random.Random,
     ) -> None:
-        self._executor = executor
+        self.executor = executor
+        self._renew = renew
+        self.retired: list[cf.Executor] = []
         self._parallelism = max(1, parallelism)
         self._retry = retry
         self._timeout = timeout
@@ -123,12 +133,17 @@ class Scheduler:
             if self._cancel.is_set():
                 break
             job = state.jobs[job_id]
+            prepared = hooks.prepare(job)  # idempotent; decides steps that need no call
+            if isinstance(prepared, Done):
+                state.ready.remove((job_id, attempt))
+                state.finish(job.id, prepared, hooks)
+                continue
             if len(state.running) >= self._parallelism:
                 break
             if not self._admit(state, job, attempt, now):
                 continue
             state.ready.remove((job_id, attempt))
-            self._launch(state, hooks, job, attempt)
+            self._launch(state, hooks, job, attempt, prepared)
         if self._cancel.is_set():
             self._cancel_waiting(state, hooks)
 
@@ -146,16 +161,19 @@ class Scheduler:
         limiter.acquire()
         return True
 
-    def _launch(self, state: _Run, hooks: Hooks, job: Job, attempt: int) -> None:
-        prepared = hooks.prepare(job)
-        if isinstance(prepared, Done):
-            self._release(job)
-            state.finish(job.id, prepared, hooks)
-            return
+    def _launch(
+        self,
+        state: _Run,
+        hooks: Hooks,
+        job: Job,
+        attempt: int,
+        prepared: tuple[Callable[..., Any], tuple[Any, ...]],
+    ) -> None:
         fn, args = prepared
         hooks.started(job, attempt)
-        future = self._executor.submit(fn, *args)
-        state.running[future] = _Running(job, future, self._clock.monotonic(), attempt)
+        began: list[float] = []  # filled by the worker (shared memory in a thread pool)
+        future = self.executor.submit(_timed, began, self._clock, fn, *args)
+        state.running[future] = _Running(job, future, self._clock.monotonic(), attempt, began)
 
     def _release(self, job: Job) -> None:
         limiter = self._limiters.get(job.kind)
@@ -192,11 +210,25 @@ class Scheduler:
             return
         now = self._clock.monotonic()
         for future, run in list(state.running.items()):
-            if now - run.started > self._timeout:
+            if not run.began and not future.running():
+                continue  # still queued: its time has not started
+            started = run.began[0] if run.began else run.started
+            if now - started > self._timeout:
                 del state.running[future]
-                self._release(run.job)
-                error = StepTimeout(f"{run.job.id}: still running after {self._timeout:g}s")
-                state.finish(run.job.id, Done("unknown", error=error, attempts=run.attempt), hooks)
+                job = run.job
+                future.add_done_callback(self._release_when_done(job))  # slot held till it ends
+                error = StepTimeout(f"{job.id}: still running after {self._timeout:g}s")
+                state.finish(job.id, Done("unknown", error=error, attempts=run.attempt), hooks)
+                self._replace_executor()
+
+    def _release_when_done(self, job: Job) -> Callable[[cf.Future[Any]], None]:
+        return lambda _: self._release(job)
+
+    def _replace_executor(self) -> None:
+        """An abandoned call keeps its worker busy: submit the rest to a fresh pool."""
+        if self._renew is not None:
+            self.retired.append(self.executor)
+            self.executor = self._renew()
 
     def _cancel_waiting(self, state: _Run, hooks: Hooks) -> None:
         for job_id, _ in list(state.ready):

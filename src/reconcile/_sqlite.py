@@ -64,16 +64,24 @@ class SQLiteState(State):
     """Recorded state in the SQLite file at ``path`` (created with its folder if absent).
 
     The journal keeps the newest ``keep_history`` applies (default 1,000).
+    ``synchronous="NORMAL"`` (default, WAL) survives any crash of the process,
+    kill -9 included; ``"FULL"`` also survives power loss, at an fsync per step.
     """
 
     def __init__(
-        self, path: str | os.PathLike[str] = ".reconcile/state.db", *, keep_history: int = 1000
+        self,
+        path: str | os.PathLike[str] = ".reconcile/state.db",
+        *,
+        keep_history: int = 1000,
+        synchronous: str = "NORMAL",
     ) -> None:
+        if synchronous not in ("NORMAL", "FULL"):
+            raise ValueError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
         self.path = Path(path)
         self.keep_history = keep_history
         _check_file(self.path)
         self._mutex = threading.RLock()
-        self._db = _connect(self.path)
+        self._db = _connect(self.path, synchronous)
         self._salt = self._meta("salt")
 
     def __repr__(self) -> str:
@@ -85,14 +93,23 @@ class SQLiteState(State):
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; rolled back if anything (Ctrl-C included) interrupts it."""
         with self._mutex:
+            self._settle()
             self._db.execute("BEGIN IMMEDIATE")
+            done = False
             try:
                 yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+                self._db.execute("COMMIT")
+                done = True
+            finally:
+                if not done:
+                    self._settle()
+
+    def _settle(self) -> None:
+        """Roll back a transaction an interrupt left open, so the next one can begin."""
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
 
     def _meta(self, key: str) -> str:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -103,13 +120,14 @@ class SQLiteState(State):
 
     def snapshot(self) -> Snapshot:
         with self._mutex:
+            self._settle()
             self._db.execute("BEGIN")
             try:
                 rows = self._db.execute("SELECT * FROM resources").fetchall()
                 intents = self._db.execute("SELECT * FROM intents ORDER BY id").fetchall()
                 serial = int(self._meta("serial"))
             finally:
-                self._db.execute("COMMIT")
+                self._settle()
         records = {r["address"]: _record(r) for r in rows}
         return Snapshot(records, serial, self._salt, tuple(_intent(i) for i in intents))
 
@@ -266,7 +284,7 @@ def _check_file(path: Path) -> None:
         raise StateError(f"{folder}: state folder is not writable (SQLite needs its WAL there)")
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
     """Open, check it is ours and sound, migrate it, and only then switch it to WAL."""
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
     db.row_factory = sqlite3.Row
@@ -274,7 +292,7 @@ def _connect(path: Path) -> sqlite3.Connection:
         _verify(db, path)
         _migrate(db, path)
         db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
+        db.execute(f"PRAGMA synchronous={synchronous}")
         db.execute("PRAGMA foreign_keys=ON")
     except sqlite3.DatabaseError as err:
         db.close()

@@ -250,10 +250,10 @@ MALFORMED = {
         "a.yaml:1",
         ("not str",),
     ),
-    "empty-file": ({"a.yaml": ""}, "a.yaml:None", ("no documents",)),
+    "empty-file": ({"a.yaml": ""}, "a.yaml:1", ("no documents",)),
     "comment-only-file": (
         {"a.yaml": "# nothing here yet\n"},
-        "a.yaml:None",
+        "a.yaml:1",
         ("no documents",),
     ),
     "python-object-tag": (

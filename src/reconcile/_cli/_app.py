@@ -136,7 +136,7 @@ def apply(
     output.plan(made)
     if made.is_empty and not made.stale_records:
         sys.exit(0)
-    if not yes and not made.is_empty:
+    if not yes and not made.is_empty and not made.saved:  # a saved plan was approved already
         _confirm(output)
     _run_apply(output, session, made, desired, revision)
 

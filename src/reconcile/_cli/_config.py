@@ -1,7 +1,10 @@
 """``reconcile.toml``: where the manifests, the state and each provider's settings are.
 
 Found beside the manifests (the first PATH if it is a folder, else the folder of
-the first file), or named with ``--config``. Every key has a default:
+the first file), or named with ``--config``. When the only PATH is the folder
+holding it (or there is none), its ``manifests`` are read; PATHs given otherwise
+are the manifests, and the file only configures state and providers. Every key
+has a default:
 
     manifests = ["."]                  # relative to this file's folder
     [state]
@@ -86,7 +89,8 @@ def _resolve(base: Path, data: Mapping[str, Any], file: Path | None, given: list
     providers = data.get("providers", {})
     if not isinstance(providers, dict) or not all(isinstance(v, dict) for v in providers.values()):
         raise ConfigError(f"{where}: [providers.NAME] sections must be tables")
-    chosen = tuple(base / m for m in manifests) if file is not None else tuple(given)
+    config_folder = file is not None and [p.resolve() for p in given] in ([], [base])
+    chosen = tuple(base / m for m in manifests) if config_folder else tuple(given)
     return Config(
         base, tuple(p.resolve() for p in chosen), (base / state).resolve(), providers, file
     )

@@ -29,9 +29,15 @@ class Output:
     """Writes to stdout (results) and stderr (progress, errors)."""
 
     def __init__(self, *, color: bool | None = None) -> None:
-        no_color = color is False
-        self.out = Console(highlight=False, soft_wrap=True, no_color=no_color, force_terminal=color)
-        self.err = Console(stderr=True, highlight=False, soft_wrap=True, no_color=no_color)
+        plain = {"color_system": None} if color is False else {}  # no colour, no bold either
+        self.out = Console(highlight=False, soft_wrap=True, force_terminal=color, **plain)  # type: ignore[arg-type]
+        self.err = Console(
+            stderr=True,
+            highlight=False,
+            soft_wrap=True,
+            force_terminal=color,
+            **plain,  # type: ignore[arg-type]
+        )
 
     def plain(self, text: str) -> None:
         self.out.print(text, markup=False, end="")

@@ -199,7 +199,7 @@ def _parse(file: _File, data: bytes, problems: list[ManifestProblem]) -> list[Ra
         problems.append(_failure(file, err))
         return docs
     if not docs and file.explicit:
-        problems.append(ManifestProblem(file.label, "no documents in this file (empty?)"))
+        problems.append(ManifestProblem(file.label, "no documents in this file (empty?)", 1))
     return docs
 
 
