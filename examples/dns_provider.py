@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
+import threading
 import uuid
 from pathlib import Path
 
@@ -33,6 +34,7 @@ class ZoneFile(rc.Provider[Record]):
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.lock = threading.RLock()  # steps run in parallel: one writer of the file at a time
 
     def _load(self) -> dict[str, dict[str, object]]:
         return json.loads(self.path.read_text()) if self.path.exists() else {}
@@ -46,21 +48,29 @@ class ZoneFile(rc.Provider[Record]):
 
     def create(self, want: Record) -> Record:
         made = attrs.evolve(want, id=uuid.uuid4().hex[:8], depends_on=())
-        zone = self._load()
-        zone[made.name] = {"type": made.type, "value": made.value, "ttl": made.ttl, "id": made.id}
-        self._save(zone)
+        with self.lock:
+            zone = self._load()
+            zone[made.name] = {
+                "type": made.type,
+                "value": made.value,
+                "ttl": made.ttl,
+                "id": made.id,
+            }
+            self._save(zone)
         return made
 
     def update(self, have: Record, want: Record, diff: rc.Diff) -> Record:
-        zone = self._load()
-        zone[have.name].update(value=want.value, ttl=want.ttl)
-        self._save(zone)
+        with self.lock:
+            zone = self._load()
+            zone[have.name].update(value=want.value, ttl=want.ttl)
+            self._save(zone)
         return attrs.evolve(have, value=want.value, ttl=want.ttl)
 
     def delete(self, have: Record) -> None:
-        zone = self._load()
-        zone.pop(have.name, None)
-        self._save(zone)
+        with self.lock:
+            zone = self._load()
+            zone.pop(have.name, None)
+            self._save(zone)
 
 
 def main(zone_path: Path) -> None:

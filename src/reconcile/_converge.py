@@ -55,8 +55,15 @@ def converge(
     apply: Callable[[Plan], ApplyResult],
     max_rounds: int,
     cancelled: Callable[[], bool] = lambda: False,
+    sleep: Callable[[float], None] = lambda _: None,
+    settle: int = 3,
 ) -> ConvergeReport:
-    """Run rounds until a plan is empty, a change repeats, ``max_rounds``, or cancellation."""
+    """Run rounds until a plan is empty, a change repeats, ``max_rounds``, or cancellation.
+
+    A change that comes back right after it was applied may only be a read that
+    lags the write (eventual consistency): it is read again up to ``settle``
+    times, with growing pauses, before it counts as oscillation.
+    """
     if max_rounds < 1:
         raise ValueError(f"max_rounds must be at least 1, not {max_rounds}")
     rounds: list[Round] = []
@@ -64,6 +71,8 @@ def converge(
         if cancelled():
             break
         current = plan()
+        if rounds and _same_change(current, rounds[-1].plan) and _applied(rounds[-1]):
+            current = _settled(plan, current, rounds[-1].plan, sleep, settle)
         if current.is_empty:
             refreshed = apply(current) if current.stale_records else None
             rounds.append(Round(current, refreshed))
@@ -74,6 +83,26 @@ def converge(
             return ConvergeReport(False, tuple(rounds), oscillating)
         rounds.append(Round(current, apply(current)))
     return ConvergeReport(False, tuple(rounds))
+
+
+def _applied(last: Round) -> bool:
+    return last.result is not None and last.result.ok
+
+
+def _settled(
+    plan: Callable[[], Plan],
+    current: Plan,
+    previous: Plan,
+    sleep: Callable[[float], None],
+    settle: int,
+) -> Plan:
+    """Read again while the change applied last round keeps coming back (lagging reads)."""
+    for attempt in range(settle):
+        sleep(0.1 * 2**attempt)
+        current = plan()
+        if not _same_change(current, previous):
+            break
+    return current
 
 
 def _signature(plan: Plan) -> frozenset[Any]:

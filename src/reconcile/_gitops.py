@@ -18,15 +18,17 @@ import attrs
 
 from ._clock import Clock
 from ._errors import StateError
+from ._model import address_of
 from ._outcomes import ApplyResult
 from ._plan import Plan
 from ._provider import Provider
+from ._records import stored_spec
 from ._source import Source, describe
 from ._state import State
 from ._sync import SyncStatus, drift_filtered, guard_prune, status_of, without_prune
 from ._watch import WatchEvent, WatchOptions, WatchReport, watch
 
-__all__ = ["GitOps", "digest"]
+__all__ = ["GitOps", "desired_digest", "digest"]
 
 
 class GitOps:
@@ -77,12 +79,12 @@ class GitOps:
         revision = revision or source.revision()
         desired = source.load(revision)
         plan = self.plan(desired)
+        plan = attrs.evolve(plan, meta={**plan.meta, "desired_digest": desired_digest(desired)})
         if not prune:
             return without_prune(plan), revision
         recorded = len(self.state.snapshot().records) if self.state is not None else 0
         guard_prune(plan, recorded, max_deletes=max_deletes, allow_prune_all=allow_prune_all)
-        meta = {**plan.meta, "desired_digest": _desired_digest(plan)}
-        return attrs.evolve(plan, meta=meta), revision
+        return plan, revision
 
     def sync(
         self,
@@ -101,8 +103,7 @@ class GitOps:
             max_deletes=max_deletes,
             allow_prune_all=allow_prune_all,
         )
-        meta = {**describe(source, revision), "desired_digest": _desired_digest(plan)}
-        return self.apply(plan, revision=revision, meta=meta)
+        return self.apply(plan, revision=revision, meta=_journal(source, revision, plan))
 
     def watch(
         self,
@@ -152,7 +153,7 @@ class GitOps:
         fixing, report = drift_filtered(plan, options.self_heal)
         healed = 0
         if fixing.changes:
-            result = self.apply(fixing, revision=revision, meta=describe(source, revision))
+            result = self.apply(fixing, revision=revision, meta=_journal(source, revision, plan))
             healed = len(result.applied)
         after = self.status(source)
         drifted = tuple(s.address for s in report)
@@ -172,7 +173,7 @@ class GitOps:
     def rollback(self, source: Source, revision: str) -> ApplyResult:
         """Sync the desired state of an earlier applied revision again."""
         plan = self.plan_rollback(source, revision)
-        meta = {**describe(source, revision), "rollback": True}
+        meta = {**_journal(source, revision, plan), "rollback": True}
         return self.apply(plan, revision=revision, meta=meta)
 
     def last_applied_revision(self) -> str | None:
@@ -182,14 +183,15 @@ class GitOps:
         return next((e.revision for e in self.state.history() if e.status == "ok"), None)
 
 
-def _desired_digest(plan: Plan) -> str:
-    """A digest of the desired documents the plan was made from (secrets as digests)."""
-    docs = {s.address: s.after for s in plan.steps if s.after is not None}
-    return digest(json.dumps(docs, sort_keys=True, default=_secret_digest).encode())
+def _journal(source: Source, revision: str, plan: Plan) -> dict[str, Any]:
+    """What a source-driven apply journals: commit, author, subject, the desired digest."""
+    return {**describe(source, revision), "desired_digest": plan.meta.get("desired_digest")}
 
 
-def _secret_digest(value: object) -> str:
-    return getattr(value, "digest", repr(value))
+def desired_digest(desired: Iterable[Any]) -> str:
+    """A digest of a desired state: its addresses and specs (secrets as salted digests)."""
+    docs = {address_of(r): stored_spec(r) for r in desired}
+    return digest(json.dumps(docs, sort_keys=True, default=repr).encode())
 
 
 def digest(data: bytes) -> str:

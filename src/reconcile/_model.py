@@ -267,7 +267,9 @@ def resource(
     ``create_before_destroy`` (replace creates first), ``ignore_changes`` (fields
     never diffed), ``retain`` (when no longer desired, forget it instead of deleting).
     """
-    lifecycle = Lifecycle(prevent_destroy, create_before_destroy, frozenset(ignore_changes), retain)
+    lifecycle = Lifecycle(
+        prevent_destroy, create_before_destroy, frozenset(ignore_changes), retain, drift
+    )
 
     def decorate(cls: type[T]) -> type[T]:
         if not kind or not isinstance(kind, str):

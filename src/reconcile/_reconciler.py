@@ -175,6 +175,7 @@ class Reconciler(GitOps):
                 lambda plan: self._apply_any(plan, None, revision, None),
                 max_rounds,
                 self._cancel.is_set,
+                self.clock.sleep,
             )
 
     def _apply_locked(

@@ -13,6 +13,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from signal import SIGINT, SIGTERM
 from typing import Any, NoReturn, TypeVar
 
 import click
@@ -148,7 +149,7 @@ def _run_apply(
     with output.progress(made) as on_event:
         session.on_event = on_event
         try:
-            meta = session.journal_meta(revision) if revision else None
+            meta = session.journal_meta(revision, desired) if revision else None
             result = session.reconciler.apply(made, desired=desired, revision=revision, meta=meta)
         except Interrupted as stop:
             output.line()
@@ -345,8 +346,7 @@ def watch(
         interval, self_heal, prune, max_deletes, allow_prune_all, max_cycles=max_cycles
     )
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (SIGINT, SIGTERM)}
     try:
         session = Session.open([], config=config, state=state, parallelism=parallelism, git=git)
         output.line(f"watching {git} every {interval:g}s (Ctrl-C stops after the current cycle)")
@@ -355,6 +355,9 @@ def watch(
         )
     except ReconcileError as err:
         _fail(output, str(err))
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     output.line("watch stopped")
 
 

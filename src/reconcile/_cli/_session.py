@@ -13,6 +13,7 @@ from typing import Any
 import attrs
 
 from reconcile._events import EventSink
+from reconcile._gitops import desired_digest
 from reconcile._plan import Plan
 from reconcile._reconciler import Reconciler
 from reconcile._source import describe
@@ -91,9 +92,12 @@ class Session:
         }
         return attrs.evolve(plan, meta=meta), desired, revision
 
-    def journal_meta(self, revision: str) -> dict[str, Any]:
+    def journal_meta(self, revision: str, desired: list[Any] | None = None) -> dict[str, Any]:
         """What the journal records of where desired state came from (commit, author...)."""
-        return dict(describe(self.source, revision))
+        meta = dict(describe(self.source, revision))
+        if desired is not None:
+            meta["desired_digest"] = desired_digest(desired)
+        return meta
 
     @classmethod
     def for_saved(cls, plan: Plan, parallelism: int) -> Session:

@@ -44,21 +44,17 @@ class Root:
 
     def __init__(self, path: StrPath) -> None:
         self.path = pathlib.Path(path).absolute()
+        self.real = self.path.resolve()  # resolved once: /tmp may itself be a link
 
     def __repr__(self) -> str:
         return f"Root({str(self.path)!r})"
-
-    @property
-    def real(self) -> pathlib.Path:
-        """The root with symlinks resolved (``/tmp`` may itself be a link)."""
-        return self.path.resolve()
 
     def locate(self, address: str, path: str) -> pathlib.Path:
         """Where ``path`` really is: its folder resolved and checked to be inside the root."""
         relative = self._relative(address, path)
         real = self.real
         try:
-            folder = (real / relative).parent.resolve()
+            folder = _folder(real, relative)
         except RuntimeError as err:  # how Python before 3.13 reports a loop of links
             raise OSError(errno.ELOOP, f"{address}: {path!r} goes through a loop of links") from err
         if not folder.is_relative_to(real):
@@ -93,6 +89,20 @@ class Root:
             if given.is_relative_to(base):
                 return given.relative_to(base)
         raise PathEscapeError(address, path, f"is absolute and outside the root {self.path}")
+
+
+def _folder(real: pathlib.Path, relative: pathlib.PurePath) -> pathlib.Path:
+    """The real folder of ``real / relative``: lexical unless a component is a link."""
+    folder = real
+    for part in relative.parent.parts:
+        folder = folder / part
+        try:
+            mode = os.lstat(folder).st_mode
+        except FileNotFoundError:
+            return real / relative.parent  # nothing further exists: nothing to follow
+        if stat.S_ISLNK(mode):
+            return (real / relative).parent.resolve()  # a link: resolve it all the safe way
+    return folder
 
 
 def lstat(path: pathlib.Path) -> os.stat_result | None:

@@ -13,7 +13,7 @@ import os
 import pathlib
 import stat
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 import attrs
 
@@ -43,6 +43,11 @@ SMALL = 64 * 1024  # a differing file up to this size shows as its text in a pla
 
 class _Local(Provider[R], Generic[R]):
     """What the three providers share: the root, locating paths, walking the tree."""
+
+    # A local filesystem answers in microseconds: threads would only add overhead.
+    blocking_io: ClassVar[bool] = False
+    # Files are found by their path (the key); no recorded id is needed to read them.
+    identified_by_key: ClassVar[bool] = True
 
     def __init__(self, root: StrPath) -> None:
         self.root = Root(root)

@@ -100,13 +100,30 @@ class GitSource:
         return sorted(self._walk(tree, self.path))
 
     def _commit(self, ref: str) -> Commit:
+        """The commit ``ref`` names: a branch, tag, sha (short or full), or ``main~1``."""
+        if ref == "HEAD" and not self._has_commits():
+            raise SourceError(f"{self.location}: the repository has no commits yet")
         try:
-            found = objectspec.parse_commit(self._repo, ref)
+            found = objectspec.parse_commit(self._repo, self._named(ref))
         except (KeyError, ValueError) as err:
             raise SourceError(f"{self.location}: unknown revision {ref!r} ({err})") from None
         if not isinstance(found, Commit):
             raise SourceError(f"{self.location}: {ref!r} does not name a commit")
         return found
+
+    def _named(self, ref: str) -> bytes | str:
+        """``main~1`` and ``HEAD^`` to an object id; short shas and names pass through."""
+        try:
+            return bytes(objectspec.parse_object(self._repo, ref).id)
+        except KeyError:
+            return ref
+
+    def _has_commits(self) -> bool:
+        try:
+            self._repo.head()
+        except KeyError:
+            return False
+        return True
 
     def _subtree(self, commit: Commit, path: str) -> Tree:
         tree = self._repo[commit.tree]
@@ -119,7 +136,8 @@ class GitSource:
                 raise SourceError(f"{self.location}: no path {path!r} at revision {rev}") from None
             tree = self._repo[sha]
         if not isinstance(tree, Tree):
-            raise SourceError(f"{self.location}: {path!r} is a file, not a folder")
+            rev = commit.id.decode()[:12]
+            raise SourceError(f"{self.location}: {path!r} is a file, not a folder, at {rev}")
         return tree
 
     def _walk(self, tree: Tree, prefix: str) -> Iterator[tuple[str, bytes]]:
