@@ -609,3 +609,44 @@ def _assert_cluster_holds(
     )
     for address, want in snapshot.items():
         assert desired_view(want, live[address]) == want, address
+
+
+def test_kubernetes_yaml_syncs_from_a_git_revision_with_health(tmp_path: Path) -> None:
+    """A Git repository of plain Kubernetes YAML: GitSource with the kube loader, no checkout."""
+    import shutil
+    import subprocess
+
+    from reconcile.sources import GitSource
+
+    guestbook = CORPUS / "gitops" / "argocd-example-apps" / "guestbook"
+    if not guestbook.is_dir():
+        pytest.skip("the shared corpus is not beside this checkout")
+    repo = tmp_path / "repo"
+    shutil.copytree(guestbook, repo / "apps" / "guestbook")
+
+    def git(*args: str) -> None:
+        subprocess.run(
+            ["git", "-C", str(repo), "-c", "user.name=T", "-c", "user.email=t@x", *args],
+            check=True,
+            capture_output=True,
+        )
+
+    git("init", "-q", "-b", "main")
+    git("add", ".")
+    git("commit", "-qm", "guestbook")
+    source = GitSource(
+        repo,
+        "main",
+        "apps",
+        loader=lambda folder: load_kube_documents(folder, default_namespace="demo"),
+    )
+    cluster = FakeCluster()
+    reconciler = rc.Reconciler([cluster], state=rc.MemoryState())
+
+    assert reconciler.sync(source).ok
+    status = reconciler.status(source)
+    assert status.sync is rc.Sync.SYNCED
+    assert status.health is rc.Health.PROGRESSING  # pods not ready yet
+    cluster.settle()
+    assert reconciler.status(source).health is rc.Health.HEALTHY
+    assert reconciler.history()[0].meta["subject"] == "guestbook"

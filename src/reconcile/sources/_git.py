@@ -9,7 +9,9 @@ commit; ``describe(revision)`` gives its author and subject for the audit trail.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,7 @@ from dulwich.errors import NotGitRepository
 from dulwich.objects import Blob, Commit, Tree
 from dulwich.repo import Repo
 
-from reconcile._errors import SourceError
+from reconcile._errors import ManifestError, SourceError
 
 from ._manifests import is_manifest_name, load_blobs
 
@@ -53,11 +55,13 @@ class GitSource:
         path: str = "",
         *,
         kinds: Iterable[type] | None = None,
+        loader: Callable[[Path], list[Any]] | None = None,
     ) -> None:
         self.location = Path(repo)
         self.ref = ref
         self.path = path.strip("/")
         self._kinds = tuple(kinds) if kinds is not None else None
+        self._loader = loader
         try:
             self._repo = Repo(str(self.location))
         except NotGitRepository:
@@ -90,14 +94,41 @@ class GitSource:
         commit = self._commit(revision or self.ref)
         short = commit.id.decode()[:12]
         label = f"{self.location}@{short}:"
+        if self._loader is not None:
+            return self._load_with(self._loader, commit.id.decode(), label)
         blobs = [(label + name, name, data) for name, data in self.files(commit.id.decode())]
         return load_blobs(blobs, self._kinds)
+
+    def _load_with(
+        self, loader: Callable[[Path], list[Any]], revision: str, label: str
+    ) -> list[Any]:
+        """Run a folder loader (e.g. Kubernetes YAML) on the revision's files, copied to a
+        private temporary folder (never the working tree); errors name ``repo@rev:path``."""
+        with tempfile.TemporaryDirectory(prefix="reconcile-git-") as tmp:
+            root = Path(tmp)
+            for name, data in self._all_files(revision):
+                target = root / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+            try:
+                return loader(root / self.path if self.path else root)
+            except ManifestError as err:
+                prefix = str(root / self.path) if self.path else str(root)
+                raise ManifestError(
+                    [replace(p, file=p.file.replace(prefix + "/", label)) for p in err.problems]
+                ) from None
 
     def files(self, revision: str) -> list[tuple[str, bytes]]:
         """Manifest files under ``path`` at ``revision``: (path in the repo, bytes), sorted."""
         commit = self._commit(revision)
         tree = self._subtree(commit, self.path)
-        return sorted(self._walk(tree, self.path))
+        return sorted(self._walk(tree, self.path, is_manifest_name))
+
+    def _all_files(self, revision: str) -> list[tuple[str, bytes]]:
+        """Every file under ``path`` (charts and kustomizations need their neighbours)."""
+        commit = self._commit(revision)
+        tree = self._subtree(commit, self.path)
+        return sorted(self._walk(tree, self.path, lambda _: True))
 
     def _commit(self, ref: str) -> Commit:
         """The commit ``ref`` names: a branch, tag, sha (short or full), or ``main~1``."""
@@ -140,7 +171,9 @@ class GitSource:
             raise SourceError(f"{self.location}: {path!r} is a file, not a folder, at {rev}")
         return tree
 
-    def _walk(self, tree: Tree, prefix: str) -> Iterator[tuple[str, bytes]]:
+    def _walk(
+        self, tree: Tree, prefix: str, wanted: Callable[[str], bool]
+    ) -> Iterator[tuple[str, bytes]]:
         for entry in tree.iteritems():
             name = entry.path.decode("utf-8", "replace")
             full = f"{prefix}/{name}" if prefix else name
@@ -148,8 +181,8 @@ class GitSource:
                 continue
             obj = self._repo[entry.sha]
             if isinstance(obj, Tree):
-                yield from self._walk(obj, full)
-            elif isinstance(obj, Blob) and is_manifest_name(full):
+                yield from self._walk(obj, full, wanted)
+            elif isinstance(obj, Blob) and wanted(full):
                 yield full, obj.as_raw_string()
 
 
