@@ -11,8 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Callable, Collection, Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -38,27 +38,19 @@ class GitOps:
     clock: Clock
     _providers: dict[str, Provider[Any]]
 
-    def plan(
-        self,
-        desired: Iterable[Any],
-        *,
-        include: Collection[str] | None = None,
-        exclude: Collection[str] | None = None,
-    ) -> Plan:
-        raise TypeError("GitOps is a mixin of Reconciler")  # pragma: no cover
+    if TYPE_CHECKING:  # provided by Reconciler; declared here for the type checker only
 
-    def apply(
-        self,
-        plan: Plan,
-        *,
-        desired: Iterable[Any] | None = None,
-        revision: str | None = None,
-        meta: Mapping[str, Any] | None = None,
-    ) -> ApplyResult:
-        raise TypeError("GitOps is a mixin of Reconciler")  # pragma: no cover
+        def plan(self, desired: Iterable[Any]) -> Plan: ...
 
-    def history(self, limit: int | None = None) -> list[Any]:
-        raise TypeError("GitOps is a mixin of Reconciler")  # pragma: no cover
+        def apply(
+            self,
+            plan: Plan,
+            *,
+            revision: str | None = None,
+            meta: Mapping[str, Any] | None = None,
+        ) -> ApplyResult: ...
+
+        def history(self, limit: int | None = None) -> list[Any]: ...
 
     def status(self, source: Source) -> SyncStatus:
         """``Synced`` or ``OutOfSync`` for the source's current revision, with health."""
