@@ -18,7 +18,7 @@ from pathlib import Path
 
 from benchmarks.harness import Row
 
-WORKLOADS = ["bench_apply", "bench_files"]
+WORKLOADS = ["bench_apply", "bench_files", "bench_plan", "bench_json_state"]
 
 
 def main(argv: list[str] | None = None) -> int:
