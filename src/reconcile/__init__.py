@@ -33,7 +33,7 @@ from ._errors import (
 )
 from ._events import Event, EventKind
 from ._memstate import MemoryState
-from ._model import UNKNOWN, Lifecycle, Ref, address_of, field, ref, resource
+from ._model import UNKNOWN, Lifecycle, Moved, Ref, address_of, field, moved, ref, resource
 from ._outcomes import ApplyResult, Interrupted, Outcome, Status
 from ._plan import Plan
 from ._policy import RetryPolicy
@@ -72,6 +72,7 @@ __all__ = [
     "LockedError",
     "ManifestError",
     "MemoryState",
+    "Moved",
     "ObserveError",
     "Outcome",
     "PartiallyCreated",
@@ -114,6 +115,7 @@ __all__ = [
     "compare",
     "diff",
     "field",
+    "moved",
     "ref",
     "resource",
 ]

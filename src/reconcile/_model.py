@@ -22,12 +22,14 @@ __all__ = [
     "FieldSpec",
     "Lifecycle",
     "UNKNOWN",
+    "Moved",
     "Ref",
     "ResourceSpec",
     "address_of",
     "field",
     "is_resource",
     "lifecycle_of",
+    "moved",
     "ref",
     "references",
     "refs_exist",
@@ -138,6 +140,23 @@ class _Unknown:
 
 
 UNKNOWN = _Unknown()
+
+
+@attrs.frozen
+class Moved:
+    """A rename declared with the desired state: the thing recorded at ``old`` is now ``new``.
+
+    As Terraform's ``moved`` block: the plan rebinds the record instead of
+    deleting one resource and creating another.
+    """
+
+    old: str
+    new: str
+
+
+def moved(old: object, new: object) -> Moved:
+    """Declare that the resource recorded at ``old`` (address or resource) is now ``new``."""
+    return Moved(*(x if isinstance(x, str) else address_of(x) for x in (old, new)))
 
 
 def ref(target: object, field: str) -> Any:

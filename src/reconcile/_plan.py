@@ -35,13 +35,14 @@ class Plan:
     salt: str = attrs.field(default=PROCESS_SALT, repr=False)
     serial: int | None = None
     excluded: tuple[tuple[str, str], ...] = ()
+    moves: tuple[tuple[str, str], ...] = ()
     meta: Mapping[str, Any] = attrs.field(factory=dict)
     stale_records: tuple[str, ...] = attrs.field(default=(), eq=False, repr=False)
     saved: bool = attrs.field(default=False, eq=False, repr=False)
 
     @property
     def is_empty(self) -> bool:
-        return not any(s.changes_anything for s in self.steps)
+        return not self.moves and not any(s.changes_anything for s in self.steps)
 
     @property
     def changes(self) -> tuple[Step, ...]:
@@ -65,12 +66,14 @@ class Plan:
 
     def render(self) -> str:
         """Terraform-style text: ``+``, ``~``, ``-/+``, ``-`` and a summary line."""
-        return render_steps(self.steps, self.summary, self.excluded)
+        moved = "".join(f"  # {old} has moved to {new}\n" for old, new in self.moves)
+        return moved + render_steps(self.steps, self.summary, self.excluded)
 
     def to_json(self, *, indent: int | None = None) -> str:
         """The versioned JSON form (see docs/reference/plan-json.md)."""
         doc = encode(self.steps, self.summary, self.salt, self.serial, self.excluded)
         doc["meta"] = dict(self.meta)
+        doc["moves"] = [{"from": old, "to": new} for old, new in self.moves]
         return json.dumps(doc, indent=indent, ensure_ascii=False)
 
     @classmethod
@@ -79,7 +82,8 @@ class Plan:
         doc = json.loads(text)
         steps, salt, serial, excluded = decode(doc)
         rebuilt = tuple(_with_resources(s) for s in steps)
-        return cls(rebuilt, salt, serial, excluded, doc.get("meta", {}), saved=True)
+        moves = tuple((m["from"], m["to"]) for m in doc.get("moves", ()))
+        return cls(rebuilt, salt, serial, excluded, moves, doc.get("meta", {}), saved=True)
 
 
 def _with_resources(step: Step) -> Step:

@@ -25,7 +25,16 @@ from ._errors import (
     UnknownKindError,
 )
 from ._limits import Limiter
-from ._model import UNKNOWN, Ref, address_of, is_resource, lifecycle_of, refs_exist, spec_of
+from ._model import (
+    UNKNOWN,
+    Moved,
+    Ref,
+    address_of,
+    is_resource,
+    lifecycle_of,
+    refs_exist,
+    spec_of,
+)
 from ._observe import Probe, observe
 from ._order import order_steps, topological
 from ._plan import Plan
@@ -108,8 +117,12 @@ def plan(
     planning: Planning = Planning(),
 ) -> Plan:
     """Observe every desired (and recorded) resource and return the ordered plan."""
-    resources = validate(desired, providers)
+    items = list(desired)
+    resources = validate([r for r in items if not isinstance(r, Moved)], providers)
     records = snapshot.records if snapshot is not None else {}
+    moves = _moves([m for m in items if isinstance(m, Moved)], records)
+    if moves:
+        records = _rebound(records, moves)
     graph = {a: dependencies(r) for a, r in resources.items()}
     graph.update({a: r.depends_on for a, r in records.items() if a not in resources})
     chosen, left_out = select(graph, planning.include, planning.exclude)
@@ -119,8 +132,35 @@ def plan(
     serial = snapshot.serial if snapshot is not None else None
     stale = _stale_records(steps, records) if snapshot is not None else ()
     return Plan(
-        order_steps(steps), salt=salt, serial=serial, excluded=left_out, stale_records=stale
+        order_steps(steps),
+        salt=salt,
+        serial=serial,
+        excluded=left_out,
+        moves=moves,
+        stale_records=stale,
     )
+
+
+def _moves(declared: list[Moved], records: Mapping[str, Record]) -> tuple[tuple[str, str], ...]:
+    """The declared renames that still have work to do: the old address is recorded."""
+    found = []
+    for m in declared:
+        if m.old.split("[", 1)[0] != m.new.split("[", 1)[0]:
+            raise InvalidStateError(f"moved {m.old} to {m.new}: a move cannot change the kind")
+        if m.old in records and m.new in records:
+            raise InvalidStateError(f"moved {m.old} to {m.new}: both are recorded already")
+        if m.old in records:
+            found.append((m.old, m.new))
+    return tuple(found)
+
+
+def _rebound(
+    records: Mapping[str, Record], moves: tuple[tuple[str, str], ...]
+) -> dict[str, Record]:
+    rebound = dict(records)
+    for old, new in moves:
+        rebound[new] = attrs.evolve(rebound.pop(old), address=new)
+    return rebound
 
 
 def _stale_records(steps: Iterable[Step], records: Mapping[str, Record]) -> tuple[str, ...]:

@@ -192,6 +192,10 @@ class Reconciler(GitOps):
                 f"recorded state changed since the plan was made "
                 f"(serial {plan.serial}, now {snapshot.serial}); plan again"
             )
+        for old, new in plan.moves:  # renames first: the steps were planned against them
+            state.move(old, new)
+        if plan.moves:
+            snapshot = state.snapshot()
         if plan.saved:  # refuse a stale saved plan before anything is journaled
             with use_salt(snapshot.salt):
                 steps = complete(plan, self._providers, desired)

@@ -18,6 +18,7 @@ from typing import Any
 import attrs
 
 from reconcile._errors import ManifestError, ManifestProblem, SourceError
+from reconcile._model import Moved, moved
 
 from ._build import Built, KindTable, build
 from ._checks import check
@@ -102,8 +103,12 @@ def _load_snapshot(snapshot: _Snapshot, kinds: KindTable) -> list[Any]:
     """Parse, build and check every document; all problems at once, or the resources."""
     problems = list(snapshot.problems)
     built: list[Built] = []
+    moves: list[Moved] = []
     for file, data in snapshot.files:
         for doc in _parse(file, data, problems):
+            if isinstance(doc.data, dict) and doc.data.get("kind") == "moved":
+                moves += _moved(doc, problems)
+                continue
             made, found = build(doc, kinds)
             problems += found
             if made is not None:
@@ -111,7 +116,26 @@ def _load_snapshot(snapshot: _Snapshot, kinds: KindTable) -> list[Any]:
     problems += check(built)
     if problems:
         raise ManifestError(_in_file_order(problems, snapshot))
-    return [b.resource for b in built]
+    return [*(b.resource for b in built), *moves]
+
+
+def _moved(doc: RawDoc, problems: list[ManifestProblem]) -> list[Moved]:
+    """``kind: moved`` with ``spec: {from: ADDRESS, to: ADDRESS}``: a rename, not a resource."""
+    spec = doc.data.get("spec")
+    extra = set(doc.data) - {"kind", "spec"}
+    if extra:
+        problems.append(
+            doc.problem((sorted(map(str, extra))[0],), "a moved document has only kind and spec")
+        )
+        return []
+    if (
+        not isinstance(spec, dict)
+        or set(spec) != {"from", "to"}
+        or not all(isinstance(v, str) for v in spec.values())
+    ):
+        problems.append(doc.problem(("spec",), "moved needs spec: {from: ADDRESS, to: ADDRESS}"))
+        return []
+    return [moved(spec["from"], spec["to"])]
 
 
 def is_manifest_name(name: str) -> bool:

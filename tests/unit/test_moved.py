@@ -1,0 +1,100 @@
+"""Renames: moved(old, new) rebinds a record instead of a delete plus a create."""
+
+from __future__ import annotations
+
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import attrs
+import pytest
+
+import reconcile as rc
+from reconcile.sources import load_manifests
+
+
+@rc.resource("mv_vm")
+class Vm:
+    name: str = rc.field(key=True)
+    size: str = "small"
+    id: str | None = rc.field(default=None, computed=True)
+
+
+class Cloud(rc.Provider[Vm]):
+    """VMs found by the id the cloud chose; the name is only how we address them."""
+
+    resource = Vm
+    blocking_io = False
+
+    def __init__(self) -> None:
+        self.by_id: dict[str, Vm] = {}
+        self.calls: Counter[str] = Counter()
+
+    def read(self, want: Vm) -> Vm | None:
+        found = self.by_id.get(want.id or "")
+        return None if found is None else attrs.evolve(found, name=want.name)
+
+    def create(self, want: Vm) -> Vm:
+        self.calls["create"] += 1
+        made = attrs.evolve(want, id=f"i-{len(self.by_id) + 1}", depends_on=())
+        self.by_id[made.id or ""] = made
+        return made
+
+    def update(self, have: Vm, want: Vm, diff: rc.Diff) -> Vm:
+        self.calls["update"] += 1
+        self.by_id[have.id or ""] = attrs.evolve(want, id=have.id, depends_on=())
+        return self.by_id[have.id or ""]
+
+    def delete(self, have: Vm) -> None:
+        self.calls["delete"] += 1
+        self.by_id.pop(have.id or "", None)
+
+
+def _cloud() -> tuple[Cloud, rc.Reconciler]:
+    vms = Cloud()
+    return vms, rc.Reconciler([vms], state=rc.MemoryState())
+
+
+@pytest.mark.parametrize("how", ["python", "manifest"])
+def test_a_declared_move_renames_without_delete_or_create(how):
+    vms, reconciler = _cloud()
+    assert reconciler.converge([Vm("old")]).converged
+    vms.calls.clear()
+    if how == "python":
+        desired = [Vm("new"), rc.moved("mv_vm[old]", "mv_vm[new]")]
+    else:
+        folder = Path(tempfile.mkdtemp())
+        (folder / "vms.yaml").write_text(
+            "kind: mv_vm\nspec: {name: new}\n---\n"
+            "kind: moved\nspec: {from: 'mv_vm[old]', to: 'mv_vm[new]'}\n"
+        )
+        desired = load_manifests(folder)
+    plan = reconciler.plan(desired)
+    assert plan.moves == (("mv_vm[old]", "mv_vm[new]"),)
+    assert "mv_vm[old] has moved to mv_vm[new]" in plan.render()
+    assert rc.Plan.from_json(plan.to_json()).moves == plan.moves
+    assert all(s.action is not rc.Action.DELETE for s in plan.steps)
+    assert reconciler.apply(plan).ok
+    records = reconciler.state.snapshot().records
+    assert set(records) == {"mv_vm[new]"}
+    assert vms.calls["delete"] == vms.calls["create"] == 0
+    assert list(vms.by_id) == ["i-1"]
+    # the record kept the old object's id; the next plan with the move still declared is empty
+    assert records["mv_vm[new]"].outputs["id"] == "i-1"
+    assert reconciler.plan(desired).is_empty
+
+
+def test_a_move_cannot_change_the_kind_or_overwrite_a_record():
+    _, reconciler = _cloud()
+    reconciler.converge([Vm("a"), Vm("b")])
+    with pytest.raises(rc.InvalidStateError, match="cannot change the kind"):
+        reconciler.plan([rc.moved("mv_vm[a]", "other[a]")])
+    with pytest.raises(rc.InvalidStateError, match="both are recorded"):
+        reconciler.plan([Vm("b"), rc.moved("mv_vm[a]", "mv_vm[b]")])
+
+
+def test_a_bad_moved_document_is_named_by_file_and_line():
+    folder = Path(tempfile.mkdtemp())
+    (folder / "m.yaml").write_text("kind: moved\nspec: {from: 'mv_vm[a]'}\n")
+    with pytest.raises(rc.ManifestError, match=r"m\.yaml:2.*from: ADDRESS, to: ADDRESS"):
+        load_manifests(folder)
