@@ -1,8 +1,9 @@
 """A ``Plan``: ordered steps, their summary, and their text and JSON forms.
 
-Made by the planner, consumed by apply. A plan read back from JSON rebuilds the
-resource objects apply needs from its documents, except where a sensitive
-value was redacted: that plan needs the desired state again to be applied.
+Made by the planner, consumed by apply. A plan read back from JSON holds only
+documents; apply rebuilds the resource objects it needs from them (``_saved``),
+except where a sensitive value was redacted: that plan needs the desired state
+again to be applied.
 """
 
 from __future__ import annotations
@@ -13,11 +14,9 @@ from typing import Any
 
 import attrs
 
-from ._model import Ref, registered_kind
 from ._planjson import decode, encode
 from ._render import render_steps
-from ._secrets import PROCESS_SALT, Redacted
-from ._serialize import structure
+from ._secrets import PROCESS_SALT
 from ._steps import Action, Step
 
 __all__ = ["Plan"]
@@ -81,36 +80,6 @@ class Plan:
         """Read a plan written by :meth:`to_json`."""
         doc = json.loads(text)
         steps, salt, serial, excluded = decode(doc)
-        rebuilt = tuple(_with_resources(s) for s in steps)
         moves = tuple((m["from"], m["to"]) for m in doc.get("moves", ()))
-        return cls(rebuilt, salt, serial, excluded, moves, doc.get("meta", {}), saved=True)
-
-
-def _with_resources(step: Step) -> Step:
-    resource_cls = registered_kind(step.kind)
-    if resource_cls is None:
-        return step
-    deps = tuple(d for d in step.depends_on if d not in {a for _, a, _ in step.references})
-    desired = _rebuild(step.after, resource_cls, deps, step.references)
-    return attrs.evolve(
-        step,
-        desired=desired,
-        declared=desired,
-        actual=_rebuild(step.before, resource_cls, ()),
-    )
-
-
-def _rebuild(
-    doc: dict[str, Any] | None,
-    resource_cls: type[Any],
-    deps: tuple[str, ...],
-    refs: tuple[tuple[tuple[str | int, ...], str, str], ...] = (),
-) -> Any:
-    """The resource a document describes, or None when secrets or nested refs hide it."""
-    if doc is None or any(isinstance(v, Redacted) for v in doc.values()):
-        return None
-    if any(len(path) != 1 for path, _, _ in refs):
-        return None
-    rebuilt: Any = structure(doc, resource_cls)
-    with_refs = {str(path[0]): Ref(address, field) for path, address, field in refs}
-    return attrs.evolve(rebuilt, depends_on=deps, **with_refs)
+        # resource objects are rebuilt from the documents when apply needs them (_saved)
+        return cls(tuple(steps), salt, serial, excluded, moves, doc.get("meta", {}), saved=True)

@@ -13,7 +13,7 @@ from typing import Any
 import attrs
 
 from ._errors import PlanNeedsDesiredStateError, StalePlanError
-from ._model import address_of
+from ._model import Ref, address_of, registered_kind
 from ._plan import Plan
 from ._provider import Provider
 from ._records import document
@@ -35,6 +35,8 @@ def complete(plan: Plan, providers: Providers, desired: Iterable[Any] | None) ->
     supplied = {address_of(r): r for r in desired or ()}
     out = []
     for step in plan.steps:
+        if plan.saved and step.changes_anything:
+            step = _with_resources(step)
         if step.action in _NEEDS_WANT and step.desired is None:
             want, declared = _resupplied(step, supplied, plan.salt)
             step = attrs.evolve(step, desired=want, declared=declared)
@@ -75,3 +77,34 @@ def _resupplied(step: Step, supplied: Mapping[str, Any], salt: str) -> tuple[Any
             doc[name] = getattr(declared, name)
     want = attrs.evolve(structure(doc, type(declared)), depends_on=step.depends_on)
     return want, declared
+
+
+def _with_resources(step: Step) -> Step:
+    """Rebuild a saved step's resource objects from its documents, where nothing hides them."""
+    resource_cls = registered_kind(step.kind)
+    if resource_cls is None:
+        return step
+    deps = tuple(d for d in step.depends_on if d not in {a for _, a, _ in step.references})
+    desired = _rebuild(step.after, resource_cls, deps, step.references)
+    return attrs.evolve(
+        step,
+        desired=desired,
+        declared=desired,
+        actual=_rebuild(step.before, resource_cls, ()),
+    )
+
+
+def _rebuild(
+    doc: dict[str, Any] | None,
+    resource_cls: type[Any],
+    deps: tuple[str, ...],
+    refs: tuple[tuple[tuple[str | int, ...], str, str], ...] = (),
+) -> Any:
+    """The resource a document describes, or None when secrets or nested refs hide it."""
+    if doc is None or any(isinstance(v, Redacted) for v in doc.values()):
+        return None
+    if any(len(path) != 1 for path, _, _ in refs):
+        return None
+    rebuilt: Any = structure(doc, resource_cls)
+    with_refs = {str(path[0]): Ref(address, field) for path, address, field in refs}
+    return attrs.evolve(rebuilt, depends_on=deps, **with_refs)
