@@ -33,7 +33,7 @@ from ._errors import (
 )
 from ._events import Event, EventKind
 from ._memstate import MemoryState
-from ._model import UNKNOWN, Lifecycle, Moved, Ref, address_of, field, moved, ref, resource
+from ._model import Lifecycle, address_of, field, resource
 from ._outcomes import ApplyResult, Interrupted, Outcome, Status
 from ._plan import Plan
 from ._policy import RetryPolicy
@@ -46,6 +46,7 @@ from ._sqlite import SQLiteState
 from ._state import ApplyEntry, LockInfo, Record, State, StepEntry
 from ._steps import Action, Reason, Step
 from ._sync import Health, PruneRefused, ResourceStatus, Sync, SyncStatus
+from ._values import UNKNOWN, Moved, Ref, moved, ref
 from ._watch import WatchEvent, WatchOptions, WatchReport
 
 __all__ = [

@@ -21,7 +21,6 @@ from ._clock import Clock, SystemClock
 from ._errors import ReconcileError
 from ._events import Event, EventKind, EventSink, emit
 from ._limits import Limiter
-from ._model import Ref
 from ._order import prerequisites
 from ._outcomes import ApplyResult, Interrupted, Outcome, Status
 from ._plan import Plan
@@ -32,6 +31,7 @@ from ._refs import resolve
 from ._saved import complete
 from ._schedule import Done, Job, Scheduler
 from ._steps import Action, Step
+from ._values import Ref
 
 __all__ = ["Execution", "apply", "perform"]
 

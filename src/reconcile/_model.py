@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import inspect
 import typing
-import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar, cast
 
@@ -21,18 +20,11 @@ __all__ = [
     "FieldFlags",
     "FieldSpec",
     "Lifecycle",
-    "UNKNOWN",
-    "Moved",
-    "Ref",
     "ResourceSpec",
     "address_of",
     "field",
     "is_resource",
     "lifecycle_of",
-    "moved",
-    "ref",
-    "references",
-    "refs_exist",
     "replace_fields",
     "registered_kind",
     "resource",
@@ -95,28 +87,6 @@ class Lifecycle:
 RESERVED = ("depends_on", "lifecycle")
 
 
-@attrs.frozen(repr=False, weakref_slot=True)
-class Ref:
-    """A field value taken from another resource's field once that resource exists."""
-
-    address: str
-    field: str
-
-    def __attrs_post_init__(self) -> None:
-        _LIVE_REFS.add(self)
-
-    def __repr__(self) -> str:
-        return f"ref({self.address}.{self.field})"
-
-
-_LIVE_REFS: weakref.WeakSet[Ref] = weakref.WeakSet()
-
-
-def refs_exist() -> bool:
-    """False when no ``Ref`` is alive in this process: no resource can hold one (fast path)."""
-    return bool(cast(Any, _LIVE_REFS).data)  # the set of weak references, read in C
-
-
 def replace_fields(res: Any, changes: Mapping[str, Any]) -> Any:
     """``res`` with some fields replaced, without re-running validators: values already held."""
     cls = type(res)
@@ -126,72 +96,6 @@ def replace_fields(res: Any, changes: Mapping[str, Any]) -> Any:
             made, a.name, changes[a.name] if a.name in changes else getattr(res, a.name)
         )
     return made
-
-
-@attrs.frozen(repr=False)
-class _Unknown:
-    """A value only known after apply (a reference to something not created yet)."""
-
-    def __repr__(self) -> str:
-        return "(known after apply)"
-
-    def __reduce__(self) -> str:
-        return "UNKNOWN"
-
-
-UNKNOWN = _Unknown()
-
-
-@attrs.frozen
-class Moved:
-    """A rename declared with the desired state: the thing recorded at ``old`` is now ``new``.
-
-    As Terraform's ``moved`` block: the plan rebinds the record instead of
-    deleting one resource and creating another.
-    """
-
-    old: str
-    new: str
-
-
-def moved(old: object, new: object) -> Moved:
-    """Declare that the resource recorded at ``old`` (address or resource) is now ``new``."""
-    return Moved(*(x if isinstance(x, str) else address_of(x) for x in (old, new)))
-
-
-def ref(target: object, field: str) -> Any:
-    """Use ``target``'s ``field`` as a value; makes the holder depend on ``target``.
-
-    ``target`` is a resource or an address string. Typed ``Any`` so it can stand in
-    for a value of any field type.
-    """
-    if isinstance(target, str):
-        return Ref(target, field)
-    spec = spec_of(target)
-    if field not in {f.name for f in spec.fields}:
-        raise DefinitionError(
-            f"ref({address_of(target)}, {field!r}): {spec.kind} has no such field"
-        )
-    return Ref(address_of(target), field)
-
-
-def references(res: object) -> tuple[Ref, ...]:
-    """Every ``Ref`` in a resource's field values, nested ones included."""
-    found: list[Ref] = []
-    for f in spec_of(res).fields:
-        _collect_refs(getattr(res, f.name), found)
-    return tuple(found)
-
-
-def _collect_refs(value: Any, found: list[Ref]) -> None:
-    if isinstance(value, Ref):
-        found.append(value)
-    elif isinstance(value, dict):
-        for item in value.values():
-            _collect_refs(item, found)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            _collect_refs(item, found)
 
 
 @attrs.frozen

@@ -13,9 +13,9 @@ from typing import Any
 
 from ._diff import Change, Diff, pointer
 from ._errors import InvalidStateError
-from ._model import UNKNOWN
 from ._secrets import MASK, Redacted
 from ._steps import Action, Reason, Step
+from ._values import UNKNOWN
 
 __all__ = ["FORMAT_VERSION", "decode", "encode"]
 

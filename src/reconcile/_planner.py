@@ -25,16 +25,7 @@ from ._errors import (
     UnknownKindError,
 )
 from ._limits import Limiter
-from ._model import (
-    UNKNOWN,
-    Moved,
-    Ref,
-    address_of,
-    is_resource,
-    lifecycle_of,
-    refs_exist,
-    spec_of,
-)
+from ._model import address_of, is_resource, lifecycle_of, spec_of
 from ._observe import Probe, observe
 from ._order import order_steps, topological
 from ._plan import Plan
@@ -55,6 +46,7 @@ from ._serialize import unstructure_value
 from ._state import Record, Snapshot
 from ._steps import Action, Reason, Step
 from ._targets import select
+from ._values import UNKNOWN, Moved, Ref, refs_exist
 
 __all__ = ["Planning", "plan", "validate"]
 

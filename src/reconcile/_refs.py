@@ -12,7 +12,8 @@ from typing import Any
 
 import attrs
 
-from ._model import UNKNOWN, Ref, refs_exist, spec_of
+from ._model import spec_of
+from ._values import UNKNOWN, Ref, refs_exist
 
 __all__ = [
     "dependencies",

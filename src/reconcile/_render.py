@@ -12,9 +12,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ._diff import Change
-from ._model import UNKNOWN
 from ._secrets import MASK, Redacted
 from ._steps import Action, Step
+from ._values import UNKNOWN
 
 __all__ = ["render_path", "render_steps", "render_value", "summary_line"]
 

@@ -13,13 +13,14 @@ from typing import Any
 import attrs
 
 from ._errors import PlanNeedsDesiredStateError, StalePlanError
-from ._model import Ref, address_of, registered_kind
+from ._model import address_of, registered_kind
 from ._plan import Plan
 from ._provider import Provider
 from ._records import document
 from ._secrets import Redacted
 from ._serialize import structure
 from ._steps import Action, Step
+from ._values import Ref
 
 __all__ = ["complete"]
 

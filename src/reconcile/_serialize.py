@@ -22,7 +22,8 @@ from cattrs.gen import make_dict_structure_fn, override
 from cattrs.strategies import configure_union_passthrough
 
 from ._errors import DefinitionError
-from ._model import RESERVED, Ref, spec_of
+from ._model import RESERVED, spec_of
+from ._values import Ref
 
 __all__ = ["FieldProblem", "structure", "structure_checked", "unstructure", "unstructure_value"]
 

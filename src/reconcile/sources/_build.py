@@ -14,8 +14,9 @@ from typing import Any
 import attrs
 
 from reconcile._errors import ManifestProblem
-from reconcile._model import Lifecycle, Ref, address_of, registered_kind, spec_of
+from reconcile._model import Lifecycle, address_of, registered_kind, spec_of
 from reconcile._serialize import structure_checked
+from reconcile._values import Ref
 
 from ._documents import Path, RawDoc
 

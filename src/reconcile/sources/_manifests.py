@@ -18,7 +18,7 @@ from typing import Any
 import attrs
 
 from reconcile._errors import ManifestError, ManifestProblem, SourceError
-from reconcile._model import Moved, moved
+from reconcile._values import Moved, moved
 
 from ._build import Built, KindTable, build
 from ._checks import check

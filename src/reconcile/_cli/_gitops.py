@@ -1,0 +1,142 @@
+"""The GitOps commands: ``watch``, ``diff`` (pull-request previews) and ``rollback``.
+
+Registered on the ``cli`` group of ``_app`` when the package is imported; the
+same thin layer: a ``Session``, one reconciler call, output and an exit code.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from signal import SIGINT, SIGTERM
+
+import click
+
+from reconcile._compare import compare
+from reconcile._errors import ReconcileError
+from reconcile._watch import WatchOptions
+from reconcile.sources import GitSource
+
+from ._app import _common, _confirm, _fail, _run_apply, cli
+from ._output import Output
+from ._session import Session
+
+__all__ = ["diff", "rollback", "watch"]
+
+
+@cli.command()
+@click.option("--git", "git", required=True, metavar="REPO[@REF][:PATH]", help="the source")
+@click.option("--interval", type=click.FloatRange(0.1), default=30.0, show_default=True)
+@click.option("--self-heal", is_flag=True, help="revert drift (default: only report it)")
+@click.option("--prune", is_flag=True, help="delete resources removed from the repository")
+@click.option("--max-deletes", type=click.IntRange(0), help="refuse prunes larger than this")
+@click.option("--allow-prune-all", is_flag=True, help="allow a revision that prunes everything")
+@click.option("--max-cycles", type=click.IntRange(1), help="stop after this many cycles")
+@_common
+def watch(
+    git: str,
+    interval: float,
+    self_heal: bool,
+    prune: bool,
+    max_deletes: int | None,
+    allow_prune_all: bool,
+    max_cycles: int | None,
+    config: str | None,
+    state: str | None,
+    parallelism: int,
+    color: bool | None,
+) -> None:
+    """Follow a Git ref: sync new commits, report or heal drift; stop with Ctrl-C or SIGTERM."""
+    output = Output(color=color)
+    options = WatchOptions(
+        interval, self_heal, prune, max_deletes, allow_prune_all, max_cycles=max_cycles
+    )
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (SIGINT, SIGTERM)}
+    try:
+        session = Session.open([], config=config, state=state, parallelism=parallelism, git=git)
+        output.line(f"watching {git} every {interval:g}s (Ctrl-C stops after the current cycle)")
+        session.reconciler.watch(
+            session.source, options, stop=stop, on_event=lambda e: output.line(e.line())
+        )
+    except ReconcileError as err:
+        _fail(output, str(err))
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    output.line("watch stopped")
+
+
+@cli.command()
+@click.option("--git", "repo", required=True, metavar="REPO", help="the repository")
+@click.option("--from", "base", required=True, metavar="REF[:PATH]", help="the base revision")
+@click.option("--to", "head", default="HEAD", metavar="REF[:PATH]", show_default=True)
+@click.option("--live", is_flag=True, help="show the plan of --to against live state instead")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text")
+@_common
+def diff(
+    repo: str,
+    base: str,
+    head: str,
+    live: bool,
+    fmt: str,
+    config: str | None,
+    state: str | None,
+    parallelism: int,
+    color: bool | None,
+) -> None:
+    """What merging BASE..HEAD would change in desired state (or, with --live, in live state)."""
+    output = Output(color=color)
+    head_ref, _, path = head.partition(":")
+    base_ref, _, base_path = base.partition(":")
+    try:
+        new = GitSource(repo, head_ref, path)
+        if live:
+            session = Session.open([], config=config, state=state, parallelism=parallelism)
+            made = session.reconciler.plan(new.load(new.revision()))
+            output.plain(made.to_json(indent=2) + "\n") if fmt == "json" else output.plan(made)
+            return
+        old = GitSource(repo, base_ref, base_path or path)
+        found = compare(
+            old.load(old.revision()),
+            new.load(new.revision()),
+            base_name=base_ref,
+            head_name=head_ref,
+        )
+    except ReconcileError as err:
+        _fail(output, str(err))
+    text = {"text": found.render, "json": found.to_json, "markdown": found.to_markdown}[fmt]()
+    output.plain(text if text.endswith("\n") else text + "\n")
+
+
+@cli.command()
+@click.argument("revision")
+@click.option("--git", "git", required=True, metavar="REPO[@REF][:PATH]", help="the source")
+@click.option("--yes", "-y", is_flag=True, help="roll back without asking")
+@_common
+def rollback(
+    revision: str,
+    git: str,
+    yes: bool,
+    config: str | None,
+    state: str | None,
+    parallelism: int,
+    color: bool | None,
+) -> None:
+    """Sync the desired state of an earlier applied revision again (plan shown first)."""
+    output = Output(color=color)
+    try:
+        session = Session.open([], config=config, state=state, parallelism=parallelism, git=git)
+        source = session.source
+        assert isinstance(source, GitSource)
+        full = source.describe(revision).id
+        made = session.reconciler.plan_rollback(source, full)
+    except ReconcileError as err:
+        _fail(output, str(err))
+    output.plan(made)
+    if made.is_empty:
+        sys.exit(0)
+    if not yes:
+        _confirm(output)
+    _run_apply(output, session, made, None, full)
