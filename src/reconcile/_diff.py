@@ -141,6 +141,7 @@ class _Comparator:
 
 _COMPARATORS: dict[type, _Comparator] = {}
 _NESTED = (dict, list, tuple, set, frozenset)
+_SCALARS = (str, int, float, bool, type(None))
 
 
 def _comparator(cls: type) -> _Comparator:
@@ -253,6 +254,8 @@ def _field_changes(f: FieldSpec, want: Any, have: Any, salt: str | None) -> tupl
         return ()
     if flags.sensitive:
         return (Change((f.name,), "replace", redact(have, salt), redact(want, salt)),)
+    if type(want) in _SCALARS and type(have) in _SCALARS:
+        return (Change((f.name,), "replace", have, want),)  # no structure to walk
     changes = _document_changes(want, have, (f.name,))
     return _whole_sets(changes, sets, want, have) if sets else changes
 

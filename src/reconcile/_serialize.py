@@ -32,10 +32,23 @@ T = TypeVar("T")
 _converter = cattrs.Converter()
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
 def unstructure_value(value: Any) -> Any:
-    """One field's value as plain JSON-like data."""
-    if value is None or isinstance(value, str | int | float | bool):
+    """One field's value as plain JSON-like data.
+
+    Plain JSON data (scalars, and dicts with str keys and lists of them) is walked
+    directly, which is several times faster than the converter's per-item dispatch;
+    anything else (attrs classes, enums, tuples, sets) goes through cattrs.
+    """
+    kind = type(value)
+    if kind in _SCALARS:
         return value
+    if kind is dict and all(type(k) is str for k in value):
+        return {k: unstructure_value(v) for k, v in value.items()}
+    if kind is list:
+        return [unstructure_value(v) for v in value]
     return _converter.unstructure(value)
 
 
