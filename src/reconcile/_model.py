@@ -7,6 +7,7 @@ The bottom of the stack: everything above reads a class's :class:`ResourceSpec`
 from __future__ import annotations
 
 import inspect
+import operator
 import typing
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar, cast
@@ -126,6 +127,7 @@ class ResourceSpec:
     keys: tuple[str, ...]
     lifecycle: Lifecycle
     computed: tuple[str, ...] = ()
+    key_of: Callable[[Any], str] = attrs.field(default=str, eq=False, repr=False)
 
     @property
     def compared(self) -> tuple[FieldSpec, ...]:
@@ -243,7 +245,16 @@ def _build_spec(kind: str, cls: type[Any], lifecycle: Lifecycle) -> ResourceSpec
     _check_flags(cls, fields, lifecycle)
     keys = tuple(f.name for f in fields if f.flags.key)
     computed = tuple(f.name for f in fields if f.flags.computed and not f.flags.sensitive)
-    return ResourceSpec(kind, cls, fields, keys, lifecycle, computed)
+    return ResourceSpec(kind, cls, fields, keys, lifecycle, computed, _key_formatter(keys))
+
+
+def _key_formatter(keys: tuple[str, ...]) -> Callable[[Any], str]:
+    """``kind[key]``'s inside, compiled once per class: one key, or several joined by ``,``."""
+    if len(keys) == 1:
+        getter = operator.attrgetter(keys[0])
+        return lambda res: str(getter(res))
+    several = operator.attrgetter(*keys)
+    return lambda res: ",".join(map(str, several(res)))
 
 
 def _check_flags(cls: type[Any], fields: tuple[FieldSpec, ...], lifecycle: Lifecycle) -> None:
@@ -305,6 +316,4 @@ def lifecycle_of(res: object) -> Lifecycle:
 def address_of(res: object) -> str:
     """The stable, printable identity ``kind[key]`` (several keys joined with ``,``)."""
     spec = spec_of(res)
-    if len(spec.keys) == 1:
-        return f"{spec.kind}[{getattr(res, spec.keys[0])}]"
-    return f"{spec.kind}[{','.join(str(getattr(res, k)) for k in spec.keys)}]"
+    return f"{spec.kind}[{spec.key_of(res)}]"
