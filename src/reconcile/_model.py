@@ -296,10 +296,9 @@ def is_resource(obj: object) -> bool:
 
 def spec_of(obj: object) -> ResourceSpec:
     """The :class:`ResourceSpec` of a resource instance or class."""
-    try:
-        return cast(ResourceSpec, type(obj).__reconcile__)  # type: ignore[attr-defined]
-    except AttributeError:
-        pass
+    found = getattr(type(obj), _SPEC_ATTR, None)  # the common case: a resource instance
+    if found is not None:
+        return cast(ResourceSpec, found)
     cls = obj if isinstance(obj, type) else type(obj)
     spec = getattr(cls, _SPEC_ATTR, None)
     if spec is None:

@@ -7,12 +7,14 @@ or failed step, 2 changes with ``--exit-code``, 130 interrupted).
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
+import attrs
 import click
 
 from reconcile._errors import ReconcileError, StalePlanError
@@ -32,7 +34,39 @@ EXIT_CHANGES = 2
 EXIT_INTERRUPTED = 130
 
 
-def _common(fn: F) -> F:
+@attrs.frozen
+class Common:
+    """The options every command takes, gathered once: configuration, state, output."""
+
+    config: str | None
+    state: str | None
+    parallelism: int
+    color: bool | None
+
+    @property
+    def output(self) -> Output:
+        return Output(color=self.color)
+
+    def session(self, paths: Sequence[str] = (), git: str | None = None) -> Session:
+        return Session.open(
+            paths, config=self.config, state=self.state, parallelism=self.parallelism, git=git
+        )
+
+
+def _common(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Add --config, --state, --parallelism and --color; pass them as one ``common``."""
+
+    @functools.wraps(fn)
+    def wrapper(
+        *args: Any,
+        config: str | None,
+        state: str | None,
+        parallelism: int,
+        color: bool | None,
+        **kwargs: Any,
+    ) -> Any:
+        return fn(*args, common=Common(config, state, parallelism, color), **kwargs)
+
     options = [
         click.option("--config", type=click.Path(dir_okay=False), help="reconcile.toml to use"),
         click.option("--state", type=click.Path(dir_okay=False), help="state database path"),
@@ -40,8 +74,8 @@ def _common(fn: F) -> F:
         click.option("--color/--no-color", default=None, help="colour (default: on a terminal)"),
     ]
     for option in reversed(options):
-        fn = option(fn)
-    return fn
+        wrapper = option(wrapper)
+    return wrapper
 
 
 def _git(fn: F) -> F:
@@ -79,15 +113,12 @@ def plan(
     include: Sequence[str],
     exclude: Sequence[str],
     git: str | None,
-    config: str | None,
-    state: str | None,
-    parallelism: int,
-    color: bool | None,
+    common: Common,
 ) -> None:
     """Show what apply would change; changes nothing."""
-    output = Output(color=color)
+    output = common.output
     try:
-        session = Session.open(paths, config=config, state=state, parallelism=parallelism, git=git)
+        session = common.session(paths, git)
         made, _, _ = session.plan(include or None, exclude or None)
     except ReconcileError as err:
         _fail(output, str(err))
@@ -115,17 +146,12 @@ def apply(
     include: Sequence[str],
     exclude: Sequence[str],
     git: str | None,
-    config: str | None,
-    state: str | None,
-    parallelism: int,
-    color: bool | None,
+    common: Common,
 ) -> None:
     """Apply the manifests in PATHS (or --git), or a plan saved with ``plan --out``."""
-    output = Output(color=color)
+    output = common.output
     try:
-        session, made, desired, revision = _prepare(
-            paths, config, state, parallelism, include, exclude, git
-        )
+        session, made, desired, revision = _prepare(paths, common, include, exclude, git)
     except ReconcileError as err:
         _fail(output, str(err))
     output.plan(made)
@@ -158,19 +184,17 @@ def _run_apply(
 
 def _prepare(
     paths: Sequence[str],
-    config: str | None,
-    state: str | None,
-    parallelism: int,
+    common: Common,
     include: Sequence[str],
     exclude: Sequence[str],
     git: str | None,
 ) -> tuple[Session, Plan, list[Any] | None, str | None]:
     saved = _saved_plan(paths)
     if saved is None:
-        session = Session.open(paths, config=config, state=state, parallelism=parallelism, git=git)
+        session = common.session(paths, git)
         made, desired, revision = session.plan(include or None, exclude or None)
         return session, made, desired, revision
-    session = Session.for_saved(saved, parallelism)
+    session = Session.for_saved(saved, common.parallelism)
     desired, revision = session.desired()
     recorded = (saved.meta.get("source") or {}).get("revision")
     if recorded != revision:
@@ -205,15 +229,12 @@ def status(
     paths: Sequence[str],
     exit_code: bool,
     git: str | None,
-    config: str | None,
-    state: str | None,
-    parallelism: int,
-    color: bool | None,
+    common: Common,
 ) -> None:
     """Say whether live state matches the desired state, what drifted where, and health."""
-    output = Output(color=color)
+    output = common.output
     try:
-        session = Session.open(paths, config=config, state=state, parallelism=parallelism, git=git)
+        session = common.session(paths, git)
         found = session.reconciler.status(session.source)
     except ReconcileError as err:
         _fail(output, str(err))
@@ -240,13 +261,11 @@ def status(
 @cli.command()
 @click.option("--limit", type=click.IntRange(1), default=20, show_default=True)
 @_common
-def history(
-    limit: int, config: str | None, state: str | None, parallelism: int, color: bool | None
-) -> None:
+def history(limit: int, common: Common) -> None:
     """List the journal of applies, newest first."""
-    output = Output(color=color)
+    output = common.output
     try:
-        entries = Session.open([], config=config, state=state).reconciler.history(limit)
+        entries = common.session().reconciler.history(limit)
     except ReconcileError as err:
         _fail(output, str(err))
     if not entries:
@@ -263,13 +282,11 @@ def history(
 @cli.command()
 @click.argument("apply_id", type=int)
 @_common
-def show(
-    apply_id: int, config: str | None, state: str | None, parallelism: int, color: bool | None
-) -> None:
+def show(apply_id: int, common: Common) -> None:
     """Show one journaled apply: who, when, its plan, and each step's outcome."""
-    output = Output(color=color)
+    output = common.output
     try:
-        entry = Session.open([], config=config, state=state).reconciler.history_entry(apply_id)
+        entry = common.session().reconciler.history_entry(apply_id)
     except KeyError:
         _fail(output, f"no apply with id {apply_id} in the journal")
     except ReconcileError as err:
@@ -287,11 +304,11 @@ def show(
 
 @cli.command()
 @_common
-def providers(config: str | None, state: str | None, parallelism: int, color: bool | None) -> None:
+def providers(common: Common) -> None:
     """List the resource kinds available: built-in and from installed packages."""
-    output = Output(color=color)
+    output = common.output
     try:
-        found = available(load_config([], config))
+        found = available(load_config([], common.config))
     except ReconcileError as err:
         _fail(output, str(err))
     for item in found:
@@ -300,11 +317,11 @@ def providers(config: str | None, state: str | None, parallelism: int, color: bo
 
 @cli.command()
 @_common
-def unlock(config: str | None, state: str | None, parallelism: int, color: bool | None) -> None:
+def unlock(common: Common) -> None:
     """Break the state's apply lock after a crash (check nothing else is applying first)."""
-    output = Output(color=color)
+    output = common.output
     try:
-        holder = Session.open([], config=config, state=state).reconciler.force_unlock()
+        holder = common.session().reconciler.force_unlock()
     except ReconcileError as err:
         _fail(output, str(err))
     output.line(

@@ -18,9 +18,7 @@ from reconcile._errors import ReconcileError
 from reconcile._watch import WatchOptions
 from reconcile.sources import GitSource
 
-from ._app import _common, _confirm, _fail, _run_apply, cli
-from ._output import Output
-from ._session import Session
+from ._app import Common, _common, _confirm, _fail, _run_apply, cli
 
 __all__ = ["diff", "rollback", "watch"]
 
@@ -42,20 +40,17 @@ def watch(
     max_deletes: int | None,
     allow_prune_all: bool,
     max_cycles: int | None,
-    config: str | None,
-    state: str | None,
-    parallelism: int,
-    color: bool | None,
+    common: Common,
 ) -> None:
     """Follow a Git ref: sync new commits, report or heal drift; stop with Ctrl-C or SIGTERM."""
-    output = Output(color=color)
+    output = common.output
     options = WatchOptions(
         interval, self_heal, prune, max_deletes, allow_prune_all, max_cycles=max_cycles
     )
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (SIGINT, SIGTERM)}
     try:
-        session = Session.open([], config=config, state=state, parallelism=parallelism, git=git)
+        session = common.session((), git)
         output.line(f"watching {git} every {interval:g}s (Ctrl-C stops after the current cycle)")
         session.reconciler.watch(
             session.source, options, stop=stop, on_event=lambda e: output.line(e.line())
@@ -81,19 +76,16 @@ def diff(
     head: str,
     live: bool,
     fmt: str,
-    config: str | None,
-    state: str | None,
-    parallelism: int,
-    color: bool | None,
+    common: Common,
 ) -> None:
     """What merging BASE..HEAD would change in desired state (or, with --live, in live state)."""
-    output = Output(color=color)
+    output = common.output
     head_ref, _, path = head.partition(":")
     base_ref, _, base_path = base.partition(":")
     try:
         new = GitSource(repo, head_ref, path)
         if live:
-            session = Session.open([], config=config, state=state, parallelism=parallelism)
+            session = common.session()
             made = session.reconciler.plan(new.load(new.revision()))
             output.plain(made.to_json(indent=2) + "\n") if fmt == "json" else output.plan(made)
             return
@@ -119,15 +111,12 @@ def rollback(
     revision: str,
     git: str,
     yes: bool,
-    config: str | None,
-    state: str | None,
-    parallelism: int,
-    color: bool | None,
+    common: Common,
 ) -> None:
     """Sync the desired state of an earlier applied revision again (plan shown first)."""
-    output = Output(color=color)
+    output = common.output
     try:
-        session = Session.open([], config=config, state=state, parallelism=parallelism, git=git)
+        session = common.session((), git)
         source = session.source
         assert isinstance(source, GitSource)
         full = source.describe(revision).id

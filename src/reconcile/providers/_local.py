@@ -8,6 +8,7 @@ error, never replaced: reconcile does not delete what it was not asked to.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import pathlib
@@ -266,9 +267,8 @@ def _summary(size: int, digest: str) -> str:
 
 
 def _text_or_summary(path: pathlib.Path, size: int, digest: str) -> str:
+    """Small UTF-8 files show their text in plans; others (or unreadable ones) a summary."""
     if size <= SMALL:
-        try:
+        with contextlib.suppress(UnicodeDecodeError, OSError):
             return path.read_bytes().decode()
-        except (UnicodeDecodeError, OSError):
-            pass
     return _summary(size, digest)
