@@ -14,6 +14,7 @@ from typing import Any
 
 import attrs
 
+from ._gcpause import no_cycle_collection
 from ._planjson import decode, encode
 from ._render import render_steps
 from ._secrets import PROCESS_SALT
@@ -70,16 +71,18 @@ class Plan:
 
     def to_json(self, *, indent: int | None = None) -> str:
         """The versioned JSON form (see docs/reference/plan-json.md)."""
-        doc = encode(self.steps, self.summary, self.salt, self.serial, self.excluded)
-        doc["meta"] = dict(self.meta)
-        doc["moves"] = [{"from": old, "to": new} for old, new in self.moves]
-        return json.dumps(doc, indent=indent, ensure_ascii=False)
+        with no_cycle_collection():
+            doc = encode(self.steps, self.summary, self.salt, self.serial, self.excluded)
+            doc["meta"] = dict(self.meta)
+            doc["moves"] = [{"from": old, "to": new} for old, new in self.moves]
+            return json.dumps(doc, indent=indent, ensure_ascii=False)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Plan:
         """Read a plan written by :meth:`to_json`."""
-        doc = json.loads(text)
-        steps, salt, serial, excluded = decode(doc)
+        with no_cycle_collection():
+            doc = json.loads(text)
+            steps, salt, serial, excluded = decode(doc)
         moves = tuple((m["from"], m["to"]) for m in doc.get("moves", ()))
         # resource objects are rebuilt from the documents when apply needs them (_saved)
         return cls(tuple(steps), salt, serial, excluded, moves, doc.get("meta", {}), saved=True)
