@@ -312,10 +312,8 @@ class Reconciler(GitOps):
             state.release(holder)
 
     def _recover(self) -> None:
-        state = self._required_state()
-        with use_salt(state.snapshot().salt):
-            for address in recover(state, self._providers):
-                log.warning("%s: recovered from an interrupted apply", address)
+        for address in recover(self._required_state(), self._providers):
+            log.warning("%s: recovered from an interrupted apply", address)
 
     def _recover_if_free(self) -> None:
         state = self._required_state()

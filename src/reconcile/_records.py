@@ -13,7 +13,7 @@ from typing import Any
 import attrs
 
 from ._diff import Cause, Change, strict_equal
-from ._model import lifecycle_of, replace_fields, spec_of
+from ._model import address_of, lifecycle_of, replace_fields, spec_of
 from ._secrets import Redacted, redact
 from ._serialize import structure, unstructure, unstructure_value
 from ._state import Record, now
@@ -81,7 +81,7 @@ def record_for(
     spec = spec_of(declared)
     lifecycle = lifecycle_of(declared)
     return Record(
-        address=_address(declared),
+        address=address_of(declared),
         kind=spec.kind,
         spec=stored_spec(declared),
         outputs=outputs_of(result) if result is not None else {},
@@ -122,11 +122,6 @@ def _same_outputs(recorded: Mapping[str, Any], have: Any) -> bool:
     ):
         return True
     return dict(recorded) == outputs_of(have)
-
-
-def _address(res: Any) -> str:
-    spec = spec_of(res)
-    return f"{spec.kind}[{','.join(str(getattr(res, k)) for k in spec.keys)}]"
 
 
 def with_outputs(want: Any, outputs: Mapping[str, Any]) -> Any:

@@ -18,6 +18,7 @@ import attrs
 from ._model import address_of
 from ._provider import Provider
 from ._records import outputs_of, rebuild, record_for
+from ._secrets import use_salt
 from ._state import Intent, Record, State
 
 __all__ = ["recover"]
@@ -29,12 +30,13 @@ def recover(state: State, providers: Mapping[str, Provider[Any]]) -> list[str]:
     """Resolve every open intent; returns the addresses whose record changed."""
     snapshot = state.snapshot()
     changed = []
-    for intent in snapshot.intents:
-        provider = providers.get(intent.kind)
-        if provider is None:
-            continue  # a kind we cannot see now; leave the intent for a run that can
-        if _resolve(state, provider, intent, snapshot.records.get(intent.address)):
-            changed.append(intent.address)
+    with use_salt(snapshot.salt):  # records written here digest secrets as the state does
+        for intent in snapshot.intents:
+            provider = providers.get(intent.kind)
+            if provider is None:
+                continue  # a kind we cannot see now; leave the intent for a run that can
+            if _resolve(state, provider, intent, snapshot.records.get(intent.address)):
+                changed.append(intent.address)
     return changed
 
 

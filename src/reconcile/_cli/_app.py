@@ -78,6 +78,17 @@ def _common(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _targeting(fn: F) -> F:
+    """--include and --exclude, for plan and apply alike."""
+    include = click.option(
+        "--include", multiple=True, help="only this address and what it depends on"
+    )
+    exclude = click.option(
+        "--exclude", multiple=True, help="leave out this address and what depends on it"
+    )
+    return include(exclude(fn))
+
+
 def _git(fn: F) -> F:
     option = click.option(
         "--git", "git", metavar="REPO[@REF][:PATH]", help="read desired state from a Git revision"
@@ -101,8 +112,7 @@ def cli() -> None:
 @click.option("--json", "as_json", is_flag=True, help="print the JSON plan")
 @click.option("--out", type=click.Path(dir_okay=False), help="save the JSON plan here")
 @click.option("--exit-code", is_flag=True, help="exit 2 when there are changes, 0 when none")
-@click.option("--include", multiple=True, help="plan only this address and its dependencies")
-@click.option("--exclude", multiple=True, help="leave out this address and its dependents")
+@_targeting
 @_git
 @_common
 def plan(
@@ -136,8 +146,7 @@ def plan(
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--yes", "-y", is_flag=True, help="apply without asking")
-@click.option("--include", multiple=True, help="apply only this address and its dependencies")
-@click.option("--exclude", multiple=True, help="leave out this address and its dependents")
+@_targeting
 @_git
 @_common
 def apply(

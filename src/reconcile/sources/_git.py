@@ -106,7 +106,7 @@ class GitSource:
         private temporary folder (never the working tree); errors name ``repo@rev:path``."""
         with tempfile.TemporaryDirectory(prefix="reconcile-git-") as tmp:
             root = Path(tmp)
-            for name, data in self._all_files(revision):
+            for name, data in self.files(revision, every=True):
                 target = root / name
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(data)
@@ -118,17 +118,12 @@ class GitSource:
                     [replace(p, file=p.file.replace(prefix + "/", label)) for p in err.problems]
                 ) from None
 
-    def files(self, revision: str) -> list[tuple[str, bytes]]:
-        """Manifest files under ``path`` at ``revision``: (path in the repo, bytes), sorted."""
-        commit = self._commit(revision)
-        tree = self._subtree(commit, self.path)
-        return sorted(self._walk(tree, self.path, is_manifest_name))
-
-    def _all_files(self, revision: str) -> list[tuple[str, bytes]]:
-        """Every file under ``path`` (charts and kustomizations need their neighbours)."""
-        commit = self._commit(revision)
-        tree = self._subtree(commit, self.path)
-        return sorted(self._walk(tree, self.path, lambda _: True))
+    def files(self, revision: str, *, every: bool = False) -> list[tuple[str, bytes]]:
+        """Manifest files under ``path`` at ``revision`` (``every``: all files, for loaders
+        whose formats need neighbours, like charts): (path in the repo, bytes), sorted."""
+        tree = self._subtree(self._commit(revision), self.path)
+        wanted: Callable[[str], bool] = (lambda _: True) if every else is_manifest_name
+        return sorted(self._walk(tree, self.path, wanted))
 
     def _commit(self, ref: str) -> Commit:
         """The commit ``ref`` names: a branch, tag, sha (short or full), or ``main~1``."""
