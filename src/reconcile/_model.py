@@ -26,9 +26,10 @@ __all__ = [
     "field",
     "is_resource",
     "lifecycle_of",
-    "replace_fields",
     "registered_kind",
+    "replace_fields",
     "resource",
+    "resource_spec",
     "spec_of",
 ]
 
@@ -127,11 +128,12 @@ class ResourceSpec:
     keys: tuple[str, ...]
     lifecycle: Lifecycle
     computed: tuple[str, ...] = ()
-    key_of: Callable[[Any], str] = attrs.field(default=str, eq=False, repr=False)
+    address: Callable[[Any], str] = attrs.field(default=str, eq=False, repr=False)
+    compared: tuple[FieldSpec, ...] = attrs.field(init=False, eq=False, repr=False)
+    """Fields the diff may look at: not ignored, not in ignore_changes, not keys."""
 
-    @property
-    def compared(self) -> tuple[FieldSpec, ...]:
-        """Fields the diff may look at: not ignored, not in ignore_changes, not keys."""
+    @compared.default
+    def _compared(self) -> tuple[FieldSpec, ...]:
         return tuple(
             f
             for f in self.fields
@@ -245,16 +247,20 @@ def _build_spec(kind: str, cls: type[Any], lifecycle: Lifecycle) -> ResourceSpec
     _check_flags(cls, fields, lifecycle)
     keys = tuple(f.name for f in fields if f.flags.key)
     computed = tuple(f.name for f in fields if f.flags.computed and not f.flags.sensitive)
-    return ResourceSpec(kind, cls, fields, keys, lifecycle, computed, _key_formatter(keys))
+    return ResourceSpec(kind, cls, fields, keys, lifecycle, computed, _addresser(kind, keys))
 
 
-def _key_formatter(keys: tuple[str, ...]) -> Callable[[Any], str]:
-    """``kind[key]``'s inside, compiled once per class: one key, or several joined by ``,``."""
-    if len(keys) == 1:
-        getter = operator.attrgetter(keys[0])
-        return lambda res: str(getter(res))
+def _addresser(kind: str, keys: tuple[str, ...]) -> Callable[[Any], str]:
+    """``kind[key]`` built once per class: the commonest key counts get one f-string each."""
+    getters = [operator.attrgetter(k) for k in keys]
+    if len(getters) == 1:
+        (one,) = getters
+        return lambda res: f"{kind}[{one(res)!s}]"
+    if len(getters) == 2:
+        first, second = getters
+        return lambda res: f"{kind}[{first(res)!s},{second(res)!s}]"
     several = operator.attrgetter(*keys)
-    return lambda res: ",".join(map(str, several(res)))
+    return lambda res: f"{kind}[{','.join(map(str, several(res)))}]"
 
 
 def _check_flags(cls: type[Any], fields: tuple[FieldSpec, ...], lifecycle: Lifecycle) -> None:
@@ -294,11 +300,17 @@ def is_resource(obj: object) -> bool:
     return not isinstance(obj, type) and hasattr(type(obj), _SPEC_ATTR)
 
 
+def resource_spec(obj: object) -> ResourceSpec | None:
+    """The spec of a resource instance; None for anything else (one lookup, for hot loops)."""
+    found: ResourceSpec | None = getattr(type(obj), _SPEC_ATTR, None)
+    return found
+
+
 def spec_of(obj: object) -> ResourceSpec:
     """The :class:`ResourceSpec` of a resource instance or class."""
-    found = getattr(type(obj), _SPEC_ATTR, None)  # the common case: a resource instance
+    found: ResourceSpec | None = getattr(type(obj), _SPEC_ATTR, None)  # the common case
     if found is not None:
-        return cast(ResourceSpec, found)
+        return found
     cls = obj if isinstance(obj, type) else type(obj)
     spec = getattr(cls, _SPEC_ATTR, None)
     if spec is None:
@@ -314,5 +326,4 @@ def lifecycle_of(res: object) -> Lifecycle:
 
 def address_of(res: object) -> str:
     """The stable, printable identity ``kind[key]`` (several keys joined with ``,``)."""
-    spec = spec_of(res)
-    return f"{spec.kind}[{spec.key_of(res)}]"
+    return spec_of(res).address(res)

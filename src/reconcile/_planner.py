@@ -26,7 +26,7 @@ from ._errors import (
 )
 from ._gcpause import no_cycle_collection
 from ._limits import Limiter
-from ._model import address_of, is_resource, lifecycle_of, spec_of
+from ._model import lifecycle_of, resource_spec, spec_of
 from ._observe import Probe, observe
 from ._order import order_steps, topological
 from ._plan import Plan
@@ -45,13 +45,22 @@ from ._refs import dependencies, ref_paths, resolve, unknown_fields, without_ref
 from ._secrets import PROCESS_SALT, use_salt
 from ._serialize import unstructure_value
 from ._state import Record, Snapshot
-from ._steps import Action, Reason, Step
+from ._steps import Action, Reason, Step, in_sync_step
 from ._targets import select
 from ._values import UNKNOWN, Moved, Ref, refs_exist
 
-__all__ = ["Planning", "plan", "validate"]
+__all__ = ["Desired", "Planning", "plan", "validate"]
 
 Providers = Mapping[str, Provider[Any]]
+
+
+@attrs.frozen
+class Desired:
+    """Validated desired state: resources and their edges by address, and a dependency order."""
+
+    resources: dict[str, Any]
+    graph: dict[str, tuple[str, ...]]
+    order: list[str]
 
 
 @attrs.frozen
@@ -64,25 +73,25 @@ class Planning:
     exclude: Collection[str] | None = None
 
 
-def validate(desired: Iterable[Any], providers: Providers) -> dict[str, Any]:
-    """Desired resources by address, or an :class:`InvalidStateError` naming the problem."""
+def validate(desired: Iterable[Any], providers: Providers) -> Desired:
+    """Desired resources by address, their edges and an order; or an error naming the problem."""
     by_address: dict[str, Any] = {}
     for res in desired:
-        if not is_resource(res):
+        spec = resource_spec(res)
+        if spec is None or isinstance(res, type):
             raise InvalidStateError(f"desired state holds {res!r}, which is not a resource")
-        address = address_of(res)
+        address = spec.address(res)
         if address in by_address:
             raise DuplicateAddressError(address, by_address[address], res)
-        kind = spec_of(res).kind
-        if kind not in providers:
-            raise UnknownKindError(address, kind, list(providers))
+        if spec.kind not in providers:
+            raise UnknownKindError(address, spec.kind, list(providers))
         by_address[address] = res
     linked = refs_exist()
     for address, res in by_address.items():
         if res.depends_on or linked:
             _check_edges(address, res, by_address)
-    topological({a: dependencies(r) for a, r in by_address.items()})
-    return by_address
+    graph = {a: dependencies(r) if linked else r.depends_on for a, r in by_address.items()}
+    return Desired(by_address, graph, topological(graph))
 
 
 def _check_edges(address: str, res: Any, by_address: Mapping[str, Any]) -> None:
@@ -117,23 +126,29 @@ def plan(
 def _plan(
     items: list[Any], providers: Providers, snapshot: Snapshot | None, planning: Planning
 ) -> Plan:
-    resources = validate([r for r in items if not isinstance(r, Moved)], providers)
+    desired = validate([r for r in items if not isinstance(r, Moved)], providers)
     records = snapshot.records if snapshot is not None else {}
     moves = _moves([m for m in items if isinstance(m, Moved)], records)
     if moves:
         records = _rebound(records, moves)
-    graph = {a: dependencies(r) for a, r in resources.items()}
-    graph.update({a: r.depends_on for a, r in records.items() if a not in resources})
+    resources = desired.resources
+    gone = {a: r for a, r in records.items() if a not in resources}
+    graph: Mapping[str, tuple[str, ...]] = desired.graph
+    if gone:
+        graph = {**graph, **{a: r.depends_on for a, r in gone.items()}}
     chosen, left_out = select(graph, planning.include, planning.exclude)
     salt = snapshot.salt if snapshot is not None else PROCESS_SALT
     with use_salt(salt):
-        steps = _plan_chosen(resources, records, providers, chosen, graph, planning)
-    serial = snapshot.serial if snapshot is not None else None
-    stale = _stale_records(steps, records) if snapshot is not None else ()
+        steps, stale = _plan_chosen(
+            _Chosen(desired, records, gone, chosen if left_out else None),
+            providers,
+            planning,
+            track_records=snapshot is not None,
+        )
     return Plan(
         order_steps(steps),
         salt=salt,
-        serial=serial,
+        serial=snapshot.serial if snapshot is not None else None,
         excluded=left_out,
         moves=moves,
         stale_records=stale,
@@ -162,43 +177,82 @@ def _rebound(
     return rebound
 
 
-def _stale_records(steps: Iterable[Step], records: Mapping[str, Record]) -> tuple[str, ...]:
-    """Unchanged resources whose record would change if recorded now (lifecycle, ids, edges)."""
-    return tuple(
-        s.address
-        for s in steps
-        if s.action is Action.NOOP
-        and record_outdated(s.declared, s.actual, records.get(s.address), s.depends_on)
-    )
+@attrs.frozen
+class _Chosen:
+    """What one plan covers: the desired state, records, recorded-but-gone, the targets."""
+
+    desired: Desired
+    records: Mapping[str, Record]
+    gone: Mapping[str, Record]
+    only: set[str] | None  # None: everything (no include/exclude left anything out)
+
+    def wanted(self) -> dict[str, Any]:
+        resources, only = self.desired.resources, self.only
+        return resources if only is None else {a: r for a, r in resources.items() if a in only}
+
+    def pruned(self) -> list[Record]:
+        only = self.only
+        return [r for a, r in self.gone.items() if only is None or a in only]
 
 
 def _plan_chosen(
-    resources: Mapping[str, Any],
-    records: Mapping[str, Record],
-    providers: Providers,
-    chosen: set[str],
-    graph: Mapping[str, Iterable[str]],
-    planning: Planning,
-) -> list[Step]:
-    wanted = {a: r for a, r in resources.items() if a in chosen}
-    pruned = {a: r for a, r in records.items() if a in chosen and a not in resources}
-    probes = [_probe(a, r, providers, records.get(a)) for a, r in wanted.items()]
-    probes += [p for r in pruned.values() if (p := _prune_probe(r, providers)) is not None]
+    chosen: _Chosen, providers: Providers, planning: Planning, *, track_records: bool
+) -> tuple[list[Step], tuple[str, ...]]:
+    """Every chosen address's step in dependency order, and the stale records among no-ops."""
+    records = chosen.records
+    wanted, pruned = chosen.wanted(), chosen.pruned()
+    probes = _probes(wanted, providers, records)
+    probes += [p for r in pruned if (p := _prune_probe(r, providers)) is not None]
     seen = observe(probes, planning.parallelism, planning.limiters)
+    linked = refs_exist()
+    fast = {k: type(p).diff is Provider.diff and not linked for k, p in providers.items()}
     known: dict[str, Any] = {}
-    steps = []
-    fast = {k: type(p).diff is Provider.diff and not refs_exist() for k, p in providers.items()}
-    for address in topological({a: graph[a] for a in wanted}):
-        want = wanted[address]
+    steps: list[Step] = []
+    stale: list[str] = []
+    noop = Action.NOOP
+    for address in chosen.desired.order:
+        want = wanted.get(address)
+        if want is None:
+            continue  # left out by include/exclude
         kind = spec_of(want).kind
         have, record = seen[address], records.get(address)
-        if fast[kind] and have is not None and _in_sync(want, have, record):
-            steps.append(_noop(address, kind, want, have))
-            continue
-        step, known[address] = _desired_step(address, want, providers[kind], record, have, known)
+        if (
+            fast[kind]
+            and have is not None
+            and (record is None or not record.tainted)
+            and same_managed(want, have)
+        ):  # the equality fast path: generic diff, no refs, not tainted, managed fields equal
+            step = in_sync_step(address, kind, want.depends_on, want, have)
+        else:
+            step, known[address] = _desired_step(
+                address, want, providers[kind], record, have, known
+            )
         steps.append(step)
-    steps += [_prune_step(r, seen.get(a)) for a, r in pruned.items()]
-    return steps
+        if (
+            track_records
+            and step.action is noop
+            and record_outdated(want, have, record, step.depends_on)
+        ):
+            stale.append(address)
+    steps += [_prune_step(r, seen.get(r.address)) for r in pruned]
+    return steps, tuple(stale)
+
+
+def _probes(
+    wanted: Mapping[str, Any], providers: Providers, records: Mapping[str, Record]
+) -> list[Probe]:
+    """What to read each desired resource by: the resource itself in the common case."""
+    if refs_exist():
+        return [_probe(a, r, providers, records.get(a)) for a, r in wanted.items()]
+    by_key = {k: p for k, p in providers.items() if p.identified_by_key}
+    probes: list[Probe] = []
+    for address, want in wanted.items():
+        provider = by_key.get(spec_of(want).kind)
+        if provider is None:
+            probes.append(_probe(address, want, providers, records.get(address)))
+        else:
+            probes.append((address, want, provider))
+    return probes
 
 
 def _probe(address: str, want: Any, providers: Providers, record: Record | None) -> Probe:
@@ -253,25 +307,6 @@ def _desired_step(
         raise ProtectedResourceError(address, f"replace it ({forced} forces replacement)")
     step = _step(action, reason, want, resolved, have, diff, **common)
     return step, _known_after(resolved, None if action is Action.REPLACE else have)
-
-
-def _in_sync(declared: Any, have: Any, record: Record | None) -> bool:
-    """The equality fast path (generic diff, no refs): not tainted, managed fields equal."""
-    return (record is None or not record.tainted) and same_managed(declared, have)
-
-
-def _noop(address: str, kind: str, declared: Any, have: Any) -> Step:
-    """An in-sync step, made with only what a no-op needs (most steps of most plans)."""
-    return Step(
-        address=address,
-        kind=kind,
-        action=Action.NOOP,
-        reason=Reason.IN_SYNC,
-        depends_on=declared.depends_on,
-        declared=declared,
-        desired=declared,
-        actual=have,
-    )
 
 
 def _known_after(resolved: Any, have: Any) -> Any:

@@ -104,23 +104,24 @@ def record_outdated(
     """
     if record is None:
         return True
-    own = declared.lifecycle
-    lifecycle = spec_of(declared).lifecycle if own is None else lifecycle_of(declared)
+    spec = spec_of(declared)
+    lifecycle = spec.lifecycle.merged(declared.lifecycle)
     return (
         record.protected != lifecycle.prevent_destroy
         or record.retain != lifecycle.retain
         or record.depends_on != depends_on
-        or (have is not None and not _same_outputs(record.outputs, have))
+        or (have is not None and not _same_outputs(record.outputs, have, spec.computed))
     )
 
 
-def _same_outputs(recorded: Mapping[str, Any], have: Any) -> bool:
+def _same_outputs(recorded: Mapping[str, Any], have: Any, fields: tuple[str, ...]) -> bool:
     """Recorded outputs equal ``have``'s computed fields (raw values first: the common case)."""
-    fields = spec_of(have).computed
-    if len(recorded) == len(fields) and all(
-        n in recorded and recorded[n] == getattr(have, n) for n in fields
-    ):
-        return True
+    if len(recorded) == len(fields):
+        for name in fields:
+            if name not in recorded or recorded[name] != getattr(have, name):
+                break
+        else:
+            return True
     return dict(recorded) == outputs_of(have)
 
 

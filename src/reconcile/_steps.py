@@ -7,13 +7,14 @@ form in ``_planjson`` and the ``Plan`` that holds steps in ``_plan``.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from typing import Any
 
 import attrs
 
 from ._diff import EMPTY_DIFF, Diff
 
-__all__ = ["Action", "Reason", "Step"]
+__all__ = ["Action", "Reason", "Step", "in_sync_step"]
 
 Path = tuple[str | int, ...]
 
@@ -81,3 +82,39 @@ class Step:
         if self.action is Action.FORGET:
             return ("forget",)
         return (self.action.value,)
+
+
+def _slot(name: str) -> Callable[[Step, Any], None]:
+    setter: Callable[[Step, Any], None] = Step.__dict__[name].__set__
+    return setter
+
+
+_SLOTS = tuple(_slot(a.name) for a in attrs.fields(Step))
+_NOOP, _IN_SYNC = Action.NOOP, Reason.IN_SYNC  # enum member lookups cost a call each
+
+
+def in_sync_step(
+    address: str, kind: str, depends_on: tuple[str, ...], declared: Any, actual: Any
+) -> Step:
+    """A no-op step with its slots set directly: twice as fast as ``Step(...)``.
+
+    Most steps of most plans are these; ``test_steps`` checks it equals ``Step(...)``.
+    """
+    step: Step = object.__new__(Step)
+    address_, kind_, action, reason, diff, before, after = _SLOTS[:7]
+    unknown, depends, references, cbd, desired, actual_, declared_ = _SLOTS[7:]
+    address_(step, address)
+    kind_(step, kind)
+    action(step, _NOOP)
+    reason(step, _IN_SYNC)
+    diff(step, EMPTY_DIFF)
+    before(step, None)
+    after(step, None)
+    unknown(step, ())
+    depends(step, depends_on)
+    references(step, ())
+    cbd(step, False)
+    desired(step, declared)
+    actual_(step, actual)
+    declared_(step, declared)
+    return step

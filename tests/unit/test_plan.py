@@ -142,3 +142,25 @@ def test_json_form_is_terraform_shaped_and_hides_secrets(servers):
 def test_plan_json_from_another_version_is_refused():
     with pytest.raises(rc.InvalidStateError, match="format_version"):
         rc.Plan.from_json('{"format_version": "99", "resource_changes": []}')
+
+
+def test_the_fast_in_sync_step_is_exactly_the_step_the_constructor_makes():
+    from reconcile._steps import Action, Reason, Step, in_sync_step
+
+    declared, have = Server("a", depends_on=["plan_server[b]"]), _fill(Server("a"))
+    fast = in_sync_step("plan_server[a]", "plan_server", declared.depends_on, declared, have)
+    made = Step(
+        address="plan_server[a]",
+        kind="plan_server",
+        action=Action.NOOP,
+        reason=Reason.IN_SYNC,
+        depends_on=declared.depends_on,
+        desired=declared,
+        actual=have,
+        declared=declared,
+    )
+    for f in attrs.fields(Step):  # every slot, the eq=False ones included
+        assert getattr(fast, f.name) is getattr(made, f.name) or (
+            getattr(fast, f.name) == getattr(made, f.name)
+        ), f.name
+    assert fast == made and hash(fast) == hash(made)
