@@ -126,7 +126,7 @@ def strict_equal(a: Any, b: Any) -> bool:
 
 
 def _plainly_equal(a: Any, b: Any) -> bool:
-    """Strictly equal JSON-like values (dicts, lists, scalars); False when unsure (sets, objects)."""
+    """Strictly equal JSON-like values (dicts, lists, scalars); False when unsure (sets...)."""
     if a is b:
         return True
     kind = type(a)

@@ -163,4 +163,5 @@ def test_the_fast_in_sync_step_is_exactly_the_step_the_constructor_makes():
         assert getattr(fast, f.name) is getattr(made, f.name) or (
             getattr(fast, f.name) == getattr(made, f.name)
         ), f.name
-    assert fast == made and hash(fast) == hash(made)
+    assert fast == made
+    assert hash(fast) == hash(made)
