@@ -71,18 +71,29 @@ class Plan:
 
     def to_json(self, *, indent: int | None = None) -> str:
         """The versioned JSON form (see docs/reference/plan-json.md)."""
-        with no_cycle_collection():
-            doc = encode(self.steps, self.summary, self.salt, self.serial, self.excluded)
-            doc["meta"] = dict(self.meta)
-            doc["moves"] = [{"from": old, "to": new} for old, new in self.moves]
-            return json.dumps(doc, indent=indent, ensure_ascii=False)
+        with no_cycle_collection():  # the dict is freed inside, so GC resumes with nothing to scan
+            return json.dumps(
+                self._document(), indent=indent, ensure_ascii=False, check_circular=False
+            )
+
+    def _document(self) -> dict[str, Any]:
+        """The JSON-ready dict; it shares the steps' documents, so it is dumped, never kept."""
+        doc = encode(self.steps, self.summary, self.salt, self.serial, self.excluded)
+        doc["meta"] = dict(self.meta)
+        json.dumps(doc["meta"])  # small and user-given: cycles are caught here, not in the dump
+        doc["moves"] = [{"from": old, "to": new} for old, new in self.moves]
+        return doc
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Plan:
         """Read a plan written by :meth:`to_json`."""
-        with no_cycle_collection():
-            doc = json.loads(text)
-            steps, salt, serial, excluded = decode(doc)
+        with no_cycle_collection():  # what only the parse needed is freed inside
+            return cls._from_document(json.loads(text))
+
+    @classmethod
+    def _from_document(cls, doc: Mapping[str, Any]) -> Plan:
+        """The plan :meth:`_document` describes, sharing the documents of ``doc``."""
+        steps, salt, serial, excluded = decode(doc)
         moves = tuple((m["from"], m["to"]) for m in doc.get("moves", ()))
         # resource objects are rebuilt from the documents when apply needs them (_saved)
         return cls(tuple(steps), salt, serial, excluded, moves, doc.get("meta", {}), saved=True)

@@ -4,12 +4,15 @@ Each step becomes one ``resource_changes`` entry with its actions, the reason,
 before/after documents, which after-paths are unknown, which paths are sensitive
 (their values written as a mask, kept only as salted digests) and which paths
 force replacement. ``decode`` is the exact inverse of ``encode``.
+
+Both run once per step of plans with tens of thousands of steps, so the common
+case (no secrets, no unknowns, no references) takes paths that copy nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from ._diff import Change, Diff, pointer
 from ._errors import InvalidStateError
@@ -22,6 +25,12 @@ __all__ = ["FORMAT_VERSION", "decode", "encode"]
 FORMAT_VERSION = "1.0"
 
 Path = tuple[str | int, ...]
+T = TypeVar("T")
+
+_ACTIONS = {a.value: a for a in Action}
+_REASONS = {r.value: r for r in Reason}
+_STEP_ACTIONS: dict[tuple[Action, bool], tuple[str, ...]] = {}  # filled as steps are seen
+_PLAIN_CHANGE = frozenset({"op", "path", "pointer", "old", "new", "cause"})
 
 
 def encode(
@@ -31,7 +40,10 @@ def encode(
     serial: int | None,
     excluded: Sequence[tuple[str, str]] = (),
 ) -> dict[str, Any]:
-    """The plan as a JSON-ready dict; ``salt`` keys the digests of sensitive values."""
+    """The plan as a JSON-ready dict; ``salt`` keys the digests of sensitive values.
+
+    Documents without secrets are shared with the steps, not copied: dump, don't mutate.
+    """
     return {
         "format_version": FORMAT_VERSION,
         "salt": salt,
@@ -51,102 +63,156 @@ def decode(
         raise InvalidStateError(
             f"plan JSON has format_version {version!r}; this reconcile reads {FORMAT_VERSION!r}"
         )
-    steps = [_decode_step(entry) for entry in doc["resource_changes"]]
+    try:
+        steps = [_decode_step(entry) for entry in doc["resource_changes"]]
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise InvalidStateError(f"plan JSON is malformed: {_where(doc, err)}") from None
     excluded = tuple((e["address"], e["reason"]) for e in doc.get("excluded", ()))
     return steps, doc["salt"], doc.get("state_serial"), excluded
+
+
+def _where(doc: Mapping[str, Any], err: Exception) -> str:
+    """The first entry that does not decode, by index and address, and what is wrong."""
+    entries = doc.get("resource_changes")
+    if not isinstance(entries, list):
+        return "resource_changes is missing or not a list"
+    for index, entry in enumerate(entries):
+        try:
+            _decode_step(entry)
+        except (KeyError, TypeError, ValueError, AttributeError) as found:
+            address = entry.get("address") if isinstance(entry, dict) else None
+            what = f"no {found.args[0]!r} field" if isinstance(found, KeyError) else str(found)
+            return f"resource_changes[{index}] ({address or 'no address'}): {what}"
+    return str(err)
 
 
 def _encode_step(step: Step) -> dict[str, Any]:
     before, before_digests = _encode_doc(step.before)
     after, after_digests = _encode_doc(step.after)
+    diff = step.diff
     return {
         "address": step.address,
         "kind": step.kind,
-        "action": step.action.value,
-        "actions": list(step.actions),
-        "action_reason": step.reason.value,
+        "action": str(step.action),  # a StrEnum's str() is its value, without the property
+        "actions": _actions(step),
+        "action_reason": str(step.reason),
         "depends_on": list(step.depends_on),
         "references": [
             {"path": list(path), "address": address, "field": field}
             for path, address, field in step.references
-        ],
+        ]
+        if step.references
+        else [],
         "create_before_destroy": step.create_before_destroy,
         "change": {
             "before": before,
             "after": after,
-            "after_unknown": [list(p) for p in step.unknown],
-            "before_sensitive": sorted(before_digests),
-            "after_sensitive": sorted(after_digests),
+            "after_unknown": [list(p) for p in step.unknown] if step.unknown else [],
+            "before_sensitive": sorted(before_digests) if before_digests else [],
+            "after_sensitive": sorted(after_digests) if after_digests else [],
             "sensitive_digests": {"before": before_digests, "after": after_digests},
-            "replace_paths": [list(p) for p in step.diff.replace_paths],
-            "diff": [_encode_change(c) for c in step.diff.changes],
+            "replace_paths": [list(p) for p in diff.replace_paths] if diff.replace_paths else [],
+            "diff": [_encode_change(c) for c in diff.changes],
         },
     }
 
 
-def _encode_doc(doc: Mapping[str, Any] | None) -> tuple[dict[str, Any] | None, dict[str, str]]:
-    if doc is None:
-        return None, {}
-    digests = {k: v.digest for k, v in doc.items() if isinstance(v, Redacted)}
+def _actions(step: Step) -> list[str]:
+    """``step.actions`` as a list, computed once per action and replace order."""
+    key = (step.action, step.create_before_destroy)
+    found = _STEP_ACTIONS.get(key)
+    if found is None:
+        found = _STEP_ACTIONS[key] = step.actions
+    return list(found)
+
+
+def _encode_doc(doc: dict[str, Any] | None) -> tuple[dict[str, Any] | None, dict[str, str]]:
+    """The document with its redacted values masked (itself when it has none), and their digests."""
+    if doc is None or Redacted not in map(type, doc.values()):
+        return doc, {}
+    digests = {k: v.digest for k, v in doc.items() if type(v) is Redacted}
     return {k: MASK if k in digests else v for k, v in doc.items()}, digests
 
 
 def _encode_change(change: Change) -> dict[str, Any]:
+    old, new = change.old, change.new
     out: dict[str, Any] = {"op": change.op, "path": list(change.path)}
     out["pointer"] = pointer(change.path)
     if change.cause is not None:
         out["cause"] = change.cause
-    for name in ("old", "new"):
-        value = getattr(change, name)
-        if value is UNKNOWN:
-            out[name] = None
-            out[f"{name}_unknown"] = True
-        elif isinstance(value, Redacted):
-            out[name] = MASK
-            out[f"{name}_digest"] = value.digest
-        else:
-            out[name] = value
+    if _special(old) or _special(new):
+        _encode_value(out, "old", old)
+        _encode_value(out, "new", new)
+    else:
+        out["old"] = old
+        out["new"] = new
     return out
+
+
+def _special(value: Any) -> bool:
+    return value is UNKNOWN or type(value) is Redacted
+
+
+def _encode_value(out: dict[str, Any], name: str, value: Any) -> None:
+    """An unknown value as null with a flag, a sensitive one as the mask with its digest."""
+    if value is UNKNOWN:
+        out[name] = None
+        out[f"{name}_unknown"] = True
+    elif type(value) is Redacted:
+        out[name] = MASK
+        out[f"{name}_digest"] = value.digest
+    else:
+        out[name] = value
 
 
 def _decode_step(entry: Mapping[str, Any]) -> Step:
     change = entry["change"]
     digests = change["sensitive_digests"]
+    references = entry.get("references")
     return Step(
         address=entry["address"],
         kind=entry["kind"],
-        action=Action(entry["action"]),
-        reason=Reason(entry["action_reason"]),
+        action=_named(_ACTIONS, entry, "action"),
+        reason=_named(_REASONS, entry, "action_reason"),
         diff=Diff(
-            tuple(_decode_change(c) for c in change["diff"]),
-            tuple(_path(p) for p in change["replace_paths"]),
+            tuple([_decode_change(c) for c in change["diff"]]),
+            tuple(map(tuple, change["replace_paths"])),
         ),
         before=_decode_doc(change["before"], digests["before"]),
         after=_decode_doc(change["after"], digests["after"]),
-        unknown=tuple(_path(p) for p in change["after_unknown"]),
+        unknown=tuple(map(tuple, change["after_unknown"])),
         depends_on=tuple(entry["depends_on"]),
-        references=tuple(
-            (_path(r["path"]), r["address"], r["field"]) for r in entry.get("references", ())
-        ),
+        references=tuple([(tuple(r["path"]), r["address"], r["field"]) for r in references])
+        if references
+        else (),
         create_before_destroy=entry["create_before_destroy"],
     )
 
 
+def _named(table: Mapping[str, T], entry: Mapping[str, Any], name: str) -> T:
+    found = table.get(entry[name])
+    if found is None:
+        raise ValueError(f"{name} {entry[name]!r} is not one of {', '.join(table)}")
+    return found
+
+
 def _decode_doc(doc: dict[str, Any] | None, digests: Mapping[str, str]) -> dict[str, Any] | None:
-    if doc is None:
-        return None
+    """The document read back, its masked values turned into ``Redacted`` (kept as is if none)."""
+    if doc is None or not digests:
+        return doc
     return {k: Redacted(digests[k]) if k in digests else v for k, v in doc.items()}
 
 
 def _decode_change(entry: Mapping[str, Any]) -> Change:
-    def value(name: str) -> Any:
-        if entry.get(f"{name}_unknown"):
-            return UNKNOWN
-        digest = entry.get(f"{name}_digest")
-        return Redacted(digest) if digest is not None else entry[name]
-
-    return Change(_path(entry["path"]), entry["op"], value("old"), value("new"), entry.get("cause"))
+    path: Path = tuple(entry["path"])
+    if _PLAIN_CHANGE.issuperset(entry):
+        return Change(path, entry["op"], entry["old"], entry["new"], entry.get("cause"))
+    return Change(path, entry["op"], _value(entry, "old"), _value(entry, "new"), entry.get("cause"))
 
 
-def _path(items: Sequence[str | int]) -> Path:
-    return tuple(items)
+def _value(entry: Mapping[str, Any], name: str) -> Any:
+    """One side of a change, flagged unknown or kept as a digest."""
+    if entry.get(f"{name}_unknown"):
+        return UNKNOWN
+    digest = entry.get(f"{name}_digest")
+    return Redacted(digest) if digest is not None else entry[name]
