@@ -10,10 +10,13 @@ reads and writes on its own tree in the same run:
 - a re-apply after 5% content drift, 5% mode drift and 5% deletions, against
   the plain read-and-compare of every file plus rewriting the 15% that differ.
 
-The providers write atomically and durably (temporary file, fsync, rename,
-fsync of the folder) and the state commits each step with ``synchronous=FULL``;
-the plain baselines do not fsync. An extra row compares the first apply with
-plain writes made just as durable, to show what the fsyncs alone cost.
+Writes run in both provider configurations. The default, ``durable=True``,
+fsyncs each file before renaming it into place and then its folder; it is
+measured against plain writes made just as durable as well as against plain
+writes. ``durable=False`` writes just as atomically (temporary file, rename)
+without the fsyncs. The state is ``SQLiteState`` with its default
+``synchronous=NORMAL``, as the CLI opens it unless ``[state] synchronous`` says
+otherwise: one transaction per step, no fsync per commit.
 """
 
 from __future__ import annotations
@@ -30,9 +33,10 @@ from typing import Any
 import reconcile as rc
 from reconcile.providers import Directory, File, local_providers
 
-from .harness import Row, measure
+from .harness import Measure, Row, measure
 
 DIRS = 10
+NOOP_RUNS = 9
 MODE, DRIFT_MODE, DIR_MODE = 0o644, 0o600, 0o755
 
 
@@ -75,11 +79,11 @@ def _drift(root: Path, count: int) -> int:
 # -- ours ------------------------------------------------------------------------
 
 
-def _apply(root: Path, db: Path, desired: list[Any]) -> int:
+def _apply(root: Path, db: Path, desired: list[Any], durable: bool = True) -> int:
     """What ``reconcile apply --yes`` does: open state, plan, apply if needed, close."""
     state = rc.SQLiteState(db)
     try:
-        reconciler = rc.Reconciler(local_providers(root), state=state)
+        reconciler = rc.Reconciler(local_providers(root, durable=durable), state=state)
         plan = reconciler.plan(desired)
         if plan.is_empty:
             return 0
@@ -177,50 +181,62 @@ def run(quick: bool) -> list[Row]:
     layout = _layout(count)
     with tempfile.TemporaryDirectory(prefix="bench_files-") as top:
         trees = _Trees(Path(top))
-        rows = [_first_apply(trees, desired, layout, runs)]
-        rows.append(_durable_first_apply(trees, desired, layout, runs, rows[0]))
+        plain = _plain_first(trees, layout, runs)
+        rows = []
+        for durable in (True, False):
+            rows += _first_apply(trees, desired, layout, runs, plain, durable)
         rows.append(_noop(trees, desired, layout, runs))
-        rows.append(_drifted(trees, desired, layout, count, runs))
+        for durable in (True, False):
+            rows.append(_drifted(trees, desired, layout, count, runs, durable))
     return rows
 
 
+def _config(durable: bool) -> str:
+    return "default: durable" if durable else "durable=False"
+
+
+def _plain_first(trees: _Trees, layout: list[tuple[str, bytes]], runs: int) -> Measure:
+    return measure(lambda w: _plain_write(w, layout), lambda: trees.fresh("first-plain"), runs=runs)
+
+
 def _first_apply(
-    trees: _Trees, desired: list[Any], layout: list[tuple[str, bytes]], runs: int
-) -> Row:
+    trees: _Trees,
+    desired: list[Any],
+    layout: list[tuple[str, bytes]],
+    runs: int,
+    plain: Measure,
+    durable: bool,
+) -> list[Row]:
+    """Our first apply against plain writes; the durable default also against durable ones."""
+
     def ours_setup() -> Path:
         work = trees.fresh("first")
         (work / "root").mkdir()
         return work
 
-    ours = measure(lambda w: _apply(w / "root", w / "state.db", desired), ours_setup, runs=runs)
-    base = measure(lambda w: _plain_write(w, layout), lambda: trees.fresh("first-plain"), runs=runs)
-    return Row(
-        f"files: first apply ({len(layout)} files, {DIRS} dirs)",
-        len(desired),
-        ours,
-        base,
-        "plain mkdir+write+chmod",
-        "<= 3x",
+    ours = measure(
+        lambda w: _apply(w / "root", w / "state.db", desired, durable), ours_setup, runs=runs
     )
-
-
-def _durable_first_apply(
-    trees: _Trees, desired: list[Any], layout: list[tuple[str, bytes]], runs: int, first: Row
-) -> Row:
-    base = measure(
-        lambda w: _plain_durable_write(w, layout),
-        lambda: trees.fresh("first-durable"),
-        runs=runs,
-        memory=False,
-    )
-    return Row(
-        "files: first apply, vs durable plain writes",
-        len(desired),
-        first.ours,
-        base,
-        "plain write+fsync+rename+fsync dir",
-        "(info)",
-    )
+    name = f"files: first apply ({_config(durable)})"
+    rows = [Row(name, len(desired), ours, plain, "plain mkdir+write+chmod", "<= 3x")]
+    if durable:
+        base = measure(
+            lambda w: _plain_durable_write(w, layout),
+            lambda: trees.fresh("first-durable"),
+            runs=runs,
+            memory=False,
+        )
+        rows.append(
+            Row(
+                "files: first apply (durable) vs plain fsync",
+                len(desired),
+                ours,
+                base,
+                "plain write+fsync+rename+fsync dir",
+                "<= 3x",
+            )
+        )
+    return rows
 
 
 def _converged(trees: _Trees, name: str, desired: list[Any]) -> Path:
@@ -242,6 +258,7 @@ def _noop(trees: _Trees, desired: list[Any], layout: list[tuple[str, bytes]], ru
         if _plain_compare(p, layout):
             raise RuntimeError("the plain compare found changes")
 
+    runs = max(runs, NOOP_RUNS)  # tens of milliseconds each: more runs steady the median
     return Row(
         "files: no-op re-apply",
         len(desired),
@@ -253,7 +270,12 @@ def _noop(trees: _Trees, desired: list[Any], layout: list[tuple[str, bytes]], ru
 
 
 def _drifted(
-    trees: _Trees, desired: list[Any], layout: list[tuple[str, bytes]], count: int, runs: int
+    trees: _Trees,
+    desired: list[Any],
+    layout: list[tuple[str, bytes]],
+    count: int,
+    runs: int,
+    durable: bool,
 ) -> Row:
     work = _converged(trees, "drift", desired)
     plain = trees.fresh("drift-plain")
@@ -268,11 +290,11 @@ def _drifted(
         return setup
 
     def ours(w: Path) -> None:
-        if _apply(w / "root", w / "state.db", desired) != drifted[-1]:
+        if _apply(w / "root", w / "state.db", desired, durable) != drifted[-1]:
             raise RuntimeError("the drift re-apply did not change exactly the drifted files")
 
     return Row(
-        "files: re-apply after 5% content/mode/delete",
+        f"files: 15% drift re-apply ({_config(durable)})",
         len(desired),
         measure(ours, drift(work), runs=runs),
         measure(lambda p: _plain_fix(p, layout), drift(plain), runs=runs),

@@ -7,6 +7,7 @@ not reconcile's, a newer schema, corruption or no write access each raise
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sqlite3
@@ -56,6 +57,12 @@ CREATE TABLE lock (
     since TEXT NOT NULL, note TEXT NOT NULL);
 """
 
+_RECORDS = (
+    "SELECT address, kind, spec, outputs, depends_on, revision, tainted, protected, retain, "
+    "created_at, updated_at FROM resources"
+)
+_decode = json.JSONDecoder().raw_decode
+
 # MIGRATIONS[n] upgrades a database at schema version n to n + 1.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
 
@@ -79,6 +86,7 @@ class SQLiteState(State):
             raise ValueError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
         self.path = Path(path)
         self.keep_history = keep_history
+        self.synchronous = synchronous
         _check_file(self.path)
         self._mutex = threading.RLock()
         self._db = _connect(self.path, synchronous)
@@ -123,12 +131,12 @@ class SQLiteState(State):
             self._settle()
             self._db.execute("BEGIN")
             try:
-                rows = self._db.execute("SELECT * FROM resources").fetchall()
+                rows = self._db.execute(_RECORDS).fetchall()
                 intents = self._db.execute("SELECT * FROM intents ORDER BY id").fetchall()
                 serial = int(self._meta("serial"))
             finally:
                 self._settle()
-        records = {r["address"]: _record(r) for r in rows}
+        records = {r[0]: _record(*r) for r in rows}
         return Snapshot(records, serial, self._salt, tuple(_intent(i) for i in intents))
 
     def save(self, record: Record, *, intent: int | None = None, step: Journaled = None) -> None:
@@ -362,20 +370,35 @@ def _row(r: Record) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
-def _record(row: sqlite3.Row) -> Record:
+def _record(
+    address: str, kind: str, spec: str, outputs: str, depends_on: str, revision: str | None,
+    tainted: int, protected: int, retain: int, created_at: str, updated_at: str,
+) -> Record:  # fmt: skip
+    """A record from its row, in ``_RECORDS`` order (positional: a snapshot reads thousands)."""
     return Record(
-        address=row["address"],
-        kind=row["kind"],
-        spec=json.loads(row["spec"]),
-        outputs=json.loads(row["outputs"]),
-        depends_on=tuple(json.loads(row["depends_on"])),
-        revision=row["revision"],
-        tainted=bool(row["tainted"]),
-        protected=bool(row["protected"]),
-        retain=bool(row["retain"]),
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
+        address=address,
+        kind=kind,
+        spec=_load(spec),
+        outputs={} if outputs == "{}" else _load(outputs),
+        depends_on=_edges(depends_on),
+        revision=revision,
+        tainted=bool(tainted),
+        protected=bool(protected),
+        retain=bool(retain),
+        created_at=created_at,
+        updated_at=updated_at,
     )
+
+
+def _load(text: str) -> Any:
+    """JSON written by ``_dump`` (no surrounding whitespace to skip)."""
+    return _decode(text)[0]
+
+
+@functools.lru_cache(maxsize=4096)
+def _edges(text: str) -> tuple[str, ...]:
+    """Dependency lists repeat across records (many files in one folder): decoded once."""
+    return tuple(_load(text))
 
 
 def _intent(row: sqlite3.Row) -> Intent:

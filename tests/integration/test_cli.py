@@ -38,6 +38,8 @@ import yaml
 from click.testing import CliRunner, Result
 
 from reconcile._cli import _registry, cli
+from reconcile._cli._session import Session
+from reconcile._sqlite import SQLiteState
 
 QUICKSTART = Path(__file__).resolve().parents[2] / "examples" / "quickstart"
 ANSI = re.compile(r"\x1b\[")
@@ -394,6 +396,48 @@ def test_providers_lists_the_builtin_kinds(project: Path, run: Callable[..., Res
     line = next(li for li in result.stdout.splitlines() if li.startswith("files"))
     assert "built-in" in line
     assert {"file", "directory", "symlink"} <= set(re.split(r"[,\s]+", line))
+
+
+def _configure(project: Path, state: str = "", files: str = "") -> None:
+    """Add lines to the example's ``[state]`` and ``[providers.files]`` tables."""
+    config = project / "reconcile.toml"
+    text = config.read_text()
+    text = text.replace('path = ".reconcile/state.db"', f'path = ".reconcile/state.db"\n{state}')
+    config.write_text(text.replace('root = "site"', f'root = "site"\n{files}'))
+
+
+def test_files_durable_and_state_synchronous_come_from_the_config(
+    project: Path, run: Callable[..., Result]
+) -> None:
+    _configure(project, state='synchronous = "FULL"', files="durable = false")
+    session = Session.open([str(project)])
+    assert session.config.synchronous == "FULL"
+    assert isinstance(session.reconciler.state, SQLiteState)
+    assert session.reconciler.state.synchronous == "FULL"
+    session.reconciler.state.close()
+    assert all("durable=False" in repr(p) for p in _registry.build_providers(session.config))
+    assert run("apply", "{p}", "--yes").exit_code == 0
+    assert (project / "site" / "public" / "index.html").is_file()
+    again = run("plan", "{p}", "--exit-code")
+    assert again.exit_code == 0, again.output
+
+
+@pytest.mark.parametrize(
+    ("state", "files", "message"),
+    [
+        ("", 'durable = "yes"', "durable must be true or false"),
+        ('synchronous = "OFF"', "", "synchronous must be one of"),
+        ('synchronus = "FULL"', "", "unknown keys ['synchronus']"),
+    ],
+)
+def test_a_bad_durability_setting_is_an_error(
+    project: Path, run: Callable[..., Result], state: str, files: str, message: str
+) -> None:
+    _configure(project, state=state, files=files)
+    result = run("plan", "{p}")
+    assert result.exit_code == 1, result.output
+    assert message in result.output
+    assert not (project / "site").exists()
 
 
 def test_unlock_on_an_unlocked_state_says_so(applied: Path, run: Callable[..., Result]) -> None:

@@ -295,6 +295,96 @@ def test_a_failed_write_leaves_the_old_file_and_no_temp(
     assert _temp_files(tmp_path) == []
 
 
+# -- durability: fsynced by default, atomic either way -----------------------------------
+
+
+def _spy_fsyncs(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Every path the providers fsync from now on (file descriptors traced back to paths)."""
+    opened: dict[int, str] = {}
+    synced: list[Path] = []
+    real_open, real_fsync = os.open, os.fsync
+
+    def spy_open(path: Any, flags: int, mode: int = 0o777, **kwargs: Any) -> int:
+        fd = real_open(path, flags, mode, **kwargs)
+        opened[fd] = os.fspath(path)
+        return fd
+
+    def spy_fsync(fd: int) -> None:
+        synced.append(Path(opened.get(fd, "?")))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "open", spy_open)
+    monkeypatch.setattr(os, "fsync", spy_fsync)
+    return synced
+
+
+def _contents(root: Path) -> dict[str, tuple[Any, ...]]:
+    """Type, mode, bytes and link target of every entry: what a write should produce."""
+    return {k: (v[0], v[3], v[4]) for k, v in _snapshot(root).items()}
+
+
+def _relative(seen: dict[str, tuple[Any, ...]], root: Path) -> dict[str, tuple[Any, ...]]:
+    return {str(Path(k).relative_to(root)): v for k, v in seen.items()}
+
+
+def test_writes_are_durable_by_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path.resolve()
+    synced = _spy_fsyncs(monkeypatch)
+    assert rc.Reconciler(local_providers(root)).converge([File("a/b.txt", content="x")]).converged
+    assert any(p.parent == root / "a" and p.name.startswith(".b.txt.") for p in synced)
+    assert root / "a" in synced  # the rename into place
+    assert root in synced  # the folder a/ that was made for it
+    synced.clear()
+    (root / "a" / "b.txt").chmod(0o600)
+    assert rc.Reconciler(local_providers(root)).converge([File("a/b.txt", content="x")]).converged
+    assert root / "a" / "b.txt" in synced  # a mode change alone is synced too
+
+
+def test_durable_false_writes_the_same_tree_atomically_without_fsync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    durable, fast = tmp_path / "durable", tmp_path / "fast"
+    rc.Reconciler(local_providers(durable)).converge(_site())
+    synced = _spy_fsyncs(monkeypatch)
+    reconciler = rc.Reconciler(local_providers(fast, durable=False), state=rc.MemoryState())
+    assert reconciler.converge(_site()).converged
+    assert _relative(_contents(fast), fast) == _relative(_contents(durable), durable)
+    (fast / "site" / "index.html").write_text("drift")
+    (fast / "etc" / "app.conf").chmod(0o644)
+    (fast / "current").unlink()
+    assert reconciler.converge(_site()).converged
+    assert reconciler.converge([]).converged  # and deletes what it made
+    assert synced == []
+    assert [p.name for p in fast.iterdir()] == ["etc"]  # made as a parent, never declared
+
+
+def test_durable_false_still_leaves_the_old_file_when_a_write_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "a.txt"
+    target.write_text("old")
+
+    def broken(src: str, dst: str) -> None:
+        raise OSError("disk on fire")
+
+    files = Files(tmp_path, durable=False)
+    want = File("a.txt", content="new")
+    have = files.read(want)
+    monkeypatch.setattr(os, "replace", broken)
+    with pytest.raises(OSError, match="disk on fire"):
+        files.update(have, want, rc.diff(want, have))
+    assert target.read_text() == "old"
+    assert _temp_files(tmp_path) == []
+
+
+def test_local_providers_pass_durable_to_all_three(tmp_path: Path) -> None:
+    fast = local_providers(tmp_path, durable=False)
+    assert [repr(p) for p in fast] == [
+        f"{name}({str(tmp_path)!r}, durable=False)" for name in ("Files", "Directories", "Symlinks")
+    ]
+    assert repr(Files(tmp_path)) == f"Files({str(tmp_path)!r})"
+
+
 def _peak_while(action: Any) -> int:
     tracemalloc.start()
     try:

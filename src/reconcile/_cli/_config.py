@@ -9,8 +9,10 @@ has a default:
     manifests = ["."]                  # relative to this file's folder
     [state]
     path = ".reconcile/state.db"       # relative to this file's folder
+    synchronous = "NORMAL"             # or "FULL": each recorded step survives power loss
     [providers.files]                  # settings of the built-in file providers
     root = "."                         # the managed tree; paths may not leave it
+    durable = true                     # fsync every write; false: atomic, not fsynced
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ __all__ = ["CONFIG_NAME", "Config", "ConfigError", "load_config"]
 
 CONFIG_NAME = "reconcile.toml"
 _KNOWN = {"manifests", "state", "providers"}
+_STATE_KEYS = {"path", "synchronous"}
+_SYNCHRONOUS = ("NORMAL", "FULL")
 
 
 class ConfigError(ReconcileError, ValueError):
@@ -43,6 +47,7 @@ class Config:
     state: Path
     providers: Mapping[str, Mapping[str, Any]]
     file: Path | None = None
+    synchronous: str = "NORMAL"
 
     def settings(self, section: str) -> Mapping[str, Any]:
         return self.providers.get(section, {})
@@ -85,12 +90,32 @@ def _resolve(base: Path, data: Mapping[str, Any], file: Path | None, given: list
     manifests = data.get("manifests", ["."])
     if not isinstance(manifests, list) or not all(isinstance(m, str) for m in manifests):
         raise ConfigError(f"{where}: manifests must be a list of paths")
-    state = data.get("state", {}).get("path", ".reconcile/state.db")
+    state, synchronous = _state(where, data.get("state", {}))
     providers = data.get("providers", {})
     if not isinstance(providers, dict) or not all(isinstance(v, dict) for v in providers.values()):
         raise ConfigError(f"{where}: [providers.NAME] sections must be tables")
     config_folder = file is not None and [p.resolve() for p in given] in ([], [base])
     chosen = tuple(base / m for m in manifests) if config_folder else tuple(given)
     return Config(
-        base, tuple(p.resolve() for p in chosen), (base / state).resolve(), providers, file
+        base,
+        tuple(p.resolve() for p in chosen),
+        (base / state).resolve(),
+        providers,
+        file,
+        synchronous,
     )
+
+
+def _state(where: str, table: Any) -> tuple[str, str]:
+    """The ``[state]`` table: the database's path and its ``synchronous`` level."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: [state] must be a table")
+    unknown = sorted(set(table) - _STATE_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"{where}: [state] has unknown keys {unknown} (known: {sorted(_STATE_KEYS)})"
+        )
+    synchronous = table.get("synchronous", "NORMAL")
+    if synchronous not in _SYNCHRONOUS:
+        raise ConfigError(f"{where}: [state] synchronous must be one of {list(_SYNCHRONOUS)}")
+    return str(table.get("path", ".reconcile/state.db")), synchronous

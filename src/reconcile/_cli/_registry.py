@@ -28,10 +28,16 @@ Factory = Callable[[Mapping[str, Any], Path], Iterable[Provider[Any]]]
 
 
 def _files(settings: Mapping[str, Any], base: Path) -> list[Provider[Any]]:
-    unknown = sorted(set(settings) - {"root"})
+    unknown = sorted(set(settings) - {"durable", "root"})
     if unknown:
-        raise ConfigError(f"[providers.files]: unknown settings {unknown} (known: ['root'])")
-    return list(local_providers((base / str(settings.get("root", "."))).resolve()))
+        raise ConfigError(
+            f"[providers.files]: unknown settings {unknown} (known: ['durable', 'root'])"
+        )
+    durable = settings.get("durable", True)
+    if not isinstance(durable, bool):
+        raise ConfigError(f"[providers.files]: durable must be true or false, not {durable!r}")
+    root = (base / str(settings.get("root", "."))).resolve()
+    return list(local_providers(root, durable=durable))
 
 
 BUILTIN: dict[str, Factory] = {"files": _files}

@@ -61,7 +61,8 @@ class Session:
     @property
     def reconciler(self) -> Reconciler:
         if self._reconciler is None:
-            state = SQLiteState(self.state_path or self.config.state)
+            path = self.state_path or self.config.state
+            state = SQLiteState(path, synchronous=self.config.synchronous)
             self._reconciler = Reconciler(
                 build_providers(self.config),
                 state,

@@ -2,7 +2,8 @@
 
 ``local_providers(root)`` gives all three. Paths are relative to the root;
 anything that would lead outside it is refused with :class:`PathEscapeError`
-while planning, before anything is written.
+while planning, before anything is written. Writes are atomic and, unless
+``durable=False``, fsynced before each step is recorded.
 """
 
 from reconcile._errors import PathEscapeError

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import pathlib
 import stat
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, ClassVar, Generic, TypeVar, cast
@@ -25,12 +24,15 @@ from reconcile._provider import Provider
 from ._io import (
     Root,
     StrPath,
+    chmod,
     file_chunks,
-    fsync_dir,
     hash_chunks,
     kind_of,
+    link_atomically,
     lstat,
-    replace_atomically,
+    make_folders,
+    read_file,
+    sync,
     text_chunks,
     write_atomically,
 )
@@ -43,24 +45,30 @@ SMALL = 64 * 1024  # a differing file up to this size shows as its text in a pla
 
 
 class _Local(Provider[R], Generic[R]):
-    """What the three providers share: the root, locating paths, walking the tree."""
+    """What the three providers share: the root, locating paths, walking the tree.
+
+    ``durable`` (default True): every write is fsynced, and so is its folder, before
+    the step is recorded, so it survives a power cut; False still writes atomically.
+    """
 
     # A local filesystem answers in microseconds: threads would only add overhead.
     blocking_io: ClassVar[bool] = False
     # Files are found by their path (the key); no recorded id is needed to read them.
     identified_by_key: ClassVar[bool] = True
 
-    def __init__(self, root: StrPath) -> None:
+    def __init__(self, root: StrPath, *, durable: bool = True) -> None:
         self.root = Root(root)
+        self.durable = durable
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({str(self.root.path)!r})"
+        durable = "" if self.durable else ", durable=False"
+        return f"{type(self).__name__}({str(self.root.path)!r}{durable})"
 
-    def _locate(self, res: Any) -> pathlib.Path:
-        return self.root.locate(address_of(res), res.path)
+    def _locate(self, res: Any) -> str:
+        return self.root.locate(res)
 
     def _entry(
-        self, res: Any, path: pathlib.Path, is_kind: Callable[[int], bool], word: str
+        self, res: Any, path: str, is_kind: Callable[[int], bool], word: str
     ) -> os.stat_result | None:
         """The entry at ``path`` if it is of the wanted kind, None if absent; else an error."""
         found = lstat(path)
@@ -71,16 +79,25 @@ class _Local(Provider[R], Generic[R]):
             )
         return found
 
-    def _entries(self) -> Iterator[tuple[str, pathlib.Path, os.stat_result]]:
+    def _remove(self, path: str, remove: Callable[[str], None]) -> None:
+        """``os.unlink`` or ``os.rmdir`` ``path``; when durable, sync its folder afterwards."""
+        remove(path)
+        if self.durable:
+            sync(os.path.dirname(path))
+
+    def _entries(self) -> Iterator[tuple[str, str, os.stat_result]]:
         """Everything under the root (links not followed), with its root-relative path."""
-        real = self.root.real
+        real = os.fspath(self.root.real)
         paths = [
-            pathlib.Path(top) / name for top, dirs, files in os.walk(real) for name in dirs + files
+            os.path.relpath(os.path.join(top, name), real).split(os.sep)
+            for top, dirs, files in os.walk(real)
+            for name in dirs + files
         ]
-        for full in sorted(paths):
+        for parts in sorted(paths):  # by components, as pathlib sorts
+            full = os.path.join(real, *parts)
             found = lstat(full)
             if found is not None:
-                yield full.relative_to(real).as_posix(), full, found
+                yield "/".join(parts), full, found
 
 
 class Files(_Local[File]):
@@ -93,8 +110,8 @@ class Files(_Local[File]):
         found = self._entry(want, path, stat.S_ISREG, "a regular file")
         if found is None:
             return None
-        size, digest = hash_chunks(file_chunks(path))
-        content, source = self._reported(want, path, size, digest)
+        size, digest, data = read_file(path)
+        content, source = self._reported(want, size, digest, data)
         mode = stat.S_IMODE(found.st_mode)
         return _new(
             File,
@@ -116,45 +133,44 @@ class Files(_Local[File]):
             return self._write(want, path)
         if "mode" in changed:  # a mode alone is a chmod: the bytes are not rewritten
             self._entry(want, path, stat.S_ISREG, "a regular file")
-            os.chmod(path, want.mode)
+            chmod(path, want.mode, durable=self.durable)
         return _evolve(want, size=have.size, sha256=have.sha256)
 
     def delete(self, have: File) -> None:
         path = self._locate(have)
         if self._entry(have, path, stat.S_ISREG, "a regular file") is not None:
-            path.unlink()
-            fsync_dir(path.parent)
+            self._remove(path, os.unlink)
 
     def list(self) -> Iterable[File]:
         for relative, path, found in self._entries():
             if stat.S_ISREG(found.st_mode):
-                size, digest = hash_chunks(file_chunks(path))
-                text = _text_or_summary(path, size, digest)
+                size, digest, data = read_file(path)
+                text = _text_or_summary(size, digest, data)
                 mode = stat.S_IMODE(found.st_mode)
                 yield _new(File, path=relative, content=text, mode=mode, size=size, sha256=digest)
 
     def _reported(
-        self, want: File, path: pathlib.Path, size: int, digest: str
+        self, want: File, size: int, digest: str, data: bytes | None
     ) -> tuple[str | None, str | None]:
         """Content and source as the plan should see them: the desired ones when bytes match."""
         if want.source is not None:
             same = hash_chunks(file_chunks(self._source(want)))[1] == digest
             return None, want.source if same else _summary(size, digest)
-        if hash_chunks(text_chunks(want.content or ""))[1] == digest:
+        if _same_text(want.content or "", size, digest, data):
             return want.content, None
-        return _text_or_summary(path, size, digest), None
+        return _text_or_summary(size, digest, data), None
 
-    def _write(self, want: File, path: pathlib.Path) -> File:
+    def _write(self, want: File, path: str) -> File:
         if want.source is not None:
             chunks = file_chunks(self._source(want))
         else:
             chunks = text_chunks(want.content or "")
-        size, digest = write_atomically(path, chunks, want.mode)
+        size, digest = write_atomically(path, chunks, want.mode, durable=self.durable)
         return _evolve(want, size=size, sha256=digest)
 
-    def _source(self, want: File) -> pathlib.Path:
-        source = pathlib.Path(want.source or "")
-        if not source.is_file():
+    def _source(self, want: File) -> str:
+        source = want.source or ""
+        if not os.path.isfile(source):
             raise FileNotFoundError(f"{address_of(want)}: source {want.source!r} is not a file")
         return source
 
@@ -172,7 +188,7 @@ class Directories(_Local[Directory]):
 
     def create(self, want: Directory) -> Directory:
         path = self._locate(want)
-        path.mkdir(parents=True, exist_ok=True)  # may exist: made as a parent of a file
+        make_folders(path, durable=self.durable)  # may exist: made as a parent of a file
         return self._chmod(want, path)
 
     def update(self, have: Directory, want: Directory, diff: Diff) -> Directory:
@@ -183,22 +199,22 @@ class Directories(_Local[Directory]):
         if self._entry(have, path, stat.S_ISDIR, "a directory") is None:
             return
         try:
-            path.rmdir()
+            self._remove(path, os.rmdir)
         except OSError as err:
             if err.errno not in (errno.ENOTEMPTY, errno.EEXIST):
                 raise
             message = f"{address_of(have)}: {have.path} is not empty; only empty ones are removed"
             raise OSError(err.errno, message) from err
-        fsync_dir(path.parent)
 
     def list(self) -> Iterable[Directory]:
         for relative, _, found in self._entries():
             if stat.S_ISDIR(found.st_mode):
                 yield _new(Directory, path=relative, mode=stat.S_IMODE(found.st_mode))
 
-    def _chmod(self, want: Directory, path: pathlib.Path) -> Directory:
-        if self._entry(want, path, stat.S_ISDIR, "a directory") is not None:
-            os.chmod(path, want.mode)
+    def _chmod(self, want: Directory, path: str) -> Directory:
+        found = self._entry(want, path, stat.S_ISDIR, "a directory")
+        if found is not None:
+            chmod(path, want.mode, durable=self.durable)
         return _evolve(want)
 
 
@@ -209,7 +225,7 @@ class Symlinks(_Local[Symlink]):
 
     def read(self, want: Symlink) -> Symlink | None:
         path = self._locate(want)
-        self.root.check_target(address_of(want), path, want.target)
+        self.root.check_target(want, path, want.target)
         found = self._entry(want, path, stat.S_ISLNK, "a symlink")
         if found is None:
             return None
@@ -224,8 +240,7 @@ class Symlinks(_Local[Symlink]):
     def delete(self, have: Symlink) -> None:
         path = self._locate(have)
         if self._entry(have, path, stat.S_ISLNK, "a symlink") is not None:
-            path.unlink()
-            fsync_dir(path.parent)
+            self._remove(path, os.unlink)
 
     def list(self) -> Iterable[Symlink]:
         for relative, path, found in self._entries():
@@ -234,19 +249,22 @@ class Symlinks(_Local[Symlink]):
 
     def _link(self, want: Symlink) -> Symlink:
         path = self._locate(want)
-        self.root.check_target(address_of(want), path, want.target)
-
-        def make(temp: str) -> None:
-            os.unlink(temp)
-            os.symlink(want.target, temp)
-
-        replace_atomically(path, make)
+        self.root.check_target(want, path, want.target)
+        link_atomically(path, want.target, durable=self.durable)
         return _evolve(want)
 
 
-def local_providers(root: StrPath) -> list[Provider[Any]]:
-    """The file, directory and symlink providers for one root, ready for a ``Reconciler``."""
-    return [Files(root), Directories(root), Symlinks(root)]
+def local_providers(root: StrPath, *, durable: bool = True) -> list[Provider[Any]]:
+    """The file, directory and symlink providers for one root, ready for a ``Reconciler``.
+
+    ``durable=False`` skips the fsyncs (writes stay atomic): faster, but a power cut
+    may lose the newest writes, which the next plan then finds and redoes.
+    """
+    return [
+        Files(root, durable=durable),
+        Directories(root, durable=durable),
+        Symlinks(root, durable=durable),
+    ]
 
 
 def _new(cls: type[R], **fields: Any) -> R:
@@ -261,14 +279,23 @@ def _evolve(res: R, **changes: Any) -> R:
     return made
 
 
+def _same_text(content: str, size: int, digest: str, data: bytes | None) -> bool:
+    """Whether the file's bytes are ``content`` in UTF-8: compared directly when small."""
+    if len(content) > size:  # UTF-8 takes at least a byte per code point
+        return False
+    if data is not None:
+        return content.encode() == data
+    return hash_chunks(text_chunks(content))[1] == digest
+
+
 def _summary(size: int, digest: str) -> str:
     """Stands in for content too large (or not text) to show: enough to see it differs."""
     return f"({size} bytes, sha256 {digest[:16]})"
 
 
-def _text_or_summary(path: pathlib.Path, size: int, digest: str) -> str:
-    """Small UTF-8 files show their text in plans; others (or unreadable ones) a summary."""
-    if size <= SMALL:
-        with contextlib.suppress(UnicodeDecodeError, OSError):
-            return path.read_bytes().decode()
+def _text_or_summary(size: int, digest: str, data: bytes | None) -> str:
+    """Small UTF-8 files show their text in plans; others (or binary ones) a summary."""
+    if data is not None and size <= SMALL:
+        with contextlib.suppress(UnicodeDecodeError):
+            return data.decode()
     return _summary(size, digest)
