@@ -26,7 +26,7 @@ from ._errors import (
 )
 from ._gcpause import no_cycle_collection
 from ._limits import Limiter
-from ._model import lifecycle_of, resource_spec, spec_of
+from ._model import Lifecycle, lifecycle_of, resource_spec, spec_of
 from ._observe import Probe, observe
 from ._order import order_steps, topological
 from ._plan import Plan
@@ -204,8 +204,8 @@ def _plan_chosen(
     probes = _probes(wanted, providers, records)
     probes += [p for r in pruned if (p := _prune_probe(r, providers)) is not None]
     seen = observe(probes, planning.parallelism, planning.limiters)
+    facts: dict[type, _KindFacts] = {}
     linked = refs_exist()
-    fast = {k: type(p).diff is Provider.diff and not linked for k, p in providers.items()}
     known: dict[str, Any] = {}
     steps: list[Step] = []
     stale: list[str] = []
@@ -214,28 +214,48 @@ def _plan_chosen(
         want = wanted.get(address)
         if want is None:
             continue  # left out by include/exclude
-        kind = spec_of(want).kind
+        kind = facts.get(type(want))
+        if kind is None:
+            kind = facts[type(want)] = _KindFacts.of(type(want), providers, linked=linked)
         have, record = seen[address], records.get(address)
         if (
-            fast[kind]
+            kind.fast
             and have is not None
             and (record is None or not record.tainted)
-            and same_managed(want, have)
+            and same_managed(want, have)  # True only without a per-resource lifecycle
         ):  # the equality fast path: generic diff, no refs, not tainted, managed fields equal
-            step = in_sync_step(address, kind, want.depends_on, want, have)
-        else:
-            step, known[address] = _desired_step(
-                address, want, providers[kind], record, have, known
-            )
+            steps.append(in_sync_step(address, kind.kind, want.depends_on, want, have))
+            if track_records and record_outdated(
+                record, have, want.depends_on, kind.lifecycle, kind.computed
+            ):
+                stale.append(address)
+            continue
+        step, known[address] = _desired_step(
+            address, want, providers[kind.kind], record, have, known
+        )
         steps.append(step)
-        if (
-            track_records
-            and step.action is noop
-            and record_outdated(want, have, record, step.depends_on)
-        ):
-            stale.append(address)
+        if track_records and step.action is noop:
+            lifecycle = lifecycle_of(want)
+            if record_outdated(record, have, step.depends_on, lifecycle, kind.computed):
+                stale.append(address)
     steps += [_prune_step(r, seen.get(r.address)) for r in pruned]
     return steps, tuple(stale)
+
+
+@attrs.frozen
+class _KindFacts:
+    """What the planning loop needs of a resource class, worked out once per plan."""
+
+    kind: str
+    fast: bool  # the provider keeps the generic diff and no reference exists
+    lifecycle: Lifecycle
+    computed: tuple[str, ...]
+
+    @classmethod
+    def of(cls, resource_class: type, providers: Providers, *, linked: bool) -> _KindFacts:
+        spec = spec_of(resource_class)
+        fast = type(providers[spec.kind]).diff is Provider.diff and not linked
+        return cls(spec.kind, fast, spec.lifecycle, spec.computed)
 
 
 def _probes(

@@ -13,7 +13,7 @@ from typing import Any
 import attrs
 
 from ._diff import Cause, Change, strict_equal
-from ._model import address_of, lifecycle_of, replace_fields, spec_of
+from ._model import Lifecycle, address_of, lifecycle_of, replace_fields, spec_of
 from ._secrets import Redacted, redact
 from ._serialize import structure, unstructure, unstructure_value
 from ._state import Record, now
@@ -95,22 +95,25 @@ def record_for(
 
 
 def record_outdated(
-    declared: Any, have: Any, record: Record | None, depends_on: tuple[str, ...]
+    record: Record | None,
+    have: Any,
+    depends_on: tuple[str, ...],
+    lifecycle: Lifecycle,
+    computed: tuple[str, ...],
 ) -> bool:
     """Whether an unchanged resource's record misses its lifecycle, edges or outputs.
 
-    The spec is not compared (that would cost a document per resource per plan);
-    it is brought up to date by the next apply that changes the resource.
+    ``lifecycle`` is the resource's merged lifecycle and ``computed`` its kind's
+    output fields, both worked out once per kind by the planner. The spec is not
+    compared (that would cost a document per resource per plan); it is brought up
+    to date by the next apply that changes the resource.
     """
-    if record is None:
-        return True
-    spec = spec_of(declared)
-    lifecycle = spec.lifecycle.merged(declared.lifecycle)
     return (
-        record.protected != lifecycle.prevent_destroy
+        record is None
+        or record.protected != lifecycle.prevent_destroy
         or record.retain != lifecycle.retain
         or record.depends_on != depends_on
-        or (have is not None and not _same_outputs(record.outputs, have, spec.computed))
+        or (have is not None and not _same_outputs(record.outputs, have, computed))
     )
 
 
