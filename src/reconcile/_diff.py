@@ -111,32 +111,33 @@ def pointer(path: Path) -> str:
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
 
 
-def strict_equal(a: Any, b: Any) -> bool:
-    """Equality that, unlike ``==``, tells ``True`` from ``1`` and ``1`` from ``1.0``."""
-    if a is b:
-        return True
-    kind = type(a)
-    if kind is not type(b):
-        return False
-    if kind is dict:
-        return a.keys() == b.keys() and all(strict_equal(v, b[k]) for k, v in a.items())
-    if kind is list or kind is tuple:
-        return len(a) == len(b) and all(map(strict_equal, a, b))
-    return bool(a == b)
+_SCALARS = (str, int, float, bool, type(None))
+_LEAVES = frozenset(_SCALARS)
 
 
-def _plainly_equal(a: Any, b: Any) -> bool:
-    """Strictly equal JSON-like values (dicts, lists, scalars); False when unsure (sets...)."""
-    if a is b:
-        return True
-    kind = type(a)
-    if kind is not type(b):
-        return False
-    if kind is dict:
-        return a.keys() == b.keys() and all(_plainly_equal(v, b[k]) for k, v in a.items())
-    if kind is list or kind is tuple:
-        return len(a) == len(b) and all(map(_plainly_equal, a, b))
-    return kind in _LEAVES and bool(a == b)
+def _equality(leaf: Callable[[type, Any, Any], bool]) -> Callable[[Any, Any], bool]:
+    """A type-strict recursive equality over dicts, lists and tuples; ``leaf`` ends the walk."""
+
+    def equal(a: Any, b: Any) -> bool:
+        if a is b:
+            return True
+        kind = type(a)
+        if kind is not type(b):
+            return False
+        if kind is dict:
+            return a.keys() == b.keys() and all(equal(v, b[k]) for k, v in a.items())
+        if kind is list or kind is tuple:
+            return len(a) == len(b) and all(map(equal, a, b))
+        return leaf(kind, a, b)
+
+    return equal
+
+
+strict_equal = _equality(lambda _, a, b: bool(a == b))
+"""Equality that, unlike ``==``, tells ``True`` from ``1`` and ``1`` from ``1.0``."""
+
+_plainly_equal = _equality(lambda kind, a, b: kind in _LEAVES and bool(a == b))
+"""Strictly equal JSON-like values; False when unsure (sets, objects): they take the full diff."""
 
 
 @attrs.frozen
@@ -155,8 +156,6 @@ class _Comparator:
 
 _COMPARATORS: dict[type, _Comparator] = {}
 _NESTED = (dict, list, tuple, set, frozenset)
-_SCALARS = (str, int, float, bool, type(None))
-_LEAVES = frozenset(_SCALARS)
 
 
 def _comparator(cls: type) -> _Comparator:

@@ -277,8 +277,9 @@ def test_atomic_writes_leave_no_temp_files(tmp_path: Path) -> None:
     assert _temp_files(tmp_path) == []
 
 
+@pytest.mark.parametrize("durable", [True, False], ids=["durable", "not-durable"])
 def test_a_failed_write_leaves_the_old_file_and_no_temp(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, durable: bool
 ) -> None:
     target = tmp_path / "a.txt"
     target.write_text("old")
@@ -286,11 +287,12 @@ def test_a_failed_write_leaves_the_old_file_and_no_temp(
     def broken(src: str, dst: str) -> None:
         raise OSError("disk on fire")
 
-    monkeypatch.setattr(os, "replace", broken)
-    files = Files(tmp_path)
+    files = Files(tmp_path, durable=durable)
     want = File("a.txt", content="new")
+    have = files.read(want)
+    monkeypatch.setattr(os, "replace", broken)
     with pytest.raises(OSError, match="disk on fire"):
-        files.update(files.read(want), want, rc.diff(want, files.read(want)))
+        files.update(have, want, rc.diff(want, have))
     assert target.read_text() == "old"
     assert _temp_files(tmp_path) == []
 
@@ -356,25 +358,6 @@ def test_durable_false_writes_the_same_tree_atomically_without_fsync(
     assert reconciler.converge([]).converged  # and deletes what it made
     assert synced == []
     assert [p.name for p in fast.iterdir()] == ["etc"]  # made as a parent, never declared
-
-
-def test_durable_false_still_leaves_the_old_file_when_a_write_fails(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    target = tmp_path / "a.txt"
-    target.write_text("old")
-
-    def broken(src: str, dst: str) -> None:
-        raise OSError("disk on fire")
-
-    files = Files(tmp_path, durable=False)
-    want = File("a.txt", content="new")
-    have = files.read(want)
-    monkeypatch.setattr(os, "replace", broken)
-    with pytest.raises(OSError, match="disk on fire"):
-        files.update(have, want, rc.diff(want, have))
-    assert target.read_text() == "old"
-    assert _temp_files(tmp_path) == []
 
 
 def test_local_providers_pass_durable_to_all_three(tmp_path: Path) -> None:
