@@ -98,11 +98,16 @@ def _apply(root: Path, db: Path, desired: list[Any], durable: bool = True) -> in
 # -- plain Python ----------------------------------------------------------------
 
 
-def _plain_write(root: Path, layout: list[tuple[str, bytes]]) -> None:
+def _plain_folders(root: Path) -> None:
+    """The ``DIRS`` folders, made and chmodded as the plain scripts do."""
     for d in range(DIRS):
         folder = root / f"d{d:02d}"
         folder.mkdir(parents=True, exist_ok=True)
         os.chmod(folder, DIR_MODE)
+
+
+def _plain_write(root: Path, layout: list[tuple[str, bytes]]) -> None:
+    _plain_folders(root)
     for path, body in layout:
         target = root / path
         target.write_bytes(body)
@@ -111,10 +116,7 @@ def _plain_write(root: Path, layout: list[tuple[str, bytes]]) -> None:
 
 def _plain_durable_write(root: Path, layout: list[tuple[str, bytes]]) -> None:
     """As ``_plain_write``, with the providers' durability: temp file, fsync, rename, fsync dir."""
-    for d in range(DIRS):
-        folder = root / f"d{d:02d}"
-        folder.mkdir(parents=True, exist_ok=True)
-        os.chmod(folder, DIR_MODE)
+    _plain_folders(root)
     for path, body in layout:
         target = root / path
         temp = target.with_name(f".{target.name}.tmp")
