@@ -89,6 +89,9 @@ class SQLiteState(State):
         self.synchronous = synchronous
         _check_file(self.path)
         self._mutex = threading.RLock()
+        self._batched = False
+        # Open intents' specs as given and as JSON: a record of the same spec skips a dump.
+        self._intent_specs: dict[int | None, tuple[Mapping[str, Any], str]] = {}
         self._db = _connect(self.path, synchronous)
         self._salt = self._meta("salt")
 
@@ -100,9 +103,33 @@ class SQLiteState(State):
             self._db.close()
 
     @contextmanager
+    def batch(self) -> Iterator[None]:
+        """One transaction for every change inside; each change is its own savepoint."""
+        with self._mutex:
+            if self._batched:
+                yield  # nested: the outer batch commits
+                return
+            self._settle()
+            self._db.execute("BEGIN IMMEDIATE")
+            self._batched = True
+            try:
+                yield
+            finally:
+                self._batched = False
+                try:
+                    if self._db.in_transaction:
+                        self._db.execute("COMMIT")  # each change inside is whole or undone
+                finally:
+                    self._settle()
+
+    @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         """One write transaction; rolled back if anything (Ctrl-C included) interrupts it."""
         with self._mutex:
+            if self._batched:
+                with self._savepoint():
+                    yield self._db
+                return
             self._settle()
             self._db.execute("BEGIN IMMEDIATE")
             done = False
@@ -113,6 +140,32 @@ class SQLiteState(State):
             finally:
                 if not done:
                     self._settle()
+
+    @contextmanager
+    def _savepoint(self) -> Iterator[None]:
+        """Inside a batch: the change applies whole or not at all, and the batch goes on."""
+        self._db.execute("SAVEPOINT change")
+        try:
+            yield
+        except BaseException:
+            if self._db.in_transaction:  # some errors end the whole transaction themselves
+                self._db.execute("ROLLBACK TO change")
+                self._db.execute("RELEASE change")
+            raise
+        self._db.execute("RELEASE change")
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """A consistent read: its own transaction, or the batch's (which sees its changes)."""
+        if self._batched:
+            yield
+            return
+        self._settle()
+        self._db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self._settle()
 
     def _settle(self) -> None:
         """Roll back a transaction an interrupt left open, so the next one can begin."""
@@ -127,19 +180,15 @@ class SQLiteState(State):
         db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'serial'")
 
     def snapshot(self) -> Snapshot:
-        with self._mutex:
-            self._settle()
-            self._db.execute("BEGIN")
-            try:
-                rows = self._db.execute(_RECORDS).fetchall()
-                intents = self._db.execute("SELECT * FROM intents ORDER BY id").fetchall()
-                serial = int(self._meta("serial"))
-            finally:
-                self._settle()
+        with self._mutex, self._reading():
+            rows = self._db.execute(_RECORDS).fetchall()
+            intents = self._db.execute("SELECT * FROM intents ORDER BY id").fetchall()
+            serial = int(self._meta("serial"))
         records = {r[0]: _record(*r) for r in rows}
         return Snapshot(records, serial, self._salt, tuple(_intent(i) for i in intents))
 
     def save(self, record: Record, *, intent: int | None = None, step: Journaled = None) -> None:
+        row = _row(record, self._intent_specs.pop(intent, None))
         with self._tx() as db:
             _journal(db, step)
             db.execute(
@@ -148,13 +197,14 @@ class SQLiteState(State):
                 "depends_on=excluded.depends_on, revision=excluded.revision, "
                 "tainted=excluded.tainted, protected=excluded.protected, "
                 "retain=excluded.retain, updated_at=excluded.updated_at",
-                _row(record),
+                row,
             )
             self._bump(db)
             if intent is not None:
                 db.execute("DELETE FROM intents WHERE id = ?", (intent,))
 
     def forget(self, address: str, *, intent: int | None = None, step: Journaled = None) -> None:
+        self._intent_specs.pop(intent, None)
         with self._tx() as db:
             _journal(db, step)
             if db.execute("DELETE FROM resources WHERE address = ?", (address,)).rowcount:
@@ -177,15 +227,19 @@ class SQLiteState(State):
     def open_intent(
         self, address: str, kind: str, action: str, spec: Mapping[str, Any], apply_id: int | None
     ) -> int:
+        text = _dump(spec)
         with self._tx() as db:
             cursor = db.execute(
                 "INSERT INTO intents (address, kind, action, spec, apply_id, created_at) "
                 "VALUES (?,?,?,?,?,?)",
-                (address, kind, action, _dump(spec), apply_id, now()),
+                (address, kind, action, text, apply_id, now()),
             )
-            return int(cursor.lastrowid or 0)
+            intent = int(cursor.lastrowid or 0)
+        self._intent_specs[intent] = (spec, text)  # the record that closes it may reuse it
+        return intent
 
     def close_intent(self, intent: int, *, step: Journaled = None) -> None:
+        self._intent_specs.pop(intent, None)
         with self._tx() as db:
             _journal(db, step)
             db.execute("DELETE FROM intents WHERE id = ?", (intent,))
@@ -359,13 +413,19 @@ def _create(db: sqlite3.Connection) -> None:
     )
 
 
+_encode = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
+
+
 def _dump(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return "{}" if value == {} else _encode(value)
 
 
-def _row(r: Record) -> tuple[Any, ...]:
+def _row(r: Record, intended: tuple[Mapping[str, Any], str] | None = None) -> tuple[Any, ...]:
+    """The record's columns; its spec's JSON is the intent's when it is the same spec."""
+    spec = intended[1] if intended is not None and intended[0] is r.spec else _dump(r.spec)
+    edges = _encode(list(r.depends_on)) if r.depends_on else "[]"
     return (
-        r.address, r.kind, _dump(r.spec), _dump(r.outputs), _dump(list(r.depends_on)),
+        r.address, r.kind, spec, _dump(r.outputs), edges,
         r.revision, int(r.tainted), int(r.protected), int(r.retain), r.created_at, r.updated_at,
     )  # fmt: skip
 

@@ -9,10 +9,12 @@ the journal step after it, each in one transaction. ``MemoryState`` and
 from __future__ import annotations
 
 import abc
+import contextlib
 import datetime
 import os
 import socket
 from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager
 from typing import Any
 
 import attrs
@@ -30,9 +32,9 @@ __all__ = [
 ]
 
 
-def now() -> str:
+def now(_clock: Any = datetime.datetime.now, _utc: datetime.tzinfo = datetime.UTC) -> str:
     """The current UTC time as ISO 8601 text, as every timestamp in state is kept."""
-    return datetime.datetime.now(datetime.UTC).isoformat(timespec="microseconds")
+    return str(_clock(_utc).isoformat(timespec="microseconds"))
 
 
 @attrs.frozen
@@ -196,6 +198,16 @@ class State(abc.ABC):
     @abc.abstractmethod
     def entry(self, apply_id: int) -> ApplyEntry:
         """One journal entry, whole: plan JSON and every step; KeyError if unknown."""
+
+    def batch(self) -> AbstractContextManager[None]:
+        """Changes made inside commit together when the block ends (each stays atomic).
+
+        Apply batches the intents of the calls it is about to start, and the records
+        of the calls that finished, so a step costs no transaction of its own. A
+        crash inside the block loses all of its changes; the intents opened before
+        it stay open for recovery. By default each change commits at once.
+        """
+        return contextlib.nullcontext()
 
     def records(self) -> Mapping[str, Record]:
         return self.snapshot().records
