@@ -9,10 +9,11 @@ blocks exactly its dependents. Every outcome is recorded from the calling thread
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import logging
 import random
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import attrs
@@ -29,7 +30,7 @@ from ._provider import Provider
 from ._recorder import Recorder
 from ._refs import resolve
 from ._saved import complete
-from ._schedule import Done, Job, Scheduler
+from ._schedule import Done, Job, Prepared, Scheduler, StepTimeout
 from ._steps import Action, Step
 from ._values import Ref
 
@@ -82,6 +83,7 @@ def apply(
         limiters=execution.limiters,
         cancel=execution.cancel,
         rng=random.Random(execution.seed),
+        inline=_inline_kinds(providers, execution),
     )
     try:
         done, interrupted = scheduler.run(run.jobs(), run)
@@ -93,6 +95,13 @@ def apply(
     if interrupted:
         raise Interrupted(result)
     return result
+
+
+def _inline_kinds(providers: Providers, execution: Execution) -> set[str]:
+    """Kinds whose calls run on this thread: only with the own pool and no step timeout."""
+    if execution.executor is not None or execution.step_timeout is not None:
+        return set()
+    return {kind for kind, provider in providers.items() if provider.inline_apply}
 
 
 def perform(step: Step, provider: Provider[Any] | None, phase: str) -> Any:
@@ -135,6 +144,7 @@ class _ApplyRun:
         self.live: dict[str, Any] = {s.address: s.actual for s in steps}
         self.resolved: dict[str, Step] = {}
         self.intents: dict[str, int | None] = {}
+        self.held: list[Event] | None = None  # outcome events waiting for a batch's commit
 
     def jobs(self) -> list[Job]:
         before = prerequisites(tuple(self.steps.values()))
@@ -161,7 +171,7 @@ class _ApplyRun:
 
     # -- Hooks -----------------------------------------------------------------
 
-    def prepare(self, job: Job) -> tuple[Callable[..., Any], tuple[Any, ...]] | Done:
+    def prepare(self, job: Job) -> Prepared | Done:
         """The call for a job (idempotent: asked again while waiting for a rate slot)."""
         address, phase = _split(job.id)
         step = self.steps[address]
@@ -178,6 +188,28 @@ class _ApplyRun:
         if phase != "destroy" and address not in self.intents:
             self.intents[address] = self.recorder.intend(step)
         return perform, (step, self.providers.get(step.kind), phase)
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """The recorder's batch; outcome events wait for its commit, so a callback
+        that reads the state finds what they report (and takes no lock held here)."""
+        outer = self.held is None
+        if outer:
+            self.held = []
+        try:
+            with self.recorder.batch():
+                yield
+        finally:
+            if outer:
+                held, self.held = self.held or [], None
+                for event in held:
+                    emit(self.execution.on_event, event)
+
+    def _emit(self, event: Event) -> None:
+        if self.held is not None:
+            self.held.append(event)
+        else:
+            emit(self.execution.on_event, event)
 
     def started(self, job: Job, attempt: int) -> None:
         address, _ = _split(job.id)
@@ -204,7 +236,6 @@ class _ApplyRun:
         address, phase = _split(job.id)
         step = self.resolved.get(address, self.steps[address])
         intent = self.intents.get(address)
-        sink = self.execution.on_event
         action = step.action.value
         if done.status == "ok":
             if phase == "destroy":
@@ -212,27 +243,24 @@ class _ApplyRun:
             else:
                 self.live[address] = done.result
                 self.recorder.succeeded(step, done.result, intent)
-            emit(sink, Event(EventKind.FINISHED, address, action, done.attempts or 1))
+            self._emit(Event(EventKind.FINISHED, address, action, done.attempts or 1))
         elif done.status == "failed":
             assert done.error is not None
             _log(logging.WARNING, address, "%s: %s failed: %r", address, step.action, done.error)
             if phase != "destroy":
                 self.recorder.failed(step, done.error, intent)
-            emit(sink, Event(EventKind.FAILED, address, action, done.attempts, repr(done.error)))
+            self._emit(Event(EventKind.FAILED, address, action, done.attempts, repr(done.error)))
         elif done.status == "unknown":
-            _log(
-                logging.WARNING,
-                address,
-                "%s: %s timed out; read again next run",
-                address,
-                step.action,
-            )
+            timed_out = isinstance(done.error, StepTimeout)
+            what = "timed out" if timed_out else "was interrupted"
+            _log(logging.WARNING, address, "%s: %s %s; read again next run", address, action, what)
             self.recorder.abandoned(step)
-            emit(sink, Event(EventKind.TIMED_OUT, address, action, done.attempts))
+            kind = EventKind.TIMED_OUT if timed_out else EventKind.CANCELLED
+            self._emit(Event(kind, address, action, done.attempts))
         else:
-            self.recorder.skipped(step, done.status)
+            self.recorder.skipped(step, done.status, intent)
             kind = EventKind.SKIPPED if done.status == "skipped" else EventKind.CANCELLED
-            emit(sink, Event(kind, address, action))
+            self._emit(Event(kind, address, action))
 
     # -- helpers ---------------------------------------------------------------
 

@@ -37,6 +37,10 @@ class Provider(abc.ABC, Generic[R]):
     rate_limit: ClassVar[float | None] = None
     #: Calls wait on I/O, so plan reads them in parallel; False reads inline (in-memory).
     blocking_io: ClassVar[bool] = True
+    #: Calls are quick local work (a file write): apply makes them on its own thread,
+    #: without the pool's hand-off; not when a step timeout or an executor is given.
+    #: A class or an instance attribute (the files providers set it unless durable).
+    inline_apply: bool = False
     #: Observing a whole kind through one ``list()`` is cheaper than reading each thing
     #: (an API that pages); plan then matches listed things to desired ones by address.
     observe_by_list: ClassVar[bool] = False

@@ -1,13 +1,16 @@
 """Recording apply outcomes: an intent before each provider call, the record after.
 
-Called by apply for every step. Each outcome is written in one transaction
-together with its journal entry and the closing of its intent, so a crash at
-any point leaves either an open intent (resolved by ``_recovery``) or a record.
+Called by apply for every step. Each outcome is written atomically together
+with its journal entry and the closing of its intent, so a crash at any point
+leaves either an open intent (resolved by ``_recovery``) or a record. Apply
+batches a scheduler cycle's intents, and its outcomes, into one commit each.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from typing import Any
 
 import attrs
@@ -31,6 +34,10 @@ class Recorder:
     apply_id: int | None = None
     revision: str | None = None
     records: Mapping[str, Record] = attrs.field(factory=dict)
+    # Each intent's stored spec by address, with what it was made from: the record reuses it.
+    _intended: dict[str, tuple[Any, Mapping[str, Any]]] = attrs.field(
+        factory=dict, init=False, eq=False, repr=False
+    )
 
     def _entry(self, step: Step, status: str, error: BaseException | None = None) -> Any:
         if self.apply_id is None:
@@ -38,12 +45,17 @@ class Recorder:
         text = None if error is None else repr(error)[:_MAX_ERROR]
         return (self.apply_id, StepEntry(step.address, step.action.value, status, text))
 
+    def batch(self) -> AbstractContextManager[None]:
+        """Changes made inside commit together (see ``State.batch``)."""
+        return contextlib.nullcontext() if self.state is None else self.state.batch()
+
     def intend(self, step: Step) -> int | None:
         """Durably note the provider call about to run (the crash-safety intent)."""
         if self.state is None or step.action not in _INTENDED:
             return None
         source = step.declared or step.desired or step.actual
         spec = stored_spec(source) if source is not None else {}
+        self._intended[step.address] = (source, spec)
         return self.state.open_intent(
             step.address, step.kind, step.action.value, spec, self.apply_id
         )
@@ -56,7 +68,14 @@ class Recorder:
             self.state.forget(step.address, intent=intent, step=entry)
             return
         declared = step.declared or step.desired
-        record = record_for(declared, result, self.revision, depends_on=step.depends_on)
+        source, stored = self._intended.pop(step.address, (None, None))
+        record = record_for(
+            declared,
+            result,
+            self.revision,
+            depends_on=step.depends_on,
+            stored=stored if source is declared else None,
+        )
         if step.action is Action.NOOP and self.records.get(step.address) == record:
             return  # nothing changed, nothing to journal (the plan JSON has the step)
         self.state.save(record, intent=intent, step=entry)
@@ -65,6 +84,7 @@ class Recorder:
         if self.state is None:
             return
         entry = self._entry(step, "failed", error)
+        self._intended.pop(step.address, None)
         if isinstance(error, PartiallyCreated):
             declared = step.declared or step.desired
             record = record_for(
@@ -76,9 +96,16 @@ class Recorder:
         elif entry is not None:
             self.state.journal_step(*entry)
 
-    def skipped(self, step: Step, status: str = "skipped") -> None:
-        """A step that never ran (skipped after a failure, or cancelled): journal only."""
-        self._journal_only(step, status)
+    def skipped(self, step: Step, status: str = "skipped", intent: int | None = None) -> None:
+        """A step that never ran (skipped after a failure, or cancelled): journal it.
+
+        Its intent, when one was opened for a call that then never started, is closed.
+        """
+        self._intended.pop(step.address, None)
+        if self.state is not None and intent is not None:
+            self.state.close_intent(intent, step=self._entry(step, status))
+        else:
+            self._journal_only(step, status)
 
     def abandoned(self, step: Step) -> None:
         """A step that timed out: its intent stays open so the next run reads it again."""

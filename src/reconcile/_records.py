@@ -76,21 +76,27 @@ def record_for(
     *,
     tainted: bool = False,
     depends_on: tuple[str, ...] | None = None,
+    stored: Mapping[str, Any] | None = None,
 ) -> Record:
-    """The record after a successful step: what was declared, what the provider returned."""
+    """The record after a successful step: what was declared, what the provider returned.
+
+    ``stored`` is ``stored_spec(declared)`` when the caller has it already (the intent's).
+    """
     spec = spec_of(declared)
     lifecycle = lifecycle_of(declared)
+    stamp = now()
     return Record(
         address=address_of(declared),
         kind=spec.kind,
-        spec=stored_spec(declared),
+        spec=stored_spec(declared) if stored is None else stored,
         outputs=outputs_of(result) if result is not None else {},
         depends_on=tuple(declared.depends_on) if depends_on is None else depends_on,
         revision=revision,
         tainted=tainted,
         protected=lifecycle.prevent_destroy,
         retain=lifecycle.retain,
-        updated_at=now(),
+        created_at=stamp,
+        updated_at=stamp,
     )
 
 

@@ -15,7 +15,8 @@ import heapq
 import itertools
 import random
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 import attrs
@@ -28,6 +29,7 @@ from ._policy import RetryPolicy
 __all__ = ["Done", "Job", "Scheduler", "StepTimeout"]
 
 _TICK = 0.05
+_INLINE_BATCH = 100  # inline calls per cycle: their records commit together after them
 
 
 class StepTimeout(ReconcileError):
@@ -55,24 +57,52 @@ class Done:
     attempts: int = 0
 
 
+Prepared = tuple[Callable[..., Any], tuple[Any, ...]]
+"""The provider call a job makes, and its arguments."""
+
+
 class Hooks(Protocol):
     """What the scheduler asks of its caller; apply implements it."""
 
-    def prepare(self, job: Job) -> tuple[Callable[..., Any], tuple[Any, ...]] | Done:
+    def prepare(self, job: Job) -> Prepared | Done:
         """The call to submit, or an outcome decided without a provider call."""
         ...
 
     def started(self, job: Job, attempt: int) -> None: ...
+
+    def batch(self) -> AbstractContextManager[None]:
+        """Around each cycle's preparations, and each cycle's completions: one commit."""
+        ...
 
     def retrying(self, job: Job, attempt: int, error: BaseException, delay: float) -> None: ...
 
     def finished(self, job: Job, done: Done) -> None: ...
 
 
+class _Called:
+    """The outcome of a call made on this thread, read as a finished future is."""
+
+    __slots__ = ("_error", "_result")
+
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        self._result: Any = None
+        self._error: BaseException | None = None
+        try:
+            self._result = fn(*args)
+        except BaseException as error:  # Ctrl-C included: the scheduler decides what it means
+            self._error = error
+
+    def result(self) -> Any:
+        return self._result
+
+    def exception(self) -> BaseException | None:
+        return self._error
+
+
 @attrs.define
 class _Running:
     job: Job
-    future: cf.Future[Any]
+    future: cf.Future[Any] | _Called
     started: float
     attempt: int
     began: list[float] = attrs.field(factory=list)
@@ -99,8 +129,10 @@ class Scheduler:
         limiters: Mapping[str, Limiter],
         cancel: threading.Event,
         rng: random.Random,
+        inline: Collection[str] = (),
     ) -> None:
         self.executor = executor
+        self._inline = frozenset(inline)
         self._renew = renew
         self.retired: list[cf.Executor] = []
         self._parallelism = max(1, parallelism)
@@ -129,23 +161,48 @@ class Scheduler:
         while state.timers and state.timers[0][0] <= now:
             _, _, job_id, attempt = heapq.heappop(state.timers)
             state.ready.appendleft((job_id, attempt))
-        for job_id, attempt in list(state.ready):
-            if self._cancel.is_set():
-                break
-            job = state.jobs[job_id]
-            prepared = hooks.prepare(job)  # idempotent; decides steps that need no call
-            if isinstance(prepared, Done):
+        launches: list[tuple[Job, int, Prepared]] = []
+        # Free pool slots, and how many calls may run here in a row (they take no slot).
+        room = {False: self._parallelism - len(state.running), True: _INLINE_BATCH}
+        if not self._inline:
+            room[True] = 0
+        with hooks.batch():  # this cycle's intents commit together, before any call starts
+            for job_id, attempt in list(state.ready):
+                if self._cancel.is_set():
+                    break
+                job = state.jobs[job_id]
+                inline = job.kind in self._inline
+                if room[inline] <= 0:
+                    if room[not inline] <= 0:
+                        break
+                    continue
+                prepared = hooks.prepare(job)  # idempotent; decides steps that need no call
+                if isinstance(prepared, Done):
+                    state.ready.remove((job_id, attempt))
+                    state.finish(job.id, prepared, hooks)
+                    continue
+                if not self._admit(state, job, attempt, now):
+                    continue
                 state.ready.remove((job_id, attempt))
-                state.finish(job.id, prepared, hooks)
-                continue
-            if len(state.running) >= self._parallelism:
+                launches.append((job, attempt, prepared))
+                room[inline] -= 1
+        for n, (job, attempt, prepared) in enumerate(launches):
+            if self._cancel.is_set():  # by a call made here: start no more
+                self._put_back(state, launches[n:])
                 break
-            if not self._admit(state, job, attempt, now):
-                continue
-            state.ready.remove((job_id, attempt))
-            self._launch(state, hooks, job, attempt, prepared)
+            try:
+                self._launch(state, hooks, job, attempt, prepared)
+            except BaseException:  # Ctrl-C: what did not start waits, to be cancelled
+                self._put_back(state, launches[n + 1 :])
+                raise
         if self._cancel.is_set():
             self._cancel_waiting(state, hooks)
+
+    def _put_back(self, state: _Run, unstarted: list[tuple[Job, int, Prepared]]) -> None:
+        """Jobs admitted but not started: ready again (in order), their limiter slots free."""
+        for job, _, _ in unstarted:
+            self._release(job)
+        state.ready.extendleft((job.id, attempt) for job, attempt, _ in reversed(unstarted))
 
     def _admit(self, state: _Run, job: Job, attempt: int, now: float) -> bool:
         limiter = self._limiters.get(job.kind)
@@ -162,18 +219,21 @@ class Scheduler:
         return True
 
     def _launch(
-        self,
-        state: _Run,
-        hooks: Hooks,
-        job: Job,
-        attempt: int,
-        prepared: tuple[Callable[..., Any], tuple[Any, ...]],
+        self, state: _Run, hooks: Hooks, job: Job, attempt: int, prepared: Prepared
     ) -> None:
         fn, args = prepared
         hooks.started(job, attempt)
         began: list[float] = []  # filled by the worker (shared memory in a thread pool)
-        future = self.executor.submit(_timed, began, self._clock, fn, *args)
-        state.running[future] = _Running(job, future, self._clock.monotonic(), attempt, began)
+        started = self._clock.monotonic()
+        if job.kind not in self._inline:
+            future = self.executor.submit(_timed, began, self._clock, fn, *args)
+            state.running[future] = _Running(job, future, started, attempt, began)
+            return
+        run = _Running(job, _Called(fn, args), started, attempt, began)
+        error = run.future.exception()
+        if error is not None and not isinstance(error, Exception):
+            self._complete(state, hooks, run)  # Ctrl-C: stop here
+        state.called.append(run)
 
     def _release(self, job: Job) -> None:
         limiter = self._limiters.get(job.kind)
@@ -181,20 +241,32 @@ class Scheduler:
             limiter.release()
 
     def _wait(self, state: _Run, hooks: Hooks) -> None:
-        if not state.running:
+        if state.called:  # calls made on this thread: done, and so are some on the pool
+            done: Iterable[cf.Future[Any]] = [f for f in state.running if f.done()]
+        elif state.running:
+            done, _ = cf.wait(list(state.running), timeout=_TICK, return_when=cf.FIRST_COMPLETED)
+        else:
             if state.timers and not state.ready:
                 self._clock.sleep(state.timers[0][0] - self._clock.monotonic())
             return
-        done, _ = cf.wait(list(state.running), timeout=_TICK, return_when=cf.FIRST_COMPLETED)
-        for future in done:
-            self._complete(state, hooks, state.running.pop(future))
+        called, state.called = state.called, []
+        with hooks.batch():  # this cycle's records commit together, before dependents start
+            for run in called:
+                self._complete(state, hooks, run)
+            for future in done:
+                self._complete(state, hooks, state.running.pop(future))
         self._expire(state, hooks)
 
     def _complete(self, state: _Run, hooks: Hooks, run: _Running) -> None:
         self._release(run.job)
         error = run.future.exception()
         if error is not None and not isinstance(error, Exception):
-            raise error  # KeyboardInterrupt, SystemExit, a kill: not a step failure; intents stay
+            # KeyboardInterrupt, SystemExit: not a step failure. What waits is cancelled;
+            # the call's own outcome is unknown and its intent stays open.
+            self._cancel.set()
+            self._cancel_waiting(state, hooks)
+            state.finish(run.job.id, Done("unknown", error=error, attempts=run.attempt), hooks)
+            raise error
         if error is None:
             state.finish(run.job.id, Done("ok", run.future.result(), attempts=run.attempt), hooks)
         elif isinstance(error, TransientError) and run.attempt < self._retry.attempts:
@@ -243,7 +315,7 @@ class Scheduler:
     def _drain(self, state: _Run, hooks: Hooks) -> None:
         """After an interrupt: start nothing new, let running steps finish or time out."""
         self._cancel_waiting(state, hooks)
-        while state.running:
+        while state.running or state.called:
             self._wait(state, hooks)
 
 
@@ -255,7 +327,8 @@ class _Run:
         self.waiting: dict[str, int] = {}
         self.dependents: dict[str, list[str]] = {j.id: [] for j in jobs}
         self.ready: collections.deque[tuple[str, int]] = collections.deque()
-        self.running: dict[cf.Future[Any], _Running] = {}
+        self.running: dict[cf.Future[Any], _Running] = {}  # on the executor
+        self.called: list[_Running] = []  # made on this thread, not yet completed
         self.timers: list[tuple[float, int, str, int]] = []
         self.done: dict[str, Done] = {}
         self.seq = itertools.count()

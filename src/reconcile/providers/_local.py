@@ -59,6 +59,9 @@ class _Local(Provider[R], Generic[R]):
     def __init__(self, root: StrPath, *, durable: bool = True) -> None:
         self.root = Root(root)
         self.durable = durable
+        # Without fsyncs a write takes microseconds: a thread hand-off would cost more.
+        # Durable writes wait on the disk, so they keep running in parallel on the pool.
+        self.inline_apply = not durable
 
     def __repr__(self) -> str:
         durable = "" if self.durable else ", durable=False"
