@@ -40,13 +40,14 @@ class Boxes(rc.Provider[Box]):
     resource = Box
     blocking_io = True
 
-    def __init__(self, hook: Hook | None = None) -> None:
+    def __init__(self, hook: Hook | None = None, clock: rc.Clock | None = None) -> None:
+        self.clock = clock
         self.store: dict[str, Box] = {}
         self.cond = threading.Condition()
         self.in_flight = 0
         self.peak = 0
         self.started = 0
-        self.starts: list[tuple[str, str, float]] = []  # method, address, time.monotonic()
+        self.starts: list[tuple[str, str, float]] = []  # method, address, monotonic time
         self.log: list[tuple[str, str]] = []
         self.threads: list[str] = []
         self.hook = hook
@@ -57,7 +58,8 @@ class Boxes(rc.Provider[Box]):
             self.in_flight += 1
             self.started += 1
             self.peak = max(self.peak, self.in_flight)
-            self.starts.append((method, address, time.monotonic()))
+            now = self.clock.monotonic() if self.clock is not None else time.monotonic()
+            self.starts.append((method, address, now))
             self.log.append((method, address))
             self.threads.append(threading.current_thread().name)
             self.cond.notify_all()
@@ -140,30 +142,33 @@ def _gaps(starts: list[float]) -> list[float]:
     return [b - a for a, b in itertools.pairwise(ordered)]
 
 
-# The limiter spaces the *admissions* of calls 1/rate apart. A call's recorded
-# start also includes the worker's dispatch delay, which can shrink one gap by
-# that delay on a loaded machine, so the bound allows a few milliseconds.
-SLACK = 0.005
+# Simulated time: only the engine's waits move it, so the spacing is exact on any
+# machine (a wall clock would add each worker's dispatch delay to the starts).
+EPS = 1e-9
 
 
 def test_rate_limit_spaces_apply_calls_whatever_the_parallelism():
-    provider = FiftyPerSecond()
-    reconciler = rc.Reconciler([provider], parallelism=32)
+    clock = SimulatedClock()
+    provider = FiftyPerSecond(clock=clock)
+    reconciler = rc.Reconciler([provider], parallelism=32, clock=clock)
     plan = reconciler.plan([Box(f"b{i}") for i in range(8)])
     provider.starts.clear()
     assert reconciler.apply(plan).ok
     starts = [t for m, _, t in provider.starts if m == "create"]
     assert len(starts) == 8
-    assert min(_gaps(starts)) >= 1 / 50 - SLACK, _gaps(starts)
-    assert max(starts) - min(starts) >= 7 / 50 - SLACK
+    assert min(_gaps(starts)) >= 1 / 50 - EPS, _gaps(starts)
+    assert max(starts) - min(starts) >= 7 / 50 - EPS
 
 
 def test_rate_limit_spaces_plan_reads():
-    provider = FiftyPerSecond()
-    rc.Reconciler([provider], parallelism=32).plan([Box(f"b{i}") for i in range(8)])
+    """Parallel reads sleep on their own threads (concurrent sleeps add up in simulated
+    time), so the bound is on the time they took: seven waits of 1/50 at least."""
+    clock = SimulatedClock()
+    provider = FiftyPerSecond(clock=clock)
+    rc.Reconciler([provider], parallelism=32, clock=clock).plan([Box(f"b{i}") for i in range(8)])
     starts = [t for m, _, t in provider.starts if m == "read"]
     assert len(starts) == 8
-    assert min(_gaps(starts)) >= 1 / 50 - SLACK, _gaps(starts)
+    assert clock.monotonic() >= 7 / 50 - EPS, clock.sleeps
 
 
 class OnePerSecond(Boxes):
