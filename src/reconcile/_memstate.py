@@ -36,7 +36,8 @@ class MemoryState(State):
         self.keep_history = keep_history
         self._records: dict[str, Record] = {}
         self._intents: dict[int, Intent] = {}
-        self._applies: dict[int, ApplyEntry] = {}
+        self._applies: dict[int, ApplyEntry] = {}  # without their steps, kept apart:
+        self._steps: dict[int, list[StepEntry]] = {}  # appending stays O(1) per step
         self._serial = 0
         self._salt = new_salt()
         self._holder: LockInfo | None = None
@@ -117,8 +118,10 @@ class MemoryState(State):
                 meta.get("user"), meta.get("host"), dict(meta), plan,
             )  # fmt: skip
             self._applies[entry.id] = entry
+            self._steps[entry.id] = []
             for old in sorted(self._applies)[: -self.keep_history or None]:
                 del self._applies[old]
+                del self._steps[old]
             return entry.id
 
     def _journal(self, step: Journaled) -> None:
@@ -127,8 +130,7 @@ class MemoryState(State):
 
     def journal_step(self, apply_id: int, entry: StepEntry) -> None:
         with self._mutex:
-            old = self._applies[apply_id]
-            self._applies[apply_id] = attrs.evolve(old, steps=(*old.steps, entry))
+            self._steps[apply_id].append(entry)
 
     def end_apply(self, apply_id: int, status: str) -> None:
         with self._mutex:
@@ -142,4 +144,4 @@ class MemoryState(State):
 
     def entry(self, apply_id: int) -> ApplyEntry:
         with self._mutex:
-            return self._applies[apply_id]
+            return attrs.evolve(self._applies[apply_id], steps=tuple(self._steps[apply_id]))

@@ -219,6 +219,43 @@ def test_only_empty_directories_are_removed(tmp_path: Path) -> None:
     assert (tmp_path / "d" / "keep").read_text() == "precious"
 
 
+def _killed_writes(folder: Path) -> list[Path]:
+    """What a write killed before its rename leaves: a temporary file, and a link's."""
+    folder.mkdir(parents=True, exist_ok=True)
+    file = folder / ".page.html.0a1b2c3d.tmp"
+    file.write_text("half")
+    link = folder / ".current.99aabbcc.tmp"
+    link.symlink_to("elsewhere")
+    return [file, link]
+
+
+def test_a_killed_write_leaves_no_orphan_and_does_not_block_removing_its_folder(
+    tmp_path: Path,
+) -> None:
+    state = rc.MemoryState()
+    reconciler = rc.Reconciler(local_providers(tmp_path), state=state)
+    assert reconciler.converge([Directory("d"), File("d/page.html", content="x")]).converged
+    leftovers = _killed_writes(tmp_path / "d")
+    files, dirs, links = (list(p.list()) for p in local_providers(tmp_path))
+    assert [f.path for f in files] == ["d/page.html"]  # not the temporaries
+    assert links == []
+    assert reconciler.converge([]).converged  # prunes the file, then the folder
+    assert not (tmp_path / "d").exists()
+    assert not any(p.is_symlink() or p.exists() for p in leftovers)
+
+
+def test_only_our_temporaries_are_removed_with_a_folder(tmp_path: Path) -> None:
+    _killed_writes(tmp_path / "d")
+    for name in (".notes.tmp", ".page.html.0A1B2C3D.tmp", "page.html.0a1b2c3d.tmp"):
+        (tmp_path / "d" / name).write_text("someone else's")
+        with pytest.raises(OSError, match="not empty"):
+            Directories(tmp_path).delete(Directory("d"))
+        assert (tmp_path / "d" / name).read_text() == "someone else's"
+        (tmp_path / "d" / name).unlink()
+    Directories(tmp_path).delete(Directory("d"))
+    assert not (tmp_path / "d").exists()
+
+
 def test_list_walks_the_root(tmp_path: Path) -> None:
     rc.Reconciler(local_providers(tmp_path)).converge(_site())
     files, dirs, links = (list(p.list()) for p in local_providers(tmp_path))

@@ -15,6 +15,7 @@ import errno
 import hashlib
 import os
 import pathlib
+import re
 import stat
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
@@ -29,11 +30,13 @@ __all__ = [
     "chmod",
     "file_chunks",
     "hash_chunks",
+    "is_leftover",
     "kind_of",
     "link_atomically",
     "lstat",
     "make_folders",
     "read_file",
+    "remove_leftovers",
     "sync",
     "text_chunks",
     "write_atomically",
@@ -242,6 +245,22 @@ def sync(path: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+_LEFTOVER = re.compile(r"\..+\.[0-9a-f]{8}\.tmp\Z", re.DOTALL)
+
+
+def is_leftover(name: str) -> bool:
+    """Whether ``name`` is one of ``_beside``'s temporary names (left by a killed write)."""
+    return _LEFTOVER.match(name) is not None
+
+
+def remove_leftovers(folder: str) -> None:
+    """Delete the temporaries killed writes left in ``folder`` (never folders)."""
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if is_leftover(entry.name) and not entry.is_dir(follow_symlinks=False):
+                _discard(entry.path)
 
 
 def _beside(target: str, create: Callable[[str], T], durable: bool) -> tuple[str, T]:

@@ -27,11 +27,13 @@ from ._io import (
     chmod,
     file_chunks,
     hash_chunks,
+    is_leftover,
     kind_of,
     link_atomically,
     lstat,
     make_folders,
     read_file,
+    remove_leftovers,
     sync,
     text_chunks,
     write_atomically,
@@ -89,12 +91,15 @@ class _Local(Provider[R], Generic[R]):
             sync(os.path.dirname(path))
 
     def _entries(self) -> Iterator[tuple[str, str, os.stat_result]]:
-        """Everything under the root (links not followed), with its root-relative path."""
+        """Everything under the root (links not followed), with its root-relative path.
+
+        Temporaries a killed write left behind are not entries: they are ours, not orphans.
+        """
         real = os.fspath(self.root.real)
         paths = [
             os.path.relpath(os.path.join(top, name), real).split(os.sep)
             for top, dirs, files in os.walk(real)
-            for name in dirs + files
+            for name in dirs + [f for f in files if not is_leftover(f)]
         ]
         for parts in sorted(paths):  # by components, as pathlib sorts
             full = os.path.join(real, *parts)
@@ -202,6 +207,7 @@ class Directories(_Local[Directory]):
         if self._entry(have, path, stat.S_ISDIR, "a directory") is None:
             return
         try:
+            remove_leftovers(path)  # a killed write's temporary must not keep it from going
             self._remove(path, os.rmdir)
         except OSError as err:
             if err.errno not in (errno.ENOTEMPTY, errno.EEXIST):
