@@ -16,7 +16,7 @@ import attrs
 
 import reconcile as rc
 
-from .harness import Measure, Row, measure
+from .harness import Measure, Row, measure, measure_together
 
 
 @rc.resource("bench_node")
@@ -105,8 +105,14 @@ def _overhead(desired: list[Node]) -> Row:
         for node in desired:
             provider.create(node)
 
-    ours = measure(lambda rp: rp[0].apply(rp[1]), lambda: _planned(0.0, desired, 1), runs=5)
-    base = measure(plain, lambda: Slow(0.0), runs=5)
+    got = measure_together(
+        {
+            "ours": (lambda rp: rp[0].apply(rp[1]), lambda: _planned(0.0, desired, 1)),
+            "plain": (plain, lambda: Slow(0.0)),
+        },
+        runs=5,
+    )
+    ours, base = got["ours"], got["plain"]
     per_step_us = ours.seconds / len(desired) * 1e6
     return Row(
         "apply overhead, zero latency",

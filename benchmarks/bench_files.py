@@ -33,7 +33,7 @@ from typing import Any
 import reconcile as rc
 from reconcile.providers import Directory, File, local_providers
 
-from .harness import Measure, Row, measure
+from .harness import Row, Timed, measure_together
 
 DIRS = 10
 NOOP_RUNS = 9
@@ -183,10 +183,7 @@ def run(quick: bool) -> list[Row]:
     layout = _layout(count)
     with tempfile.TemporaryDirectory(prefix="bench_files-") as top:
         trees = _Trees(Path(top))
-        plain = _plain_first(trees, layout, runs)
-        rows = []
-        for durable in (True, False):
-            rows += _first_apply(trees, desired, layout, runs, plain, durable)
+        rows = _first_apply(trees, desired, layout, runs)
         rows.append(_noop(trees, desired, layout, runs))
         for durable in (True, False):
             rows.append(_drifted(trees, desired, layout, count, runs, durable))
@@ -197,48 +194,40 @@ def _config(durable: bool) -> str:
     return "default: durable" if durable else "durable=False"
 
 
-def _plain_first(trees: _Trees, layout: list[tuple[str, bytes]], runs: int) -> Measure:
-    return measure(lambda w: _plain_write(w, layout), lambda: trees.fresh("first-plain"), runs=runs)
-
-
 def _first_apply(
-    trees: _Trees,
-    desired: list[Any],
-    layout: list[tuple[str, bytes]],
-    runs: int,
-    plain: Measure,
-    durable: bool,
+    trees: _Trees, desired: list[Any], layout: list[tuple[str, bytes]], runs: int
 ) -> list[Row]:
-    """Our first apply against plain writes; the durable default also against durable ones."""
+    """Our first apply, both ways, against plain writes and plain durable ones, taking turns."""
 
-    def ours_setup() -> Path:
-        work = trees.fresh("first")
-        (work / "root").mkdir()
-        return work
+    def ours(durable: bool) -> Timed:
+        def setup() -> Path:
+            work = trees.fresh(f"first-{durable}")
+            (work / "root").mkdir()
+            return work
 
-    ours = measure(
-        lambda w: _apply(w / "root", w / "state.db", desired, durable), ours_setup, runs=runs
+        return lambda w: _apply(w / "root", w / "state.db", desired, durable), setup
+
+    got = measure_together(
+        {
+            "plain": (lambda w: _plain_write(w, layout), lambda: trees.fresh("first-plain")),
+            "durable plain": (
+                lambda w: _plain_durable_write(w, layout),
+                lambda: trees.fresh("first-durable"),
+            ),
+            "durable": ours(True),
+            "not durable": ours(False),
+        },
+        runs=runs,
     )
-    name = f"files: first apply ({_config(durable)})"
-    rows = [Row(name, len(desired), ours, plain, "plain mkdir+write+chmod", "<= 3x")]
-    if durable:
-        base = measure(
-            lambda w: _plain_durable_write(w, layout),
-            lambda: trees.fresh("first-durable"),
-            runs=runs,
-            memory=False,
-        )
-        rows.append(
-            Row(
-                "files: first apply (durable) vs plain fsync",
-                len(desired),
-                ours,
-                base,
-                "plain write+fsync+rename+fsync dir",
-                "<= 3x",
-            )
-        )
-    return rows
+    plain, size = got["plain"], len(desired)
+    return [
+        Row(f"files: first apply ({_config(True)})", size, got["durable"], plain,
+            "plain mkdir+write+chmod", "<= 3x"),
+        Row("files: first apply (durable) vs plain fsync", size, got["durable"],
+            got["durable plain"], "plain write+fsync+rename+fsync dir", "<= 3x"),
+        Row(f"files: first apply ({_config(False)})", size, got["not durable"], plain,
+            "plain mkdir+write+chmod", "<= 3x"),
+    ]  # fmt: skip
 
 
 def _converged(trees: _Trees, name: str, desired: list[Any]) -> Path:
@@ -261,11 +250,14 @@ def _noop(trees: _Trees, desired: list[Any], layout: list[tuple[str, bytes]], ru
             raise RuntimeError("the plain compare found changes")
 
     runs = max(runs, NOOP_RUNS)  # tens of milliseconds each: more runs steady the median
+    got = measure_together(
+        {"ours": (ours, lambda: work), "plain": (base, lambda: plain)}, runs=runs
+    )
     return Row(
         "files: no-op re-apply",
         len(desired),
-        measure(ours, lambda: work, runs=runs),
-        measure(base, lambda: plain, runs=runs),
+        got["ours"],
+        got["plain"],
         "plain read+sha256+stat+compare",
         "<= 3x",
     )
@@ -295,11 +287,15 @@ def _drifted(
         if _apply(w / "root", w / "state.db", desired, durable) != drifted[-1]:
             raise RuntimeError("the drift re-apply did not change exactly the drifted files")
 
+    got = measure_together(
+        {"ours": (ours, drift(work)), "plain": (lambda p: _plain_fix(p, layout), drift(plain))},
+        runs=runs,
+    )
     return Row(
         f"files: 15% drift re-apply ({_config(durable)})",
         len(desired),
-        measure(ours, drift(work), runs=runs),
-        measure(lambda p: _plain_fix(p, layout), drift(plain), runs=runs),
+        got["ours"],
+        got["plain"],
         "plain compare all + fix 15%",
         "",
         {"drifted": drifted[-1]},

@@ -19,7 +19,7 @@ from deepdiff import DeepDiff
 
 import reconcile as rc
 
-from .harness import Row, measure
+from .harness import Row, measure, measure_together
 from .workload import Service, World, as_dicts, records_for, world
 
 
@@ -105,14 +105,19 @@ def run(quick: bool) -> list[Row]:
 def _plan_rows(n: int) -> list[Row]:
     w = world(n)
     runs = 5 if n <= 10_000 else 3
-    ours = measure(
-        lambda rp: rp[0].plan(w.desired), lambda: _reconciler(w), runs=runs, memory=False
-    )
     probe = _reconciler(w)
     probe[0].plan(w.desired)
     data = _dicts(w)
-    a = measure(_baseline_a, lambda: data, runs=runs, memory=False)
-    b = measure(_baseline_b, lambda: data, runs=runs, memory=False)
+    got = measure_together(
+        {
+            "ours": (lambda rp: rp[0].plan(w.desired), lambda: _reconciler(w)),
+            "a": (_baseline_a, lambda: data),
+            "b": (_baseline_b, lambda: data),
+        },
+        runs=runs,
+        memory=False,
+    )
+    ours, a, b = got["ours"], got["a"], got["b"]
     ours_mb, dicts_mb = _memory(n)
     per = {
         "us_per_resource": round(ours.seconds / n * 1e6, 2),
@@ -163,8 +168,12 @@ def _noop_converge(n: int) -> Row:
         assert report.converged
         calls["writes"] = rp[1].writes
 
-    ours = measure(converge, lambda: _reconciler(clean), runs=runs, memory=False)
-    base = measure(_baseline_a, lambda: _dicts(clean), runs=runs, memory=False)
+    got = measure_together(
+        {"ours": (converge, lambda: _reconciler(clean)), "a": (_baseline_a, lambda: _dicts(clean))},
+        runs=runs,
+        memory=False,
+    )
+    ours, base = got["ours"], got["a"]
     return Row(
         "no-op converge",
         n,

@@ -1,7 +1,8 @@
 """Timing and memory measurement shared by every benchmark workload.
 
-Each figure is the median of several runs after one warm-up; peak memory is
-measured in a separate run under ``tracemalloc`` so it does not slow the timing.
+Each figure is the median of several runs after one warm-up; a workload and its
+baselines take turns run by run. Peak memory is measured in a separate run under
+``tracemalloc`` so it does not slow the timing.
 """
 
 from __future__ import annotations
@@ -10,12 +11,12 @@ import gc
 import statistics
 import time
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
 
-__all__ = ["Measure", "Row", "measure"]
+__all__ = ["Measure", "Row", "Timed", "measure", "measure_together"]
 
 
 @attrs.frozen
@@ -57,24 +58,47 @@ class Row:
         }
 
 
+Timed = tuple[Callable[[Any], object], Callable[[], Any]]
+"""A workload to time: ``run`` and the ``setup`` that makes its argument afresh."""
+
+
 def measure(
     run: Callable[[Any], object], setup: Callable[[], Any], *, runs: int = 5, memory: bool = True
 ) -> Measure:
     """Median wall time of ``run(setup())`` over ``runs`` runs after a warm-up."""
-    run(setup())
-    times = []
+    return measure_together({"": (run, setup)}, runs=runs, memory=memory)[""]
+
+
+def measure_together(
+    contenders: Mapping[str, Timed], *, runs: int = 5, memory: bool = True
+) -> dict[str, Measure]:
+    """``measure`` for several workloads at once, their runs taking turns.
+
+    On a shared machine the speed of the disk and the CPU drifts within seconds;
+    taking turns lets each workload and its baseline see the same machine.
+    """
+    for run, setup in contenders.values():
+        run(setup())
+    times: dict[str, list[float]] = {name: [] for name in contenders}
     for _ in range(runs):
-        arg = setup()
-        gc.collect()
-        start = time.perf_counter()
+        for name, (run, setup) in contenders.items():
+            arg = setup()
+            gc.collect()
+            start = time.perf_counter()
+            run(arg)
+            times[name].append(time.perf_counter() - start)
+    return {
+        name: Measure(statistics.median(times[name]), _peak(run, setup) if memory else 0)
+        for name, (run, setup) in contenders.items()
+    }
+
+
+def _peak(run: Callable[[Any], object], setup: Callable[[], Any]) -> int:
+    arg = setup()
+    gc.collect()
+    tracemalloc.start()
+    try:
         run(arg)
-        times.append(time.perf_counter() - start)
-    peak = 0
-    if memory:
-        arg = setup()
-        gc.collect()
-        tracemalloc.start()
-        run(arg)
-        peak = tracemalloc.get_traced_memory()[1]
+        return tracemalloc.get_traced_memory()[1]
+    finally:
         tracemalloc.stop()
-    return Measure(statistics.median(times), peak)
