@@ -206,6 +206,8 @@ class _ApplyRun:
                     emit(self.execution.on_event, event)
 
     def _emit(self, event: Event) -> None:
+        if self.execution.on_event is None:
+            return
         if self.held is not None:
             self.held.append(event)
         else:

@@ -423,7 +423,7 @@ def _dump(value: Any) -> str:
 def _row(r: Record, intended: tuple[Mapping[str, Any], str] | None = None) -> tuple[Any, ...]:
     """The record's columns; its spec's JSON is the intent's when it is the same spec."""
     spec = intended[1] if intended is not None and intended[0] is r.spec else _dump(r.spec)
-    edges = _encode(list(r.depends_on)) if r.depends_on else "[]"
+    edges = _edges_text(tuple(r.depends_on))
     return (
         r.address, r.kind, spec, _dump(r.outputs), edges,
         r.revision, int(r.tainted), int(r.protected), int(r.retain), r.created_at, r.updated_at,
@@ -448,6 +448,12 @@ def _record(
         created_at=created_at,
         updated_at=updated_at,
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def _edges_text(edges: tuple[str, ...]) -> str:
+    """Dependency lists repeat across records (many files in one folder): encoded once."""
+    return _encode(list(edges))
 
 
 def _load(text: str) -> Any:
