@@ -238,6 +238,7 @@ def test_a_killed_write_leaves_no_orphan_and_does_not_block_removing_its_folder(
     leftovers = _killed_writes(tmp_path / "d")
     files, dirs, links = (list(p.list()) for p in local_providers(tmp_path))
     assert [f.path for f in files] == ["d/page.html"]  # not the temporaries
+    assert [d.path for d in dirs] == ["d"]
     assert links == []
     assert reconciler.converge([]).converged  # prunes the file, then the folder
     assert not (tmp_path / "d").exists()

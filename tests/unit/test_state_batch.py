@@ -23,16 +23,6 @@ import pytest
 import reconcile as rc
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def store(request, tmp_path) -> Iterator[rc.State]:
-    if request.param == "memory":
-        yield rc.MemoryState()
-        return
-    state = rc.SQLiteState(tmp_path / "state.db")
-    yield state
-    state.close()
-
-
 @pytest.fixture
 def sqlite_state(tmp_path) -> Iterator[rc.SQLiteState]:
     state = rc.SQLiteState(tmp_path / "state.db")

@@ -285,16 +285,6 @@ test_memory_and_sqlite_stores_agree = StoresAgree.TestCase
 # -- targeted agreements (each a divergence the machine can also find) -----------------
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def store(request, tmp_path) -> Iterator[rc.State]:
-    if request.param == "memory":
-        yield rc.MemoryState()
-        return
-    state = rc.SQLiteState(tmp_path / "state.db")
-    yield state
-    state.close()
-
-
 def test_move_onto_a_taken_or_from_an_unknown_address_is_a_state_error(store):
     store.save(rc.Record("rs_a[x]", "rs_a", {"v": 1}))
     store.save(rc.Record("rs_a[y]", "rs_a", {"v": 2}))
