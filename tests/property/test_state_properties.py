@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import datetime
 import itertools
 import shutil
 import tempfile
@@ -384,3 +385,21 @@ def test_after_any_crashes_and_drift_converge_reaches_desired_state(store, data)
         _check_converged(world, desired)
         again = world.reconciler().plan(desired)
         assert again.is_empty, again.render()
+
+
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+
+
+@given(st.lists(st.integers(0, 253_402_300_799 * 10**9), min_size=1, max_size=5))
+def test_timestamps_are_datetimes_isoformat_at_any_instant(instants):
+    """``now()`` formats each second once; its text must stay datetime's, second after
+    second (the cache) and at whole seconds (no microseconds to drop)."""
+    from reconcile import _state
+
+    for ns in sorted(instants):
+        expected = (_EPOCH + datetime.timedelta(microseconds=ns // 1000)).isoformat(
+            timespec="microseconds"
+        )
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(_state.time, "time_ns", lambda ns=ns: ns)
+            assert _state.now() == expected
