@@ -14,6 +14,7 @@ import logging
 import random
 import threading
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from typing import Any
 
 import attrs
@@ -189,10 +190,15 @@ class _ApplyRun:
             self.intents[address] = self.recorder.intend(step)
         return perform, (step, self.providers.get(step.kind), phase)
 
-    @contextlib.contextmanager
-    def batch(self) -> Iterator[None]:
+    def batch(self) -> AbstractContextManager[None]:
         """The recorder's batch; outcome events wait for its commit, so a callback
         that reads the state finds what they report (and takes no lock held here)."""
+        if self.recorder.state is None:  # nothing is committed: nothing to wait for
+            return contextlib.nullcontext()
+        return self._batch()
+
+    @contextlib.contextmanager
+    def _batch(self) -> Iterator[None]:
         outer = self.held is None
         if outer:
             self.held = []
