@@ -123,10 +123,17 @@ class SQLiteState(State):
                     self._settle()
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction; rolled back if anything (Ctrl-C included) interrupts it."""
+    def _tx(self, *, one_statement: bool = False) -> Iterator[sqlite3.Connection]:
+        """One write transaction; rolled back if anything (Ctrl-C included) interrupts it.
+
+        In a batch, a savepoint instead, unless the change is ``one_statement``: SQLite
+        undoes a failed statement by itself.
+        """
         with self._mutex:
             if self._batched:
+                if one_statement:
+                    yield self._db
+                    return
                 with self._savepoint():
                     yield self._db
                 return
@@ -228,7 +235,7 @@ class SQLiteState(State):
         self, address: str, kind: str, action: str, spec: Mapping[str, Any], apply_id: int | None
     ) -> int:
         text = _dump(spec)
-        with self._tx() as db:
+        with self._tx(one_statement=True) as db:
             cursor = db.execute(
                 "INSERT INTO intents (address, kind, action, spec, apply_id, created_at) "
                 "VALUES (?,?,?,?,?,?)",
@@ -283,7 +290,7 @@ class SQLiteState(State):
             return newest
 
     def journal_step(self, apply_id: int, entry: StepEntry) -> None:
-        with self._tx() as db:
+        with self._tx(one_statement=True) as db:
             _journal(db, (apply_id, entry))
 
     def end_apply(self, apply_id: int, status: str) -> None:
