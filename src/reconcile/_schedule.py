@@ -5,6 +5,9 @@ level by level), within the global parallelism and its provider's limits.
 Retries, timeouts and cancellation are decided here, in one place, on the
 calling thread; workers only run the provider call they were handed, so any
 ``concurrent.futures.Executor`` (threads, processes, a Dask cluster) can run them.
+Kinds named ``inline`` make their calls on the calling thread instead, up to
+``_INLINE_BATCH`` per cycle. Each cycle prepares its jobs in one ``hooks.batch()``
+and completes them in another, so their state changes commit together.
 """
 
 from __future__ import annotations
@@ -161,12 +164,31 @@ class Scheduler:
         while state.timers and state.timers[0][0] <= now:
             _, _, job_id, attempt = heapq.heappop(state.timers)
             state.ready.appendleft((job_id, attempt))
+        launches = self._prepare_cycle(state, hooks, now)
+        for n, (job, attempt, prepared) in enumerate(launches):
+            if self._cancel.is_set():  # by a call made here: start no more
+                self._put_back(state, launches[n:])
+                break
+            try:
+                self._launch(state, hooks, job, attempt, prepared)
+            except BaseException:  # Ctrl-C: what did not start waits, to be cancelled
+                self._put_back(state, launches[n + 1 :])
+                raise
+        if self._cancel.is_set():
+            self._cancel_waiting(state, hooks)
+
+    def _prepare_cycle(
+        self, state: _Run, hooks: Hooks, now: float
+    ) -> list[tuple[Job, int, Prepared]]:
+        """The ready jobs that start this cycle, prepared in one batch (their intents
+        commit together, before any starts); jobs that need no call finish here."""
         launches: list[tuple[Job, int, Prepared]] = []
         # Free pool slots, and how many calls may run here in a row (they take no slot).
-        room = {False: self._parallelism - len(state.running), True: _INLINE_BATCH}
-        if not self._inline:
-            room[True] = 0
-        with hooks.batch():  # this cycle's intents commit together, before any call starts
+        room = {
+            False: self._parallelism - len(state.running),
+            True: _INLINE_BATCH if self._inline else 0,
+        }
+        with hooks.batch():
             for job_id, attempt in list(state.ready):
                 if self._cancel.is_set():
                     break
@@ -186,17 +208,7 @@ class Scheduler:
                 state.ready.remove((job_id, attempt))
                 launches.append((job, attempt, prepared))
                 room[inline] -= 1
-        for n, (job, attempt, prepared) in enumerate(launches):
-            if self._cancel.is_set():  # by a call made here: start no more
-                self._put_back(state, launches[n:])
-                break
-            try:
-                self._launch(state, hooks, job, attempt, prepared)
-            except BaseException:  # Ctrl-C: what did not start waits, to be cancelled
-                self._put_back(state, launches[n + 1 :])
-                raise
-        if self._cancel.is_set():
-            self._cancel_waiting(state, hooks)
+        return launches
 
     def _put_back(self, state: _Run, unstarted: list[tuple[Job, int, Prepared]]) -> None:
         """Jobs admitted but not started: ready again (in order), their limiter slots free."""
