@@ -222,9 +222,11 @@ class _ApplyRun:
     def started(self, job: Job, attempt: int) -> None:
         address, _ = _split(job.id)
         step = self.steps[address]
-        if attempt == 1:
+        if attempt == 1 and log.isEnabledFor(logging.INFO):
             _log(logging.INFO, address, "%s: %s", address, step.action)
-        emit(self.execution.on_event, Event(EventKind.STARTED, address, step.action.value, attempt))
+        if self.execution.on_event is not None:
+            event = Event(EventKind.STARTED, address, step.action.value, attempt)
+            emit(self.execution.on_event, event)
 
     def retrying(self, job: Job, attempt: int, error: BaseException, delay: float) -> None:
         address, _ = _split(job.id)
@@ -251,7 +253,8 @@ class _ApplyRun:
             else:
                 self.live[address] = done.result
                 self.recorder.succeeded(step, done.result, intent)
-            self._emit(Event(EventKind.FINISHED, address, action, done.attempts or 1))
+            if self.execution.on_event is not None:
+                self._emit(Event(EventKind.FINISHED, address, action, done.attempts or 1))
         elif done.status == "failed":
             assert done.error is not None
             _log(logging.WARNING, address, "%s: %s failed: %r", address, step.action, done.error)

@@ -1,4 +1,5 @@
-"""``SQLiteState``: recorded state in one SQLite file (WAL, one transaction per step).
+"""``SQLiteState``: recorded state in one SQLite file (WAL; a transaction per change,
+or per ``batch()``, whose step rows are written together by ``_sqlpending``).
 
 The default store. Opening checks the file before anything runs: not SQLite,
 not reconcile's, a newer schema, corruption or no write access each raise
@@ -19,6 +20,15 @@ from typing import Any
 
 from ._errors import StateError
 from ._secrets import new_salt
+from ._sqlpending import (
+    DELETE_INTENT,
+    DELETE_RECORD,
+    INSERT_INTENT,
+    INSERT_STEP,
+    UPSERT_RECORD,
+    Pending,
+    bindable,
+)
 from ._state import (
     ApplyEntry,
     Intent,
@@ -90,6 +100,8 @@ class SQLiteState(State):
         _check_file(self.path)
         self._mutex = threading.RLock()
         self._batched = False
+        self._pending = Pending()  # a batch's checked changes, written when it commits
+        self._applies: set[int] = set()  # apply ids a batch has seen exist
         # Open intents' specs as given and as JSON: a record of the same spec skips a dump.
         self._intent_specs: dict[int | None, tuple[Mapping[str, Any], str]] = {}
         self._db = _connect(self.path, synchronous)
@@ -104,7 +116,12 @@ class SQLiteState(State):
 
     @contextmanager
     def batch(self) -> Iterator[None]:
-        """One transaction for every change inside; each change is its own savepoint."""
+        """One transaction for every change inside.
+
+        Intents, records, forgets and journal steps are checked when made and written
+        together at the end (``_sqlpending``); any other change flushes them first and
+        runs in its own savepoint, so each change is whole or undone.
+        """
         with self._mutex:
             if self._batched:
                 yield  # nested: the outer batch commits
@@ -116,11 +133,23 @@ class SQLiteState(State):
                 yield
             finally:
                 self._batched = False
+                pending, self._pending = self._pending, Pending()
+                self._applies.clear()
                 try:
                     if self._db.in_transaction:
-                        self._db.execute("COMMIT")  # each change inside is whole or undone
+                        pending.flush(self._db)
+                        self._db.execute("COMMIT")
                 finally:
                     self._settle()
+
+    def _holding(self) -> Pending | None:
+        """The batch's pending changes, when a change may join them instead of running."""
+        return self._pending if self._batched else None
+
+    def _flush(self) -> None:
+        """Write what the batch holds, before a change or a read that must see it."""
+        if self._batched and self._pending:
+            self._pending.flush(self._db)
 
     @contextmanager
     def _tx(self, *, one_statement: bool = False) -> Iterator[sqlite3.Connection]:
@@ -131,6 +160,7 @@ class SQLiteState(State):
         """
         with self._mutex:
             if self._batched:
+                self._flush()
                 if one_statement:
                     yield self._db
                     return
@@ -165,6 +195,7 @@ class SQLiteState(State):
     def _reading(self) -> Iterator[None]:
         """A consistent read: its own transaction, or the batch's (which sees its changes)."""
         if self._batched:
+            self._flush()
             yield
             return
         self._settle()
@@ -196,28 +227,49 @@ class SQLiteState(State):
 
     def save(self, record: Record, *, intent: int | None = None, step: Journaled = None) -> None:
         row = _row(record, self._intent_specs.pop(intent, None))
-        with self._tx() as db:
-            _journal(db, step)
-            db.execute(
-                "INSERT INTO resources VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(address) DO "
-                "UPDATE SET kind=excluded.kind, spec=excluded.spec, outputs=excluded.outputs, "
-                "depends_on=excluded.depends_on, revision=excluded.revision, "
-                "tainted=excluded.tainted, protected=excluded.protected, "
-                "retain=excluded.retain, updated_at=excluded.updated_at",
-                row,
-            )
-            self._bump(db)
-            if intent is not None:
-                db.execute("DELETE FROM intents WHERE id = ?", (intent,))
+        changes = [*_journaled(step), (UPSERT_RECORD, row), *_closing(intent)]
+        with self._mutex:
+            if self._defer(changes, bumps=1):
+                return
+            with self._tx() as db:
+                for statement, values in changes:
+                    db.execute(statement, values)
+                self._bump(db)
 
     def forget(self, address: str, *, intent: int | None = None, step: Journaled = None) -> None:
         self._intent_specs.pop(intent, None)
-        with self._tx() as db:
-            _journal(db, step)
-            if db.execute("DELETE FROM resources WHERE address = ?", (address,)).rowcount:
-                self._bump(db)
-            if intent is not None:
-                db.execute("DELETE FROM intents WHERE id = ?", (intent,))
+        changes = [*_journaled(step), (DELETE_RECORD, (address,)), *_closing(intent)]
+        with self._mutex:
+            if self._defer(changes):  # the flush counts what it drops into the serial
+                return
+            with self._tx() as db:
+                for statement, values in changes:
+                    dropped = db.execute(statement, values).rowcount
+                    if statement is DELETE_RECORD and dropped:
+                        self._bump(db)
+
+    def _defer(self, changes: list[tuple[str, tuple[Any, ...]]], bumps: int = 0) -> bool:
+        """Hold a change's rows until the batch commits; False when it must run now:
+        outside a batch, or SQLite would refuse a row (it then raises its own error)."""
+        pending = self._holding()
+        if pending is None:
+            return False
+        for statement, row in changes:
+            if not bindable(row) or (statement is INSERT_STEP and not self._known(row[0])):
+                return False
+        for statement, row in changes:
+            pending.add(statement, row)
+        pending.bumps += bumps
+        return True
+
+    def _known(self, apply_id: int) -> bool:
+        """Whether a journal entry ``apply_id`` exists (a step for any other is refused)."""
+        if apply_id not in self._applies:
+            found = self._db.execute("SELECT 1 FROM applies WHERE id = ?", (apply_id,))
+            if found.fetchone() is None:
+                return False
+            self._applies.add(apply_id)
+        return True
 
     def move(self, old: str, new: str) -> None:
         with self._tx() as db:
@@ -235,21 +287,33 @@ class SQLiteState(State):
         self, address: str, kind: str, action: str, spec: Mapping[str, Any], apply_id: int | None
     ) -> int:
         text = _dump(spec)
-        with self._tx(one_statement=True) as db:
-            cursor = db.execute(
-                "INSERT INTO intents (address, kind, action, spec, apply_id, created_at) "
-                "VALUES (?,?,?,?,?,?)",
-                (address, kind, action, text, apply_id, now()),
-            )
-            intent = int(cursor.lastrowid or 0)
+        row = (address, kind, action, text, apply_id, now())
+        with self._mutex:
+            pending = self._holding()
+            if pending is not None and bindable(row):
+                intent = pending.intent_id(self._db)
+                pending.add(INSERT_INTENT, (intent, *row))
+            else:
+                with self._tx(one_statement=True) as db:
+                    cursor = db.execute(
+                        "INSERT INTO intents (address, kind, action, spec, apply_id, created_at) "
+                        "VALUES (?,?,?,?,?,?)",
+                        row,
+                    )
+                    intent = int(cursor.lastrowid or 0)
+                self._pending.next_intent = None  # ids move on from the one taken here
         self._intent_specs[intent] = (spec, text)  # the record that closes it may reuse it
         return intent
 
     def close_intent(self, intent: int, *, step: Journaled = None) -> None:
         self._intent_specs.pop(intent, None)
-        with self._tx() as db:
-            _journal(db, step)
-            db.execute("DELETE FROM intents WHERE id = ?", (intent,))
+        changes = [*_journaled(step), (DELETE_INTENT, (intent,))]
+        with self._mutex:
+            if self._defer(changes):
+                return
+            with self._tx() as db:
+                for statement, values in changes:
+                    db.execute(statement, values)
 
     def acquire(self, holder: LockInfo) -> LockInfo | None:
         with self._tx() as db:
@@ -287,11 +351,16 @@ class SQLiteState(State):
             oldest_kept = newest - self.keep_history + 1
             db.execute("DELETE FROM steps WHERE apply_id < ?", (oldest_kept,))
             db.execute("DELETE FROM applies WHERE id < ?", (oldest_kept,))
+            self._applies.clear()  # some may be gone now
             return newest
 
     def journal_step(self, apply_id: int, entry: StepEntry) -> None:
-        with self._tx(one_statement=True) as db:
-            _journal(db, (apply_id, entry))
+        changes = _journaled((apply_id, entry))
+        with self._mutex:
+            if self._defer(changes):
+                return
+            with self._tx(one_statement=True) as db:
+                db.execute(*changes[0])
 
     def end_apply(self, apply_id: int, status: str) -> None:
         with self._tx() as db:
@@ -302,6 +371,7 @@ class SQLiteState(State):
 
     def history(self, limit: int | None = None) -> list[ApplyEntry]:
         with self._mutex:
+            self._flush()
             rows = self._db.execute(
                 "SELECT id, started_at, ended_at, status, revision, user, host, meta "
                 "FROM applies ORDER BY id DESC LIMIT ?",
@@ -311,6 +381,7 @@ class SQLiteState(State):
 
     def entry(self, apply_id: int) -> ApplyEntry:
         with self._mutex:
+            self._flush()
             row = self._db.execute("SELECT * FROM applies WHERE id = ?", (apply_id,)).fetchone()
             if row is None:
                 raise KeyError(apply_id)
@@ -322,14 +393,19 @@ class SQLiteState(State):
         return _apply_entry(row, row["plan"], tuple(StepEntry(*s) for s in steps))
 
 
-def _journal(db: sqlite3.Connection, step: Journaled) -> None:
+def _journaled(step: Journaled) -> list[tuple[str, tuple[Any, ...]]]:
+    """The journal row of a change, if it journals a step."""
     if step is None:
-        return
+        return []
     apply_id, entry = step
-    db.execute(
-        "INSERT INTO steps (apply_id, address, action, status, error, at) VALUES (?,?,?,?,?,?)",
-        (apply_id, entry.address, entry.action, entry.status, entry.error, entry.at),
-    )
+    return [
+        (INSERT_STEP, (apply_id, entry.address, entry.action, entry.status, entry.error, entry.at))
+    ]
+
+
+def _closing(intent: int | None) -> list[tuple[str, tuple[Any, ...]]]:
+    """The row that closes ``intent``, if the change closes one."""
+    return [] if intent is None else [(DELETE_INTENT, (intent,))]
 
 
 def _check_file(path: Path) -> None:

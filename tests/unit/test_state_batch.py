@@ -356,3 +356,82 @@ def test_batch_is_an_optional_part_of_the_state_contract():
     assert not getattr(rc.State.batch, "__isabstractmethod__", False)
     assert rc.MemoryState.batch is rc.State.batch
     assert rc.SQLiteState.batch is not rc.State.batch
+
+
+# -- SQLite: changes a batch holds back and writes together -------------------------------
+
+
+def test_intent_ids_opened_in_a_batch_follow_autoincrement_and_are_never_reused(sqlite_state):
+    """A batch numbers its intents itself (it holds the write lock): the ids SQLite's
+    AUTOINCREMENT would have given, after closed ones too, and on with plain calls after."""
+    first = sqlite_state.open_intent("rs_a[0]", "rs_a", "create", {}, None)
+    sqlite_state.close_intent(first)  # the highest id is gone: AUTOINCREMENT still moves on
+    with sqlite_state.batch():
+        held = [sqlite_state.open_intent(f"rs_a[{n}]", "rs_a", "create", {}, None) for n in (1, 2)]
+        sqlite_state.close_intent(held[0])
+        held.append(sqlite_state.open_intent("rs_a[3]", "rs_a", "create", {}, None))
+    after = sqlite_state.open_intent("rs_a[4]", "rs_a", "create", {}, None)
+    assert [*held, after] == [first + 1, first + 2, first + 3, first + 4]
+    assert [(i.id, i.address) for i in sqlite_state.snapshot().intents] == [
+        (first + 2, "rs_a[2]"),
+        (first + 3, "rs_a[3]"),
+        (first + 4, "rs_a[4]"),
+    ]
+
+
+def test_an_intent_sqlite_must_check_itself_keeps_the_numbering_of_the_held_ones(sqlite_state):
+    """An unbindable apply id runs at once (SQLite's own error); later held intents
+    must not take an id that a plain insert took meanwhile."""
+    with sqlite_state.batch():
+        a = sqlite_state.open_intent("rs_a[a]", "rs_a", "create", {}, None)
+        with pytest.raises(sqlite3.Error):
+            sqlite_state.open_intent("rs_a[x]", "rs_a", "create", {}, ("not", "an id"))  # type: ignore[arg-type]
+        b = sqlite_state.open_intent("rs_a[b]", "rs_a", "create", {}, None)
+    with sqlite_state.batch():
+        c = sqlite_state.open_intent("rs_a[c]", "rs_a", "create", {}, None)
+    assert len({a, b, c}) == 3
+    assert [i.address for i in sqlite_state.snapshot().intents] == ["rs_a[a]", "rs_a[b]", "rs_a[c]"]
+
+
+def test_a_batch_writes_each_table_in_the_order_its_changes_were_made(sqlite_state):
+    """Held rows are grouped per statement, but on one table they keep their order:
+    save, forget, save again of one address ends recorded; the journal keeps call order."""
+    apply_id = sqlite_state.begin_apply(None, "{}", {})
+
+    def step(name: str) -> tuple[int, rc.StepEntry]:
+        return apply_id, rc.StepEntry(f"rs_a[{name}]", "create", "ok")
+
+    with sqlite_state.batch():
+        sqlite_state.save(_record("x", v=1), step=step("1"))
+        sqlite_state.save(_record("y"), step=step("2"))
+        sqlite_state.forget("rs_a[x]", step=step("3"))
+        sqlite_state.forget("rs_a[never]", step=step("4"))
+        sqlite_state.save(_record("x", v=2), step=step("5"))
+        sqlite_state.forget("rs_a[y]", step=step("6"))
+    records = sqlite_state.snapshot()
+    assert {a: r.spec for a, r in records.records.items()} == {"rs_a[x]": {"v": 2}}
+    assert records.serial == 5, "three saves and the two forgets that dropped a record"
+    steps = [s.address for s in sqlite_state.entry(apply_id).steps]
+    assert steps == [f"rs_a[{n}]" for n in range(1, 7)]
+
+
+def test_another_thread_s_change_waits_for_the_batch_and_is_not_swept_into_it(sqlite_state):
+    """Changes from another thread take the state's lock: they run after the batch
+    commits, in their own transaction, rather than joining the batch's held rows."""
+    entered = threading.Event()
+    with _outside(sqlite_state) as db:
+
+        def other() -> None:
+            entered.wait(5)
+            sqlite_state.save(_record("other"))
+
+        thread = threading.Thread(target=other)
+        thread.start()
+        with sqlite_state.batch():
+            sqlite_state.save(_record("mine"))
+            entered.set()
+            thread.join(0.2)
+            assert thread.is_alive(), "the other thread's save did not wait for the batch"
+        thread.join(5)
+        assert _addresses(db) == {"rs_a[mine]", "rs_a[other]"}
+        assert _serial(db) == 2
