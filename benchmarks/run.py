@@ -46,14 +46,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def _table(rows: list[Row]) -> str:
     head = (
-        f"{'workload':<44} {'size':>7} {'ours':>10} {'baseline':>10} {'ratio':>8} "
+        f"{'workload':<46} {'size':>7} {'ours':>10} {'baseline':>10} {'ratio':>8} "
         f"{'peak MB':>8}  target / baseline"
     )
     lines = [head, "-" * len(head)]
     for r in rows:
         extra = " ".join(f"{k}={v}" for k, v in r.extra.items())
         lines.append(
-            f"{r.workload:<44} {r.size:>7} {r.ours.seconds:>9.4f}s {r.baseline.seconds:>9.4f}s "
+            f"{r.workload:<46} {r.size:>7} {r.ours.seconds:>9.4f}s {r.baseline.seconds:>9.4f}s "
             f"{r.ratio:>7.2f}x {r.ours.peak_bytes / 2**20:>8.1f}  "
             f"{r.target} vs {r.baseline_name} {extra}"
         )
