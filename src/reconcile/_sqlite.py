@@ -43,7 +43,7 @@ from ._state import (
 
 __all__ = ["SCHEMA_VERSION", "SQLiteState"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _MAGIC = b"SQLite format 3\x00"
 
 _SCHEMA_V1 = """
@@ -73,8 +73,20 @@ _RECORDS = (
 )
 _decode = json.JSONDecoder().raw_decode
 
+
+def _plans_apart(db: sqlite3.Connection) -> None:
+    """Schema 2: each apply's plan in a table of its own, so that closing an apply
+    rewrites a small row, not its plan (megabytes for thousands of steps)."""
+    db.execute(
+        "CREATE TABLE plans ("
+        "apply_id INTEGER PRIMARY KEY REFERENCES applies(id), plan TEXT NOT NULL)"
+    )
+    db.execute("INSERT INTO plans SELECT id, plan FROM applies WHERE plan IS NOT NULL")
+    db.execute("UPDATE applies SET plan = NULL WHERE plan IS NOT NULL")
+
+
 # MIGRATIONS[n] upgrades a database at schema version n to n + 1.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _plans_apart}
 
 
 class SQLiteState(State):
@@ -343,13 +355,15 @@ class SQLiteState(State):
     def begin_apply(self, revision: str | None, plan: str, meta: Mapping[str, Any]) -> int:
         with self._tx() as db:
             cursor = db.execute(
-                "INSERT INTO applies (started_at, status, revision, user, host, meta, plan) "
-                "VALUES (?, 'running', ?, ?, ?, ?, ?)",
-                (now(), revision, meta.get("user"), meta.get("host"), _dump(meta), plan),
+                "INSERT INTO applies (started_at, status, revision, user, host, meta) "
+                "VALUES (?, 'running', ?, ?, ?, ?)",
+                (now(), revision, meta.get("user"), meta.get("host"), _dump(meta)),
             )
             newest = int(cursor.lastrowid or 0)
+            db.execute("INSERT INTO plans VALUES (?, ?)", (newest, plan))
             oldest_kept = newest - self.keep_history + 1
             db.execute("DELETE FROM steps WHERE apply_id < ?", (oldest_kept,))
+            db.execute("DELETE FROM plans WHERE apply_id < ?", (oldest_kept,))
             db.execute("DELETE FROM applies WHERE id < ?", (oldest_kept,))
             self._applies.clear()  # some may be gone now
             return newest
@@ -390,7 +404,9 @@ class SQLiteState(State):
                 "WHERE apply_id = ? ORDER BY seq",
                 (apply_id,),
             ).fetchall()
-        return _apply_entry(row, row["plan"], tuple(StepEntry(*s) for s in steps))
+            plan = self._db.execute("SELECT plan FROM plans WHERE apply_id = ?", (apply_id,))
+            found = plan.fetchone()
+        return _apply_entry(row, found and found[0], tuple(StepEntry(*s) for s in steps))
 
 
 def _journaled(step: Journaled) -> list[tuple[str, tuple[Any, ...]]]:
@@ -457,9 +473,8 @@ def _verify(db: sqlite3.Connection, path: Path) -> None:
 def _migrate(db: sqlite3.Connection, path: Path) -> None:
     tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     if not tables:
-        _create(db)
-        return
-    if "meta" not in tables:
+        _create(db)  # schema 1, then the migrations: a new file is built as an old one moves on
+    elif "meta" not in tables:
         raise StateError(f"{path}: a SQLite database, but not reconcile state; refusing it")
     version = int(db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0])
     if version > SCHEMA_VERSION:
@@ -489,7 +504,7 @@ def _create(db: sqlite3.Connection) -> None:
     db.executescript(
         "BEGIN IMMEDIATE;"
         + _SCHEMA_V1
-        + f"INSERT INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');"
+        + "INSERT INTO meta VALUES ('schema_version', '1');"
         + "INSERT INTO meta VALUES ('serial', '0');"
         + f"INSERT INTO meta VALUES ('salt', '{new_salt()}');"
         + "COMMIT;"

@@ -659,7 +659,8 @@ def test_an_older_schema_is_migrated_once_and_keeps_its_data(tmp_path, monkeypat
     apply_id, _ = _fill(old)
     before = old.snapshot()
     old.close()
-    assert _schema_version(path) == 1
+    current = sqlite_module.SCHEMA_VERSION
+    assert _schema_version(path) == current
 
     calls: list[int] = []
 
@@ -667,11 +668,11 @@ def test_an_older_schema_is_migrated_once_and_keeps_its_data(tmp_path, monkeypat
         calls.append(1)
         db.execute("ALTER TABLE applies ADD COLUMN tag TEXT")
 
-    monkeypatch.setattr(sqlite_module, "SCHEMA_VERSION", 2)
-    monkeypatch.setitem(sqlite_module.MIGRATIONS, 1, add_tag_column)
+    monkeypatch.setattr(sqlite_module, "SCHEMA_VERSION", current + 1)
+    monkeypatch.setitem(sqlite_module.MIGRATIONS, current, add_tag_column)
     migrated = rc.SQLiteState(path)
     assert calls == [1]
-    assert _schema_version(path) == 2
+    assert _schema_version(path) == current + 1
     assert "tag" in _columns(path, "applies")
     after = migrated.snapshot()
     assert after.records == before.records
@@ -683,19 +684,20 @@ def test_an_older_schema_is_migrated_once_and_keeps_its_data(tmp_path, monkeypat
 
     rc.SQLiteState(path).close()
     assert calls == [1], "a migration ran again on an already migrated file"
-    assert _schema_version(path) == 2
+    assert _schema_version(path) == current + 1
 
 
 def test_a_failed_migration_leaves_the_old_file_usable(tmp_path, monkeypatch):
     path = tmp_path / "state.db"
     _make_state(path)
-    monkeypatch.setattr(sqlite_module, "SCHEMA_VERSION", 2)
+    current = sqlite_module.SCHEMA_VERSION
+    monkeypatch.setattr(sqlite_module, "SCHEMA_VERSION", current + 1)
 
     def broken(db: sqlite3.Connection) -> None:
         db.execute("ALTER TABLE applies ADD COLUMN tag TEXT")
         raise sqlite3.OperationalError("migration step failed")
 
-    monkeypatch.setitem(sqlite_module.MIGRATIONS, 1, broken)
+    monkeypatch.setitem(sqlite_module.MIGRATIONS, current, broken)
     with _no_gc():
         with pytest.raises(rc.StateError, match="migration step failed") as caught:
             rc.SQLiteState(path)
@@ -706,19 +708,110 @@ def test_a_failed_migration_leaves_the_old_file_usable(tmp_path, monkeypatch):
             except sqlite3.OperationalError as err:
                 pytest.fail(f"the failed migration left the state file locked: {err}")
             db.execute("ROLLBACK")
-        assert _schema_version(path) == 1
+        assert _schema_version(path) == current
         assert "tag" not in _columns(path, "applies"), "half a migration was committed"
 
 
 def test_a_state_without_a_migration_for_its_version_is_refused(tmp_path, monkeypatch):
     path = tmp_path / "state.db"
     _make_state(path)
-    monkeypatch.setattr(sqlite_module, "SCHEMA_VERSION", 2)
-    monkeypatch.delitem(sqlite_module.MIGRATIONS, 1, raising=False)
+    current = sqlite_module.SCHEMA_VERSION
+    monkeypatch.setattr(sqlite_module, "SCHEMA_VERSION", current + 1)
+    monkeypatch.delitem(sqlite_module.MIGRATIONS, current, raising=False)
     with _no_gc(), pytest.raises(rc.StateError) as caught:
         rc.SQLiteState(path)
     assert str(path) in str(caught.value)
-    assert _schema_version(path) == 1
+    assert _schema_version(path) == current
+
+
+_V1_STATE = Path(__file__).parent.parent / "data" / "state-v1.db"  # written by schema 1's release
+
+
+def _v1_copy(tmp_path: Path) -> tuple[Path, dict[int, tuple[Any, ...]]]:
+    """A copy of the schema 1 file, and its applies' rows (plan included) as it holds them."""
+    path = tmp_path / "state.db"
+    shutil.copyfile(_V1_STATE, path)
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        assert _schema_version(path) == 1
+        rows = db.execute("SELECT id, status, meta, plan FROM applies").fetchall()
+    return path, {r[0]: r[1:] for r in rows}
+
+
+def test_a_schema_1_file_moves_its_plans_apart_and_keeps_everything(tmp_path):
+    path, before = _v1_copy(tmp_path)
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        records = db.execute("SELECT * FROM resources ORDER BY address").fetchall()
+        steps = db.execute("SELECT * FROM steps ORDER BY seq").fetchall()
+    assert len(before) == 2
+    assert all(plan for *_, plan in before.values())
+    state = rc.SQLiteState(path)
+    try:
+        assert _schema_version(path) == 2
+        for apply_id, (status, meta, plan) in before.items():
+            entry = state.entry(apply_id)
+            assert (entry.status, entry.meta, entry.plan) == (status, json.loads(meta), plan)
+            assert rc.Plan.from_json(entry.plan).steps, "the moved plan no longer reads"
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            assert db.execute("SELECT * FROM resources ORDER BY address").fetchall() == records
+            assert db.execute("SELECT * FROM steps ORDER BY seq").fetchall() == steps
+            assert db.execute("SELECT count(*) FROM applies WHERE plan IS NOT NULL").fetchone() == (
+                0,
+            ), "a plan was left in its apply's row"
+        assert {r.address for r in state} == {"directory[site]", "file[site/index.html]"}
+        newest = state.begin_apply(None, '{"p": 3}', {})
+        assert newest == max(before) + 1
+        assert state.entry(newest).plan == '{"p": 3}'
+    finally:
+        state.close()
+
+
+def test_closing_an_apply_writes_a_small_row_not_its_plan_again(tmp_path):
+    """The point of schema 2: the plan is written once. Before, end_apply's UPDATE
+    rewrote the apply's whole row, plan included (megabytes for large plans)."""
+    state = rc.SQLiteState(tmp_path / "state.db")
+    wal = Path(f"{state.path}-wal")
+    try:
+        plan = json.dumps({"steps": [f"step {n} " * 20 for n in range(2000)]})  # ~300 KB
+        apply_id = state.begin_apply(None, plan, {})
+        before = wal.stat().st_size
+        state.end_apply(apply_id, "ok")
+        grew = wal.stat().st_size - before
+        assert grew < len(plan) // 10, f"closing the apply wrote {grew} bytes to the WAL"
+        entry = state.entry(apply_id)
+        assert (entry.plan, entry.status) == (plan, "ok")
+    finally:
+        state.close()
+
+
+def test_the_journal_keeps_plans_only_of_the_applies_it_keeps(tmp_path):
+    state = rc.SQLiteState(tmp_path / "state.db", keep_history=2)
+    try:
+        ids = [state.begin_apply(None, f'{{"n": {n}}}', {}) for n in range(4)]
+        with contextlib.closing(sqlite3.connect(state.path)) as db:
+            kept = [r[0] for r in db.execute("SELECT apply_id FROM plans ORDER BY apply_id")]
+        assert kept == ids[-2:]
+        assert state.entry(ids[-1]).plan == '{"n": 3}'
+        with pytest.raises(KeyError):
+            state.entry(ids[0])
+    finally:
+        state.close()
+
+
+def test_a_new_file_is_built_as_an_old_one_is_migrated(tmp_path):
+    """A new state file runs schema 1 and every migration: same tables as a migrated one."""
+    path, _ = _v1_copy(tmp_path)
+    rc.SQLiteState(path).close()
+    fresh = tmp_path / "fresh.db"
+    rc.SQLiteState(fresh).close()
+
+    def schema(p: Path) -> list[tuple[str, str]]:
+        with contextlib.closing(sqlite3.connect(p)) as db:
+            return db.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'table' ORDER BY name"
+            ).fetchall()
+
+    assert schema(fresh) == schema(path)
+    assert _schema_version(fresh) == _schema_version(path) == sqlite_module.SCHEMA_VERSION
 
 
 def test_plan_json_stored_in_the_journal_round_trips(tmp_path):
