@@ -132,6 +132,19 @@ class ResourceSpec:
     compared: tuple[FieldSpec, ...] = attrs.field(init=False, eq=False, repr=False)
     """Fields the diff may look at: not ignored, not in ignore_changes, not keys."""
 
+    computed_fields: tuple[FieldSpec, ...] = attrs.field(init=False, eq=False, repr=False)
+    """The fields a provider sets (``computed``), in declaration order."""
+    sensitive_fields: tuple[FieldSpec, ...] = attrs.field(init=False, eq=False, repr=False)
+    """The fields kept out of plans, logs and state (``sensitive``)."""
+
+    @computed_fields.default
+    def _computed_fields(self) -> tuple[FieldSpec, ...]:
+        return tuple(f for f in self.fields if f.flags.computed)
+
+    @sensitive_fields.default
+    def _sensitive_fields(self) -> tuple[FieldSpec, ...]:
+        return tuple(f for f in self.fields if f.flags.sensitive)
+
     @compared.default
     def _compared(self) -> tuple[FieldSpec, ...]:
         return tuple(

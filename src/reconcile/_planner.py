@@ -146,7 +146,9 @@ def _plan(
             track_records=snapshot is not None,
         )
     return Plan(
-        order_steps(steps),
+        # Desired steps come in the desired order, already topological; only pruned
+        # ones (deletes go after their dependents) need the steps ordered again.
+        tuple(steps) if not gone else order_steps(steps),
         salt=salt,
         serial=snapshot.serial if snapshot is not None else None,
         excluded=left_out,
@@ -314,7 +316,7 @@ def _desired_step(
     if have is None:
         resolved = resolve(declared, lambda r: _known_value(r, known))
         step = _step(Action.CREATE, Reason.MISSING, declared, resolved, None, Diff(), **common)
-        return step, _after(resolved, None)
+        return step, _known_after(resolved, None)
     last = load_spec(record.spec) if record is not None else None
     want = preserve_foreign(declared, have, last)
     resolved = resolve(want, lambda r: _known_value(r, known))
@@ -353,8 +355,8 @@ def _after(resolved: Any, have: Any) -> Any:
     """What a resource will be after apply: computed fields from ``have``, else unknown."""
     changes = {
         f.name: getattr(have, f.name) if have is not None else UNKNOWN
-        for f in spec_of(resolved).fields
-        if f.flags.computed and f.is_unset(getattr(resolved, f.name))
+        for f in spec_of(resolved).computed_fields
+        if f.is_unset(getattr(resolved, f.name))
     }
     return attrs.evolve(resolved, **changes) if changes else resolved
 
@@ -382,8 +384,8 @@ def _step(
     if action in (Action.CREATE, Action.REPLACE):
         computed = tuple(
             f.name
-            for f in spec_of(resolved).fields
-            if f.flags.computed and f.is_unset(getattr(resolved, f.name))
+            for f in spec_of(resolved).computed_fields
+            if f.is_unset(getattr(resolved, f.name))
         )
     shown = attrs.evolve(resolved, **dict.fromkeys(unknown)) if unknown else resolved
     return Step(

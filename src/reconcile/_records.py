@@ -38,9 +38,8 @@ _MISSING = object()
 def document(res: Any, salt: str | None = None) -> dict[str, Any]:
     """A resource as a plain document with its sensitive fields redacted."""
     doc = unstructure(res)
-    for f in spec_of(res).fields:
-        if f.flags.sensitive:
-            doc[f.name] = redact(doc[f.name], salt)
+    for f in spec_of(res).sensitive_fields:
+        doc[f.name] = redact(doc[f.name], salt)
     return doc
 
 
@@ -64,8 +63,8 @@ def outputs_of(res: Any) -> dict[str, Any]:
     """The provider-set (computed) field values of an actual resource."""
     return {
         f.name: unstructure_value(getattr(res, f.name))
-        for f in spec_of(res).fields
-        if f.flags.computed and not f.flags.sensitive
+        for f in spec_of(res).computed_fields
+        if not f.flags.sensitive
     }
 
 
@@ -140,8 +139,8 @@ def with_outputs(want: Any, outputs: Mapping[str, Any]) -> Any:
         return want
     changes = {
         f.name: outputs[f.name]
-        for f in spec_of(want).fields
-        if f.flags.computed and f.name in outputs and f.is_unset(getattr(want, f.name))
+        for f in spec_of(want).computed_fields
+        if f.name in outputs and f.is_unset(getattr(want, f.name))
     }
     return replace_fields(want, changes) if changes else want
 
@@ -149,9 +148,8 @@ def with_outputs(want: Any, outputs: Mapping[str, Any]) -> Any:
 def rebuild(cls: type[Any], spec: Mapping[str, Any], outputs: Mapping[str, Any]) -> Any:
     """A resource from a recorded spec and outputs; secrets (kept as digests) get defaults."""
     doc = dict(spec)
-    for f in spec_of(cls).fields:
-        if f.flags.sensitive:
-            doc.pop(f.name, None)
+    for f in spec_of(cls).sensitive_fields:
+        doc.pop(f.name, None)
     doc.update(outputs)
     return structure(doc, cls)
 
