@@ -297,7 +297,12 @@ class _ApplyRun:
 
     def _outcome(self, address: str, done: Mapping[str, Done]) -> Outcome:
         step = self.steps[address]
-        parts = [done[j] for j in (address, f"{address}#create", f"{address}#destroy") if j in done]
+        whole = done.get(address)  # one unit, unless a create-before-destroy split it
+        parts = (
+            [whole]
+            if whole is not None
+            else [done[j] for j in (f"{address}#create", f"{address}#destroy") if j in done]
+        )
         worst = next((d for d in parts if d.status != "ok"), parts[0])
         result = parts[0].result
         blocked = worst.blocked_by.split("#")[0] if worst.blocked_by else None

@@ -15,10 +15,8 @@ import stat
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
-import attrs
-
 from reconcile._diff import Diff
-from reconcile._model import address_of
+from reconcile._model import address_of, replace_fields
 from reconcile._provider import Provider
 
 from ._io import (
@@ -283,8 +281,11 @@ def _new(cls: type[R], **fields: Any) -> R:
 
 
 def _evolve(res: R, **changes: Any) -> R:
-    """``res`` as returned by a write: ``changes`` applied, ``depends_on`` dropped."""
-    made: R = attrs.evolve(cast(Any, res), depends_on=(), **changes)
+    """``res`` as returned by a write: ``changes`` applied, ``depends_on`` dropped.
+
+    The values are the write's own (a size, a digest), so validators need not run again.
+    """
+    made: R = replace_fields(res, {"depends_on": (), **changes})
     return made
 
 
