@@ -7,7 +7,9 @@ calling thread; workers only run the provider call they were handed, so any
 ``concurrent.futures.Executor`` (threads, processes, a Dask cluster) can run them.
 Kinds named ``inline`` make their calls on the calling thread instead, up to
 ``_INLINE_BATCH`` per cycle. Each cycle prepares its jobs in one ``hooks.batch()``
-and completes them in another, so their state changes commit together.
+and completes them in another, so their state changes commit together. Ready
+jobs queue per kind, and a cycle takes from the front of each queue only what
+may start, so its cost does not grow with what waits.
 """
 
 from __future__ import annotations
@@ -163,7 +165,7 @@ class Scheduler:
         now = self._clock.monotonic()
         while state.timers and state.timers[0][0] <= now:
             _, _, job_id, attempt = heapq.heappop(state.timers)
-            state.ready.appendleft((job_id, attempt))
+            state.ready.put_back([(job_id, attempt)])
         launches = self._prepare_cycle(state, hooks, now)
         for n, (job, attempt, prepared) in enumerate(launches):
             if self._cancel.is_set():  # by a call made here: start no more
@@ -181,7 +183,11 @@ class Scheduler:
         self, state: _Run, hooks: Hooks, now: float
     ) -> list[tuple[Job, int, Prepared]]:
         """The ready jobs that start this cycle, prepared in one batch (their intents
-        commit together, before any starts); jobs that need no call finish here."""
+        commit together, before any starts); jobs that need no call finish here.
+
+        Each kind's queue is taken from the front while its lane (pool or inline) has
+        room and its limiter admits, so a cycle costs what it starts, not what waits.
+        """
         launches: list[tuple[Job, int, Prepared]] = []
         # Free pool slots, and how many calls may run here in a row (they take no slot).
         room = {
@@ -189,42 +195,46 @@ class Scheduler:
             True: _INLINE_BATCH if self._inline else 0,
         }
         with hooks.batch():
-            for job_id, attempt in list(state.ready):
-                if self._cancel.is_set():
-                    break
-                job = state.jobs[job_id]
-                inline = job.kind in self._inline
-                if room[inline] <= 0:
-                    if room[not inline] <= 0:
+            for kind, queue in state.ready.queues():
+                inline = kind in self._inline
+                for _ in range(len(queue)):  # what became ready meanwhile waits a cycle
+                    if self._cancel.is_set() or room[inline] <= 0 or not queue:
                         break
-                    continue
-                prepared = hooks.prepare(job)  # idempotent; decides steps that need no call
-                if isinstance(prepared, Done):
-                    state.ready.remove((job_id, attempt))
-                    state.finish(job.id, prepared, hooks)
-                    continue
-                if not self._admit(state, job, attempt, now):
-                    continue
-                state.ready.remove((job_id, attempt))
-                launches.append((job, attempt, prepared))
-                room[inline] -= 1
+                    job_id, attempt = queue[0]
+                    job = state.jobs[job_id]
+                    prepared = hooks.prepare(job)  # idempotent; decides steps that need no call
+                    if isinstance(prepared, Done):
+                        state.ready.pop(kind)
+                        state.finish(job.id, prepared, hooks)
+                        continue
+                    admitted = self._admit(state, job, attempt, now)
+                    if admitted is None:
+                        break  # the kind's limiter is full: none of it starts this cycle
+                    if admitted:
+                        state.ready.pop(kind)
+                        launches.append((job, attempt, prepared))
+                        room[inline] -= 1
+                if self._cancel.is_set() or (room[False] <= 0 and room[True] <= 0):
+                    break
         return launches
 
     def _put_back(self, state: _Run, unstarted: list[tuple[Job, int, Prepared]]) -> None:
         """Jobs admitted but not started: ready again (in order), their limiter slots free."""
         for job, _, _ in unstarted:
             self._release(job)
-        state.ready.extendleft((job.id, attempt) for job, attempt, _ in reversed(unstarted))
+        state.ready.put_back([(job.id, attempt) for job, attempt, _ in unstarted])
 
-    def _admit(self, state: _Run, job: Job, attempt: int, now: float) -> bool:
+    def _admit(self, state: _Run, job: Job, attempt: int, now: float) -> bool | None:
+        """True: start it now; False: it waits on a timer for its rate slot; None: the
+        kind's limiter has no free slot (it stays first in its queue)."""
         limiter = self._limiters.get(job.kind)
         if limiter is None:
             return True
         wait = limiter.wait_time()
         if wait is None:
-            return False
+            return None
         if wait > 0:
-            state.ready.remove((job.id, attempt))
+            state.ready.pop(job.kind)
             heapq.heappush(state.timers, (now + wait, next(state.seq), job.id, attempt))
             return False
         limiter.acquire()
@@ -315,9 +325,8 @@ class Scheduler:
             self.executor = self._renew()
 
     def _cancel_waiting(self, state: _Run, hooks: Hooks) -> None:
-        for job_id, _ in list(state.ready):
+        for job_id, _ in state.ready.take_all():
             state.finish(job_id, Done("cancelled"), hooks)
-        state.ready.clear()
         for _, _, job_id, _ in state.timers:
             state.finish(job_id, Done("cancelled"), hooks)
         state.timers.clear()
@@ -338,7 +347,7 @@ class _Run:
         self.jobs = {j.id: j for j in jobs}
         self.waiting: dict[str, int] = {}
         self.dependents: dict[str, list[str]] = {j.id: [] for j in jobs}
-        self.ready: collections.deque[tuple[str, int]] = collections.deque()
+        self.ready = _Ready({j.id: j.kind for j in jobs})
         self.running: dict[cf.Future[Any], _Running] = {}  # on the executor
         self.called: list[_Running] = []  # made on this thread, not yet completed
         self.timers: list[tuple[float, int, str, int]] = []
@@ -374,7 +383,7 @@ class _Run:
                     continue
                 if outcome.status != "ok" and (current, dependent) not in self.soft:
                     self.waiting.pop(dependent, None)
-                    self._unready(dependent)
+                    self.ready.discard(dependent)
                     pending.append((dependent, _blocked(outcome, current)))
                     continue
                 if dependent not in self.waiting:
@@ -384,8 +393,55 @@ class _Run:
                     del self.waiting[dependent]
                     self.ready.append((dependent, 1))
 
-    def _unready(self, job_id: str) -> None:
-        self.ready = collections.deque(r for r in self.ready if r[0] != job_id)
+
+class _Ready:
+    """Jobs whose prerequisites finished: a first-in, first-out queue per kind."""
+
+    def __init__(self, kinds: Mapping[str, str]) -> None:
+        self._kind = kinds  # each job's kind, by id
+        self._queues: dict[str, collections.deque[tuple[str, int]]] = {}
+        self._ids: set[str] = set()
+
+    def __bool__(self) -> bool:
+        return bool(self._ids)
+
+    def queues(self) -> list[tuple[str, collections.deque[tuple[str, int]]]]:
+        """The kinds with ready jobs, and their queues (live: take with ``pop``)."""
+        return [(kind, queue) for kind, queue in self._queues.items() if queue]
+
+    def append(self, item: tuple[str, int]) -> None:
+        self._queue(item[0]).append(item)
+        self._ids.add(item[0])
+
+    def put_back(self, items: list[tuple[str, int]]) -> None:
+        """Ahead of their kinds' queues, in the order given (they were first before)."""
+        for item in reversed(items):
+            self._queue(item[0]).appendleft(item)
+            self._ids.add(item[0])
+
+    def pop(self, kind: str) -> tuple[str, int]:
+        item = self._queues[kind].popleft()
+        self._ids.discard(item[0])
+        return item
+
+    def discard(self, job_id: str) -> None:
+        if job_id in self._ids:  # rare: most jobs blocked by a failure were never ready
+            queue = self._queue(job_id)  # changed in place: a cycle may be reading it
+            queue.remove(next(item for item in queue if item[0] == job_id))
+            self._ids.discard(job_id)
+
+    def take_all(self) -> list[tuple[str, int]]:
+        items = [item for queue in self._queues.values() for item in queue]
+        self._queues.clear()
+        self._ids.clear()
+        return items
+
+    def _queue(self, job_id: str) -> collections.deque[tuple[str, int]]:
+        kind = self._kind[job_id]
+        queue = self._queues.get(kind)
+        if queue is None:
+            queue = self._queues[kind] = collections.deque()
+        return queue
 
 
 def _blocked(outcome: Done, by: str) -> Done:
