@@ -18,9 +18,10 @@ import collections
 import concurrent.futures as cf
 import heapq
 import itertools
+import queue
 import random
 import threading
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -250,6 +251,7 @@ class Scheduler:
         if job.kind not in self._inline:
             future = self.executor.submit(_timed, began, self._clock, fn, *args)
             state.running[future] = _Running(job, future, started, attempt, began)
+            future.add_done_callback(state.completions.put)
             return
         run = _Running(job, _Called(fn, args), started, attempt, began)
         error = run.future.exception()
@@ -264,9 +266,9 @@ class Scheduler:
 
     def _wait(self, state: _Run, hooks: Hooks) -> None:
         if state.called:  # calls made on this thread: done, and so are some on the pool
-            done: Iterable[cf.Future[Any]] = [f for f in state.running if f.done()]
+            done = state.completed(wait=None)
         elif state.running:
-            done, _ = cf.wait(list(state.running), timeout=_TICK, return_when=cf.FIRST_COMPLETED)
+            done = state.completed(wait=_TICK)
         else:
             if state.timers and not state.ready:
                 self._clock.sleep(state.timers[0][0] - self._clock.monotonic())
@@ -350,6 +352,8 @@ class _Run:
         self.ready = _Ready({j.id: j.kind for j in jobs})
         self.running: dict[cf.Future[Any], _Running] = {}  # on the executor
         self.called: list[_Running] = []  # made on this thread, not yet completed
+        # Pool calls put their future here as they end: waiting costs the same for 1 or 1,000.
+        self.completions: queue.SimpleQueue[cf.Future[Any]] = queue.SimpleQueue()
         self.timers: list[tuple[float, int, str, int]] = []
         self.done: dict[str, Done] = {}
         self.seq = itertools.count()
@@ -364,6 +368,22 @@ class _Run:
                 self.waiting[job.id] = len(prereqs) + len(soft)
             else:
                 self.ready.append((job.id, 1))
+
+    def completed(self, wait: float | None) -> list[cf.Future[Any]]:
+        """Running pool calls that ended, in the order they ended; with ``wait``, the
+        first is waited for that long. Abandoned (timed-out) calls are left out."""
+        ended: list[cf.Future[Any]] = []
+        if wait is not None:
+            try:
+                ended.append(self.completions.get(timeout=wait))
+            except queue.Empty:
+                return ended
+        while True:
+            try:
+                ended.append(self.completions.get_nowait())
+            except queue.Empty:
+                break
+        return [f for f in ended if f in self.running]
 
     @property
     def finished(self) -> bool:
