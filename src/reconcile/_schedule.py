@@ -377,7 +377,9 @@ class _Run:
             try:
                 ended.append(self.completions.get(timeout=wait))
             except queue.Empty:
-                return ended
+                # The queue is a hint: a Ctrl-C between taking a future and keeping it
+                # loses it. Nothing came for a whole tick, so look at the calls themselves.
+                return [f for f in self.running if f.done()]
         while True:
             try:
                 ended.append(self.completions.get_nowait())
