@@ -787,21 +787,15 @@ MALFORMED: dict[str, Any] = {
     "kind-not-a-string": Bad(
         {"bad.yaml": "kind: [file]\nspec: {path: a}\n"}, "bad.yaml:1", ("expected a kind name",)
     ),
-    "mode-out-of-range": pytest.param(
-        Bad(
-            {"bad.yaml": "kind: file\nspec:\n  path: a.txt\n  content: x\n  mode: 99999\n"},
-            "bad.yaml:5",
-            ("is not a file mode",),
-        ),
-        marks=pytest.mark.xfail(
-            reason="src imprecision: attrs validator errors (providers/_kinds._valid_mode) are "
-            "reported at $.spec (line 2), not at $.spec.mode (line 5)"
-        ),
+    "mode-out-of-range": Bad(
+        {"bad.yaml": "kind: file\nspec:\n  path: a.txt\n  content: x\n  mode: 99999\n"},
+        "bad.yaml:5",
+        ("$.spec.mode", "is not a file mode"),
     ),
     "mode-negative": Bad(
         {"bad.yaml": "kind: file\nspec:\n  path: a.txt\n  content: x\n  mode: -1\n"},
-        "bad.yaml:2",
-        ("is not a file mode",),
+        "bad.yaml:5",
+        ("$.spec.mode", "is not a file mode"),
     ),
     "file-with-content-and-source": Bad(
         {"bad.yaml": "kind: file\nspec:\n  path: a.txt\n  content: x\n  source: /etc/hostname\n"},
@@ -849,16 +843,10 @@ MALFORMED: dict[str, Any] = {
         "bad.json:3",
         ("duplicate key 'path'",),
     ),
-    "json-list-with-a-scalar": pytest.param(
-        Bad(
-            {"bad.json": '[\n {"kind": "directory", "spec": {"path": "x"}},\n 3\n]\n'},
-            "bad.json:3",
-            ("document 2", "not int"),
-        ),
-        marks=pytest.mark.xfail(
-            reason="src imprecision: _formats.read_json marks only objects, so a non-object "
-            "list item is located at 1:1 instead of its own line"
-        ),
+    "json-list-with-a-scalar": Bad(
+        {"bad.json": '[\n {"kind": "directory", "spec": {"path": "x"}},\n 3\n]\n'},
+        "bad.json:3",
+        ("document 2", "not int"),
     ),
     "toml-syntax-error": Bad(
         {"bad.toml": '[[resource]]\nkind = "file"\nspec = {path = "a.txt"\n'},

@@ -39,6 +39,22 @@ class Service:
     replicas: int = 1
 
 
+def _not_above_max(instance: Any, attribute: Any, value: int) -> None:
+    """A check across two fields: it reads ``max_size`` too."""
+    if value > instance.max_size:
+        raise ValueError("min_size is above max_size")
+
+
+@rc.resource("mf_pool")
+class Pool:
+    name: str = rc.field(key=True, validator=attrs.validators.matches_re(r"[a-z]+"))
+    min_size: int = rc.field(default=0, validator=[attrs.validators.ge(0), _not_above_max])
+    max_size: int = rc.field(default=1, validator=attrs.validators.le(100))
+    tier: str = rc.field(
+        default="gold", converter=str.lower, validator=attrs.validators.in_(("gold", "silver"))
+    )
+
+
 def _write(root: Path, files: dict[str, str | bytes]) -> list[Path]:
     paths = []
     for name, text in files.items():
@@ -280,7 +296,7 @@ MALFORMED = {
     "json-scalar": ({"a.json": '"mf_record"'}, "a.json:1", ("an object or a list of objects",)),
     "json-list-item-not-an-object": (
         {"a.json": '[\n {"kind": "mf_record", "spec": {"name": "a"}},\n 7\n]'},
-        "a.json:1",
+        "a.json:3",
         ("document 2", "not int"),
     ),
     "json-wrong-type": (
@@ -314,6 +330,31 @@ MALFORMED = {
         {"a.yaml": "kind: file\nspec: {path: x, content: a, source: b}\n"},
         "a.yaml:2",
         ("file[x]", "exactly one of content", "source"),
+    ),
+    "validator-of-one-field": (
+        {"a.yaml": "kind: file\nspec:\n  path: x\n  content: a\n  mode: 99999\n"},
+        "a.yaml:5",
+        ("file[x]", "$.spec.mode", "is not a file mode"),
+    ),
+    "validator-across-fields-stays-at-spec": (
+        {"a.yaml": "kind: file\nspec:\n  path: x\n  content: a\n  source: b\n"},
+        "a.yaml:2",
+        ("file[x]", "$.spec: ", "exactly one of content"),
+    ),
+    "lifecycle-validator": (
+        {"a.yaml": GOOD_API + "lifecycle:\n  drift: sometimes\n"},
+        "a.yaml:4",
+        ("$.lifecycle.drift", "must be in"),
+    ),
+    "json-nested-list-item": (
+        {"a.json": '{"kind": "mf_record",\n "spec": {"name": "a",\n  "tags": ["x",\n   3]}}'},
+        "a.json:4",
+        ("$.spec.tags[1]", "expected str, got int"),
+    ),
+    "json-duplicate-key": (
+        {"a.json": '{"kind": "mf_record",\n "spec": {"name": "a"},\n "kind": "mf_record"}'},
+        "a.json:3",
+        ("duplicate key 'kind' (first at line 1)",),
     ),
 }
 
@@ -389,6 +430,147 @@ def test_a_missing_path_is_a_problem_not_a_crash(tmp_path: Path) -> None:
         load_manifests(tmp_path / "nope.yaml")
     with pytest.raises(TypeError):
         load_manifests()
+
+
+# -- validators: at the field they check, or at $.spec for checks across fields -----
+
+# name -> spec lines of an mf_pool document, line and path reported, what the message says
+POOL_VALIDATED = {
+    "key-field-pattern": ("  name: Web\n", 3, "$.spec.name", "must match regex"),
+    "first-of-two-validators": ("  name: web\n  min_size: -1\n", 4, "$.spec.min_size", ">= 0"),
+    "bound": ("  name: web\n\n  max_size: 500\n", 5, "$.spec.max_size", "<= 100"),
+    "converted-then-validated": ("  name: web\n  tier: Bronze\n", 4, "$.spec.tier", "'bronze'"),
+    "check-across-two-fields": (
+        "  name: web\n  min_size: 5\n  max_size: 2\n",
+        2,
+        "$.spec",
+        "min_size is above max_size",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("spec", "line", "path", "says"), POOL_VALIDATED.values(), ids=POOL_VALIDATED.keys()
+)
+def test_a_validator_error_is_reported_at_the_field_it_checks(
+    tmp_path: Path, spec: str, line: int, path: str, says: str
+) -> None:
+    err = _problems(tmp_path, {"a.yaml": "kind: mf_pool\nspec:\n" + spec})
+    (problem,) = err.problems
+    assert (problem.line, problem.path) == (line, path), str(err)
+    assert says in problem.message
+
+
+def _mode_manifest(kind: str, form: str) -> tuple[str, int]:
+    """A ``kind`` document in ``form`` whose mode is out of range, and the mode's line."""
+    spec: dict[str, object] = {"path": "p", "mode": 99999}
+    if kind == "file":
+        spec = {"path": "p", "content": "x", "mode": 99999}
+    if form == "yaml":
+        text = f"kind: {kind}\nspec:\n" + "".join(f"  {k}: {v}\n" for k, v in spec.items())
+    elif form == "json":
+        text = json.dumps({"kind": kind, "spec": spec}, indent=2)
+    else:
+        pairs = "".join(f"{k} = {json.dumps(v)}\n" for k, v in spec.items())
+        text = f'[[resource]]\nkind = "{kind}"\n\n[resource.spec]\n{pairs}'
+    lines = text.splitlines()
+    return text, next(n for n, li in enumerate(lines, start=1) if "99999" in li)
+
+
+@pytest.mark.parametrize("form", ["yaml", "json", "toml"])
+@pytest.mark.parametrize("kind", ["file", "directory"])
+def test_a_bad_mode_is_at_the_mode_line_in_every_format(
+    tmp_path: Path, kind: str, form: str
+) -> None:
+    import reconcile.providers  # noqa: F401  (registers the "file" and "directory" kinds)
+
+    text, line = _mode_manifest(kind, form)
+    err = _problems(tmp_path, {f"a.{form}": text})
+    (problem,) = err.problems
+    assert (problem.line, problem.path, problem.address) == (line, "$.spec.mode", f"{kind}[p]")
+    assert "mode 0o303237 is not a file mode" in problem.message
+
+
+def test_a_kubernetes_object_validator_is_at_its_field(tmp_path: Path) -> None:
+    import reconcile.kube  # noqa: F401  (registers the "k8s" kind)
+
+    text = (
+        "kind: k8s\nspec:\n  group: apps\n  object_kind: Deployment\n"
+        "  namespace: web/prod\n  name: api\n  version: v1\n"
+    )
+    err = _problems(tmp_path, {"a.yaml": text})
+    (problem,) = err.problems
+    assert (problem.line, problem.column, problem.path) == (5, 3, "$.spec.namespace")
+    assert "namespace must be a string without '/'" in problem.message
+
+
+def test_a_file_with_neither_content_nor_source_is_reported_at_its_spec(tmp_path: Path) -> None:
+    import reconcile.providers  # noqa: F401  (registers the "file" kind)
+
+    err = _problems(tmp_path, {"a.yaml": "kind: file\nspec:\n  path: x\n  mode: 384\n"})
+    (problem,) = err.problems
+    assert (problem.line, problem.path) == (2, "$.spec")
+    assert "give exactly one of content (text) and source (a file)" in problem.message
+
+
+# -- JSON positions: every value is marked where it is written -----------------------
+
+_json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=5)
+)
+_json_values = st.recursive(
+    _json_scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+def _every_value(value: Any, path: tuple[str | int, ...] = ()) -> list[tuple[Any, Any]]:
+    """Each value under ``value`` (itself included) with its path."""
+    found: list[tuple[Any, Any]] = [(path, value)]
+    if isinstance(value, dict | list):
+        children = value.items() if isinstance(value, dict) else enumerate(value)
+        for step, item in children:
+            found += _every_value(item, (*path, step))
+    return found
+
+
+def _written_as(value: Any) -> str:
+    """How a value's text begins in ``json.dumps`` output."""
+    if isinstance(value, dict | list):
+        return "{" if isinstance(value, dict) else "["
+    return json.dumps(value)
+
+
+@given(
+    top=st.dictionaries(st.text(max_size=4), _json_values, max_size=4)
+    | st.lists(_json_values, min_size=1, max_size=3),
+    indent=st.sampled_from([None, 0, 2]),
+)
+def test_every_json_value_is_marked_where_it_is_written(top: Any, indent: int | None) -> None:
+    from reconcile.sources._formats import read_json
+
+    text = json.dumps(top, indent=indent)
+    lines = text.split("\n")
+    docs = list(read_json("a.json", text))
+    assert [d.data for d in docs] == ([top] if isinstance(top, dict) else top)
+    for doc in docs:
+        for path, value in _every_value(doc.data):
+            mark = doc.marks[path]  # the path itself, not an ancestor
+            assert lines[mark.line - 1][mark.column - 1 :].startswith(_written_as(value)), path
+
+
+def test_a_json_list_item_that_is_not_an_object_is_at_its_own_line(tmp_path: Path) -> None:
+    text = '[\n  {"kind": "mf_record", "spec": {"name": "a"}},\n\n  "mf_record[b]",\n  7\n]\n'
+    err = _problems(tmp_path, {"a.json": text})
+    assert [(p.document, p.line, p.column) for p in err.problems] == [(2, 4, 3), (3, 5, 3)]
+    assert [p.message.rsplit(" ", 1)[1] for p in err.problems] == ["str", "int"]
 
 
 # -- good manifests ---------------------------------------------------------------

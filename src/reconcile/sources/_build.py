@@ -15,10 +15,11 @@ import attrs
 
 from reconcile._errors import ManifestProblem
 from reconcile._model import Lifecycle, address_of, registered_kind, spec_of
-from reconcile._serialize import structure_checked
+from reconcile._serialize import FieldProblem, structure_checked
 from reconcile._values import Ref
 
 from ._documents import Path, RawDoc
+from ._validators import failing_field
 
 __all__ = ["KEYS", "Built", "KindTable", "build"]
 
@@ -150,7 +151,7 @@ class _Builder:
             return None
         made, problems = structure_checked(raw, Lifecycle)
         for p in problems:
-            self.fail(("lifecycle", *p.path), p.message)
+            self.fail(("lifecycle", *_where(p, Lifecycle, raw)), p.message)
         if made is not None and cls is not None:
             unknown = made.ignore_changes - {f.name for f in spec_of(cls).fields}
             if unknown:
@@ -187,7 +188,7 @@ class _Builder:
     def _resource(self, cls: type[Any], spec: dict[Any, Any]) -> Any:
         made, problems = structure_checked(spec, cls)
         for p in problems:
-            self.fail(("spec", *p.path), p.message)
+            self.fail(("spec", *_where(p, cls, spec, spec_of(cls).keys)), p.message)
         return made
 
     def _finish(self, made: Any, depends: Depends, lc: Lifecycle | None) -> Any:
@@ -198,6 +199,18 @@ class _Builder:
             return None
         self.address = address_of(made)
         return made
+
+
+def _where(problem: FieldProblem, cls: type[Any], values: Any, keys: tuple[str, ...] = ()) -> Path:
+    """Where a problem is: its field path, or the one field whose validator refused the values.
+
+    Every field was read when the path is empty, so the class itself refused them:
+    a validator (run inside ``__init__``), and when it concerns one field, that field.
+    """
+    if problem.path or not isinstance(values, dict):
+        return problem.path
+    name = failing_field(cls, values, problem.message, keys)
+    return () if name is None else (name,)
 
 
 def _address_guess(cls: type[Any] | None, spec: dict[Any, Any] | None) -> str | None:
