@@ -25,7 +25,14 @@ from ._errors import DefinitionError
 from ._model import RESERVED, spec_of
 from ._values import Ref
 
-__all__ = ["FieldProblem", "structure", "structure_checked", "unstructure", "unstructure_value"]
+__all__ = [
+    "FieldProblem",
+    "error_text",
+    "structure",
+    "structure_checked",
+    "unstructure",
+    "unstructure_value",
+]
 
 T = TypeVar("T")
 
@@ -130,6 +137,14 @@ def _describe(err: BaseException, expected: Any) -> str:
         return "expected one of " + ", ".join(repr(m.value) for m in expected)
     if expected is not None:
         return f"expected {_type_name(expected)}"
+    return error_text(err)
+
+
+def error_text(err: BaseException) -> str:
+    """What an error says: attrs' validators add the attribute, options and value to
+    their message as further arguments, which ``str`` would show as a tuple."""
+    if len(err.args) > 1 and isinstance(err.args[0], str):
+        return err.args[0]
     return str(err) or type(err).__name__
 
 

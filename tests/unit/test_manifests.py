@@ -461,6 +461,53 @@ def test_a_validator_error_is_reported_at_the_field_it_checks(
     assert says in problem.message
 
 
+def test_an_attrs_validator_message_reads_as_a_sentence(tmp_path: Path) -> None:
+    """attrs' validators raise ValueError(message, attribute, options, value): only the
+    message is shown, not the attribute's repr."""
+    err = _problems(tmp_path, {"a.yaml": "kind: mf_pool\nspec:\n  name: web\n  tier: bronze\n"})
+    (problem,) = err.problems
+    assert problem.message.startswith("'tier' must be in ('gold', 'silver')"), problem.message
+    assert "Attribute(" not in problem.message
+
+
+def _pin_format(instance: object, attribute: object, value: str) -> None:
+    if not value.isdigit():
+        raise ValueError(f"pin {value!r} must be digits")
+
+
+def _pin_not_in_name(instance: Any, attribute: object, value: str) -> None:
+    if value in instance.name:
+        raise ValueError(f"the name {instance.name!r} must not contain the pin {value!r}")
+
+
+@rc.resource("mf_vault")
+class Vault:
+    name: str = rc.field(key=True)
+    pin: str = rc.field(default="0000", sensitive=True, validator=_pin_format)
+    code: str = rc.field(default="", sensitive=True, validator=_pin_not_in_name)
+
+
+def test_a_sensitive_field_s_validator_error_never_shows_the_value(tmp_path: Path) -> None:
+    text = "kind: mf_vault\nspec:\n  name: safe\n  pin: hunter2secret\n"
+    err = _problems(tmp_path, {"a.yaml": text})
+    (problem,) = err.problems
+    assert (problem.line, problem.path) == (4, "$.spec.pin")
+    assert "hidden" in problem.message
+    assert "hunter2secret" not in str(err)
+    assert "hunter2secret" not in repr(err)
+
+
+def test_a_validator_that_quotes_a_secret_with_another_field_is_hidden_too(
+    tmp_path: Path,
+) -> None:
+    text = "kind: mf_vault\nspec:\n  name: safe-swordfish\n  code: swordfish\n"
+    err = _problems(tmp_path, {"a.yaml": text})
+    (problem,) = err.problems
+    assert (problem.line, problem.path) == (4, "$.spec.code")  # it reads only a key besides
+    assert "swordfish" not in problem.message
+    assert "hidden" in problem.message
+
+
 def _mode_manifest(kind: str, form: str) -> tuple[str, int]:
     """A ``kind`` document in ``form`` whose mode is out of range, and the mode's line."""
     spec: dict[str, object] = {"path": "p", "mode": 99999}

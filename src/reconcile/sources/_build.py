@@ -188,7 +188,8 @@ class _Builder:
     def _resource(self, cls: type[Any], spec: dict[Any, Any]) -> Any:
         made, problems = structure_checked(spec, cls)
         for p in problems:
-            self.fail(("spec", *_where(p, cls, spec, spec_of(cls).keys)), p.message)
+            where = _where(p, cls, spec, spec_of(cls).keys)
+            self.fail(("spec", *where), _hiding_secrets(p.message, cls, spec, where))
         return made
 
     def _finish(self, made: Any, depends: Depends, lc: Lifecycle | None) -> Any:
@@ -211,6 +212,24 @@ def _where(problem: FieldProblem, cls: type[Any], values: Any, keys: tuple[str, 
         return problem.path
     name = failing_field(cls, values, problem.message, keys)
     return () if name is None else (name,)
+
+
+def _hiding_secrets(message: str, cls: type[Any], values: dict[Any, Any], where: Path) -> str:
+    """``message``, unless it concerns a sensitive field or may quote one's value.
+
+    Validators are free to quote the value they refused (attrs' own do), and a
+    sensitive value never appears in an error.
+    """
+    sensitive = [f.name for f in spec_of(cls).sensitive_fields]
+    if not sensitive:
+        return message
+    if where and where[0] in sensitive:
+        return "refused by the field's validator (its message is hidden: the field is sensitive)"
+    for name in sensitive:
+        value = values.get(name)
+        if value is not None and any(t and t in message for t in (str(value), repr(value))):
+            return "refused by a validator (its message is hidden: it may quote a sensitive value)"
+    return message
 
 
 def _address_guess(cls: type[Any] | None, spec: dict[Any, Any] | None) -> str | None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 
-from reconcile._serialize import structure_checked
+from reconcile._serialize import error_text, structure_checked
 
 __all__ = ["failing_field"]
 
@@ -82,5 +82,5 @@ def _rejects(a: _Field, made: Any, message: str) -> bool:
     try:
         validator(made, a, getattr(made, a.name))
     except Exception as err:  # validators may raise anything; only the message counts
-        return (str(err) or type(err).__name__) == message
+        return error_text(err) == message
     return False
