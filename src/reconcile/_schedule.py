@@ -196,12 +196,12 @@ class Scheduler:
             True: _INLINE_BATCH if self._inline else 0,
         }
         with hooks.batch():
-            for kind, queue in state.ready.queues():
+            for kind, waiting in state.ready.queues():
                 inline = kind in self._inline
-                for _ in range(len(queue)):  # what became ready meanwhile waits a cycle
-                    if self._cancel.is_set() or room[inline] <= 0 or not queue:
+                for _ in range(len(waiting)):  # what became ready meanwhile waits a cycle
+                    if self._cancel.is_set() or room[inline] <= 0 or not waiting:
                         break
-                    job_id, attempt = queue[0]
+                    job_id, attempt = waiting[0]
                     job = state.jobs[job_id]
                     prepared = hooks.prepare(job)  # idempotent; decides steps that need no call
                     if isinstance(prepared, Done):
@@ -429,7 +429,7 @@ class _Ready:
 
     def queues(self) -> list[tuple[str, collections.deque[tuple[str, int]]]]:
         """The kinds with ready jobs, and their queues (live: take with ``pop``)."""
-        return [(kind, queue) for kind, queue in self._queues.items() if queue]
+        return [(kind, fifo) for kind, fifo in self._queues.items() if fifo]
 
     def append(self, item: tuple[str, int]) -> None:
         self._queue(item[0]).append(item)
@@ -448,22 +448,22 @@ class _Ready:
 
     def discard(self, job_id: str) -> None:
         if job_id in self._ids:  # rare: most jobs blocked by a failure were never ready
-            queue = self._queue(job_id)  # changed in place: a cycle may be reading it
-            queue.remove(next(item for item in queue if item[0] == job_id))
+            fifo = self._queue(job_id)  # changed in place: a cycle may be reading it
+            fifo.remove(next(item for item in fifo if item[0] == job_id))
             self._ids.discard(job_id)
 
     def take_all(self) -> list[tuple[str, int]]:
-        items = [item for queue in self._queues.values() for item in queue]
+        items = [item for fifo in self._queues.values() for item in fifo]
         self._queues.clear()
         self._ids.clear()
         return items
 
     def _queue(self, job_id: str) -> collections.deque[tuple[str, int]]:
         kind = self._kind[job_id]
-        queue = self._queues.get(kind)
-        if queue is None:
-            queue = self._queues[kind] = collections.deque()
-        return queue
+        fifo = self._queues.get(kind)
+        if fifo is None:
+            fifo = self._queues[kind] = collections.deque()
+        return fifo
 
 
 def _blocked(outcome: Done, by: str) -> Done:

@@ -164,18 +164,14 @@ class SQLiteState(State):
             self._pending.flush(self._db)
 
     @contextmanager
-    def _tx(self, *, one_statement: bool = False) -> Iterator[sqlite3.Connection]:
+    def _tx(self) -> Iterator[sqlite3.Connection]:
         """One write transaction; rolled back if anything (Ctrl-C included) interrupts it.
 
-        In a batch, a savepoint instead, unless the change is ``one_statement``: SQLite
-        undoes a failed statement by itself.
+        In a batch (after writing what it holds), a savepoint instead.
         """
         with self._mutex:
             if self._batched:
                 self._flush()
-                if one_statement:
-                    yield self._db
-                    return
                 with self._savepoint():
                     yield self._db
                 return
@@ -239,28 +235,26 @@ class SQLiteState(State):
 
     def save(self, record: Record, *, intent: int | None = None, step: Journaled = None) -> None:
         row = _row(record, self._intent_specs.pop(intent, None))
-        changes = [*_journaled(step), (UPSERT_RECORD, row), *_closing(intent)]
-        with self._mutex:
-            if self._defer(changes, bumps=1):
-                return
-            with self._tx() as db:
-                for statement, values in changes:
-                    db.execute(statement, values)
-                self._bump(db)
+        self._change([*_journaled(step), (UPSERT_RECORD, row), *_closing(intent)], bumps=1)
 
     def forget(self, address: str, *, intent: int | None = None, step: Journaled = None) -> None:
-        self._intent_specs.pop(intent, None)
-        changes = [*_journaled(step), (DELETE_RECORD, (address,)), *_closing(intent)]
-        with self._mutex:
-            if self._defer(changes):  # the flush counts what it drops into the serial
-                return
-            with self._tx() as db:
-                for statement, values in changes:
-                    dropped = db.execute(statement, values).rowcount
-                    if statement is DELETE_RECORD and dropped:
-                        self._bump(db)
+        self._intent_specs.pop(intent, None)  # the serial counts the record it drops, if any
+        self._change([*_journaled(step), (DELETE_RECORD, (address,)), *_closing(intent)])
 
-    def _defer(self, changes: list[tuple[str, tuple[Any, ...]]], bumps: int = 0) -> bool:
+    def _change(self, changes: list[tuple[str, tuple[Any, ...]]], bumps: int = 0) -> None:
+        """One change's rows: held for the batch when they may be, else written now,
+        whole, in a transaction (or a batch's savepoint) of their own."""
+        with self._mutex:
+            if self._defer(changes, bumps):
+                return
+            alone = Pending()
+            for statement, row in changes:
+                alone.add(statement, row)
+            alone.bumps = bumps
+            with self._tx() as db:
+                alone.flush(db)
+
+    def _defer(self, changes: list[tuple[str, tuple[Any, ...]]], bumps: int) -> bool:
         """Hold a change's rows until the batch commits; False when it must run now:
         outside a batch, or SQLite would refuse a row (it then raises its own error)."""
         pending = self._holding()
@@ -306,7 +300,7 @@ class SQLiteState(State):
                 intent = pending.intent_id(self._db)
                 pending.add(INSERT_INTENT, (intent, *row))
             else:
-                with self._tx(one_statement=True) as db:
+                with self._tx() as db:
                     cursor = db.execute(
                         "INSERT INTO intents (address, kind, action, spec, apply_id, created_at) "
                         "VALUES (?,?,?,?,?,?)",
@@ -319,13 +313,7 @@ class SQLiteState(State):
 
     def close_intent(self, intent: int, *, step: Journaled = None) -> None:
         self._intent_specs.pop(intent, None)
-        changes = [*_journaled(step), (DELETE_INTENT, (intent,))]
-        with self._mutex:
-            if self._defer(changes):
-                return
-            with self._tx() as db:
-                for statement, values in changes:
-                    db.execute(statement, values)
+        self._change([*_journaled(step), (DELETE_INTENT, (intent,))])
 
     def acquire(self, holder: LockInfo) -> LockInfo | None:
         with self._tx() as db:
@@ -369,12 +357,7 @@ class SQLiteState(State):
             return newest
 
     def journal_step(self, apply_id: int, entry: StepEntry) -> None:
-        changes = _journaled((apply_id, entry))
-        with self._mutex:
-            if self._defer(changes):
-                return
-            with self._tx(one_statement=True) as db:
-                db.execute(*changes[0])
+        self._change(_journaled((apply_id, entry)))
 
     def end_apply(self, apply_id: int, status: str) -> None:
         with self._tx() as db:

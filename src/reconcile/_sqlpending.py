@@ -57,7 +57,8 @@ def bindable(row: tuple[Any, ...]) -> bool:
 
 
 class Pending:
-    """Rows waiting for their batch to commit, and the serial bumps they make."""
+    """Rows waiting for their batch to commit, and the serial bumps they make (a change
+    made outside a batch is written through one too, alone)."""
 
     __slots__ = ("_runs", "bumps", "next_intent")
 
