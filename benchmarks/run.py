@@ -1,10 +1,12 @@
 """Run every benchmark and print a table; ``--quick`` for small sizes, ``--json`` to save.
 
     python -m benchmarks.run [--quick] [--json results.json] [--only NAME]
+                             [--compare earlier.json]
 
 Every row compares our median time with a baseline measured in the same run,
 so the ratio means the same on any machine. No assertion fails a run: the
-targets are printed beside the numbers.
+targets are printed beside the numbers. ``--compare`` prints, after the table,
+each row's ratio against the same row of an earlier run saved with ``--json``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import platform
 import sys
 from pathlib import Path
 
+from benchmarks.compare import compare, load
 from benchmarks.harness import Row
 
 WORKLOADS = ["bench_apply", "bench_files", "bench_plan", "bench_json_state"]
@@ -26,21 +29,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes only (CI)")
     parser.add_argument("--json", type=Path, help="write the results as JSON here")
     parser.add_argument("--only", action="append", help="run only these workload modules")
+    parser.add_argument(
+        "--compare", type=Path, help="compare the ratios with an earlier run's --json file"
+    )
     args = parser.parse_args(argv)
+    before = load(args.compare) if args.compare else None  # a bad file fails before the run
     rows = []
     for name in args.only or WORKLOADS:
         module = importlib.import_module(f"benchmarks.{name}")
         rows.extend(module.run(args.quick))
     print(_table(rows))
+    results = [r.as_dict() for r in rows]
+    if before is not None:
+        print(f"\nratios against {args.compare}:")
+        print(compare(before, {(r["workload"], r["size"]): r for r in results}))
     if args.json:
         meta = {
             "python": sys.version.split()[0],
             "machine": platform.machine(),
             "quick": args.quick,
         }
-        args.json.write_text(
-            json.dumps({"meta": meta, "rows": [r.as_dict() for r in rows]}, indent=2)
-        )
+        args.json.write_text(json.dumps({"meta": meta, "rows": results}, indent=2))
     return 0
 
 
