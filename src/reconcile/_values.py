@@ -26,18 +26,20 @@ class Ref:
     field: str
 
     def __attrs_post_init__(self) -> None:
-        _LIVE_REFS.add(self)
+        _LIVE_REFS[id(self)] = self
 
     def __repr__(self) -> str:
         return f"ref({self.address}.{self.field})"
 
 
-_LIVE_REFS: weakref.WeakSet[Ref] = weakref.WeakSet()
+# By identity: a set keyed by equality holds one entry for equal refs, and loses
+# it when the first of them dies while an equal one lives on.
+_LIVE_REFS: weakref.WeakValueDictionary[int, Ref] = weakref.WeakValueDictionary()
 
 
 def refs_exist() -> bool:
     """False when no ``Ref`` is alive in this process: no resource can hold one (fast path)."""
-    return bool(cast(Any, _LIVE_REFS).data)  # the set of weak references, read in C
+    return bool(cast(Any, _LIVE_REFS).data)  # the dict of weak references, read in C
 
 
 @attrs.frozen(repr=False)

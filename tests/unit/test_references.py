@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -398,3 +401,13 @@ def test_converging_twice_with_references_writes_nothing_the_second_time(state):
     assert len(second.rounds) == 1
     assert log == []
     assert providers["vm"].get("g_ref_vm[web]").net_id == "net-1"
+
+
+def test_a_reference_equal_to_one_that_died_is_still_seen():
+    """Live refs were kept in a set by equality: the first of two equal refs to die
+    took the entry with it, and the planner then skipped the second ref entirely."""
+    worker = Path(__file__).with_name("equal_refs_worker.py")
+    out = subprocess.run(
+        [sys.executable, str(worker)], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert out.stdout.split() == ["('eq_net[main]',)", "net-7"]
