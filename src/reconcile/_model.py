@@ -15,6 +15,7 @@ from typing import Any, TypeVar, cast
 import attrs
 
 from ._errors import DefinitionError, DuplicateKindError
+from ._placeholders import let_placeholders_pass
 
 __all__ = [
     "RESERVED",
@@ -215,7 +216,7 @@ def resource(
         if not kind or not isinstance(kind, str):
             raise DefinitionError(f"{cls.__qualname__}: kind must be a non-empty string")
         _add_engine_fields(cls)
-        made = attrs.frozen(cls)
+        made = attrs.frozen(cls, field_transformer=_checked_when_known)
         spec = _build_spec(kind, made, lifecycle)
         setattr(made, _SPEC_ATTR, spec)
         _register(kind, made)
@@ -237,6 +238,13 @@ def _add_engine_fields(cls: type[Any]) -> None:
     cls.__annotations__ = annotations
     cls.depends_on = attrs.field(default=(), kw_only=True, eq=False, converter=_to_addresses)
     cls.lifecycle = attrs.field(default=None, kw_only=True, eq=False)
+
+
+def _checked_when_known(
+    cls: type[Any], fields: list[attrs.Attribute[Any]]
+) -> list[attrs.Attribute[Any]]:
+    """Validators and converters skip a ``ref`` and run on its value at apply."""
+    return let_placeholders_pass(fields, skip=RESERVED)
 
 
 def _to_addresses(items: Iterable[Any]) -> tuple[str, ...]:

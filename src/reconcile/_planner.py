@@ -26,7 +26,7 @@ from ._errors import (
 )
 from ._gcpause import no_cycle_collection
 from ._limits import Limiter
-from ._model import Lifecycle, lifecycle_of, resource_spec, spec_of
+from ._model import Lifecycle, lifecycle_of, replace_fields, resource_spec, spec_of
 from ._observe import Probe, observe
 from ._order import order_steps, topological
 from ._plan import Plan
@@ -358,7 +358,7 @@ def _after(resolved: Any, have: Any) -> Any:
         for f in spec_of(resolved).computed_fields
         if f.is_unset(getattr(resolved, f.name))
     }
-    return attrs.evolve(resolved, **changes) if changes else resolved
+    return replace_fields(resolved, changes) if changes else resolved
 
 
 def _diff(provider: Provider[Any], resolved: Any, have: Any) -> Diff:
@@ -366,7 +366,7 @@ def _diff(provider: Provider[Any], resolved: Any, have: Any) -> Diff:
     unknown = unknown_fields(resolved)
     if not unknown:
         return provider.diff(resolved, have)
-    comparable = attrs.evolve(resolved, **{f: getattr(have, f) for f in unknown})
+    comparable = replace_fields(resolved, {f: getattr(have, f) for f in unknown})
     diff = provider.diff(comparable, have)
     spec = spec_of(resolved)
     marked = tuple(Change((f,), "replace", getattr(have, f), UNKNOWN) for f in unknown)
@@ -387,7 +387,7 @@ def _step(
             for f in spec_of(resolved).computed_fields
             if f.is_unset(getattr(resolved, f.name))
         )
-    shown = attrs.evolve(resolved, **dict.fromkeys(unknown)) if unknown else resolved
+    shown = replace_fields(resolved, dict.fromkeys(unknown)) if unknown else resolved
     return Step(
         action=action,
         reason=reason,

@@ -12,7 +12,9 @@ from typing import Any
 
 import attrs
 
-from ._model import spec_of
+from ._errors import InvalidStateError
+from ._model import address_of, registered_kind, spec_of
+from ._serialize import error_text
 from ._values import UNKNOWN, Ref, refs_exist
 
 __all__ = [
@@ -67,7 +69,29 @@ def resolve(res: Any, value_of: Callable[[Ref], Any]) -> Any:
         new = _replace(old, value_of)
         if new is not old:
             changes[f.name] = new
-    return attrs.evolve(res, **changes) if changes else res
+    if not changes:
+        return res
+    try:
+        return attrs.evolve(res, **changes)  # the fields' validators see the real values
+    except Exception as err:
+        refs = [(path, r) for path, r in ref_paths(res) if path[0] in changes]
+        where = ", ".join(f"{'.'.join(map(str, path))} = {r!r}" for path, r in refs)
+        spec = spec_of(res)
+        if any(spec.field(name).flags.sensitive for name in changes) or any(
+            _is_sensitive(r) for _, r in refs
+        ):  # the validator's own message (and the error it chains) may quote a secret
+            why = "(its message is hidden: the value is sensitive)"
+            raise InvalidStateError(f"{address_of(res)}: {where}: refused: {why}") from None
+        why = error_text(err)
+        raise InvalidStateError(f"{address_of(res)}: {where}: refused: {why}") from err
+
+
+def _is_sensitive(r: Ref) -> bool:
+    """Whether the referenced field is sensitive (an unknown kind counts as sensitive)."""
+    target = registered_kind(r.address.split("[", 1)[0])
+    if target is None:
+        return True
+    return any(f.name == r.field for f in spec_of(target).sensitive_fields)
 
 
 def _replace(value: Any, value_of: Callable[[Ref], Any]) -> Any:

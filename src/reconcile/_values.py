@@ -14,12 +14,13 @@ import attrs
 
 from ._errors import DefinitionError
 from ._model import address_of, spec_of
+from ._placeholders import Placeholder
 
 __all__ = ["UNKNOWN", "Moved", "Ref", "moved", "ref", "refs_exist"]
 
 
 @attrs.frozen(repr=False, weakref_slot=True)
-class Ref:
+class Ref(Placeholder):
     """A field value taken from another resource's field once that resource exists."""
 
     address: str
@@ -43,7 +44,7 @@ def refs_exist() -> bool:
 
 
 @attrs.frozen(repr=False)
-class _Unknown:
+class _Unknown(Placeholder):
     """A value only known after apply (a reference to something not created yet)."""
 
     def __repr__(self) -> str:

@@ -172,3 +172,35 @@ def test_secret_strings_are_distinctive(secrets):
 @given(values_of(dict[str, list[float | None]]))
 def test_values_are_json_friendly(value):
     assert all(x is None or x == x for items in value.values() for x in items)
+
+
+_CHECKED = ["size", "color", "tags", "level"]  # the non-key fields with validators
+
+
+@given(resources(Shaped), st.sampled_from(_CHECKED), st.booleans())
+def test_a_reference_in_a_checked_field_waits_then_resolves_to_the_same_resource(
+    shaped, name, nested
+):
+    from reconcile._refs import resolve
+
+    value = getattr(shaped, name)
+    if nested and name == "tags" and value:
+        standing = [rc.ref("kit_prop_shaped[other]", "tags"), *value[1:]]
+        real = value[0]
+    else:
+        standing, real = rc.ref("kit_prop_shaped[other]", name), value
+    holder = attrs.evolve(shaped, **{name: standing})  # the validator lets the ref through
+    assert getattr(holder, name) == standing
+    assert resolve(holder, lambda r: real) == shaped  # and runs on the real value
+
+
+@given(resources(Shaped), st.sampled_from(["size", "color", "level"]))
+def test_a_resolved_value_the_validator_refuses_names_the_field_and_reference(shaped, name):
+    from reconcile._refs import resolve
+
+    holder = attrs.evolve(shaped, **{name: rc.ref("kit_prop_shaped[other]", name)})
+    with pytest.raises(rc.InvalidStateError) as caught:
+        resolve(holder, lambda r: "not allowed")
+    assert str(caught.value).startswith(
+        f"{rc.address_of(shaped)}: {name} = ref(kit_prop_shaped[other].{name}): refused: "
+    )

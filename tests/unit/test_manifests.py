@@ -873,3 +873,20 @@ def test_corpus_objects_load_through_a_test_kind(tmp_path: Path) -> None:
     loaded = load_manifests(tmp_path)
     assert len(loaded) == count
     assert {type(r) for r in loaded} == {KubeObject}
+
+
+def test_a_reference_in_a_validated_field_takes_the_referenced_value(tmp_path: Path) -> None:
+    from reconcile.providers import File, local_providers
+
+    text = (
+        "kind: directory\nspec: {path: conf, mode: 0750}\n---\n"
+        "kind: file\nspec:\n  path: conf/app.ini\n  content: 'x = 1'\n"
+        "  mode: {$ref: 'directory[conf]', field: mode}\n"
+    )
+    loaded = load_manifests(*_write(tmp_path / "m", {"a.yaml": text}))
+    (file,) = [r for r in loaded if isinstance(r, File)]
+    assert file.mode == rc.ref("directory[conf]", "mode")
+    root = tmp_path / "root"
+    reconciler = rc.Reconciler(local_providers(root))
+    assert reconciler.apply(reconciler.plan(loaded)).ok
+    assert (root / "conf" / "app.ini").stat().st_mode & 0o7777 == 0o750

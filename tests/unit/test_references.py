@@ -403,6 +403,117 @@ def test_converging_twice_with_references_writes_nothing_the_second_time(state):
     assert providers["vm"].get("g_ref_vm[web]").net_id == "net-1"
 
 
+# -- references in fields with validators and converters ------------------------------
+
+
+def _tcp_port(instance: Any, attribute: Any, value: Any) -> None:
+    if not isinstance(value, int) or not 0 < value < 65536:
+        raise ValueError(f"port {value!r} is not a TCP port")
+
+
+def _text_labels(instance: Any, attribute: Any, value: dict[str, Any]) -> None:
+    if not all(isinstance(v, str) for v in value.values()):
+        raise TypeError("every label is text")
+
+
+def _whole(value: Any, instance: Any) -> int:
+    return int(value)
+
+
+@rc.resource("g_ref_listener")
+class Listener:
+    """Checked fields: a validator, a converter, a validated dict, an attrs.Converter."""
+
+    name: str = rc.field(key=True)
+    port: int = rc.field(default=80, validator=_tcp_port)
+    host: str = rc.field(default="localhost", converter=str.lower)
+    labels: dict[str, Any] = rc.field(factory=dict, validator=_text_labels)
+    backlog: int = attrs.field(default=1, converter=attrs.Converter(_whole, takes_self=True))
+
+
+@rc.resource("g_ref_vault")
+class Vault:
+    name: str = rc.field(key=True)
+    token: str = rc.field(default="", sensitive=True)
+    host: str = "HOST.example"
+
+
+def _checked_world() -> tuple[dict[str, Logged], rc.Reconciler]:
+    log: list[tuple[str, str]] = []
+    providers = {
+        "vm": Logged(Vm, log, fill=_ids("vm")),
+        "listener": Logged(Listener, log),
+        "vault": Logged(Vault, log),
+    }
+    return providers, rc.Reconciler(list(providers.values()))
+
+
+def test_a_reference_stands_in_checked_fields_until_apply_gives_the_value():
+    providers, reconciler = _checked_world()
+    vm, vault = Vm("app", size=8080), Vault("v")
+    listener = Listener(
+        "l",
+        port=rc.ref(vm, "size"),
+        host=rc.ref(vault, "host"),
+        labels={"vm": rc.ref(vm, "id")},
+        backlog=rc.ref("g_ref_vm[app]", "size"),
+    )
+    assert isinstance(listener.port, rc.Ref)  # neither validated nor converted yet
+
+    plan = reconciler.plan([vm, vault, listener])
+    step = plan.step("g_ref_listener[l]")
+    assert step.after is not None
+    assert (step.after["port"], step.after["host"]) == (8080, "host.example")
+    assert ("labels",) in step.unknown  # the vm's id is known only once it exists
+
+    assert reconciler.apply(plan).ok
+    made = providers["listener"].get("g_ref_listener[l]")
+    assert made == Listener(
+        "l", port=8080, host="host.example", labels={"vm": "vm-1"}, backlog=8080
+    )
+    assert reconciler.plan([vm, vault, listener]).is_empty
+
+
+def test_a_known_referenced_value_the_validator_refuses_fails_the_plan_by_address():
+    _, reconciler = _checked_world()
+    vm = Vm("big", size=70000)
+    with pytest.raises(rc.InvalidStateError) as caught:
+        reconciler.plan([vm, Listener("l", port=rc.ref(vm, "size"))])
+    assert str(caught.value) == (
+        "g_ref_listener[l]: port = ref(g_ref_vm[big].size): refused: port 70000 is not a TCP port"
+    )
+
+
+def test_a_value_known_only_at_apply_and_refused_fails_that_step_and_writes_nothing():
+    providers, reconciler = _checked_world()
+    vm = Vm("app")
+    plan = reconciler.plan([vm, Listener("l", port=rc.ref(vm, "id"))])
+    assert ("port",) in plan.step("g_ref_listener[l]").unknown
+
+    result = reconciler.apply(plan)
+    (failed,) = result.failed
+    assert failed.address == "g_ref_listener[l]"
+    assert str(failed.error) == (
+        "g_ref_listener[l]: port = ref(g_ref_vm[app].id): refused: port 'vm-1' is not a TCP port"
+    )
+    assert providers["vm"].get("g_ref_vm[app]") is not None
+    assert providers["listener"].get("g_ref_listener[l]") is None
+
+
+def test_a_refused_sensitive_value_is_not_quoted_in_the_error_or_its_cause():
+    _, reconciler = _checked_world()
+    vault = Vault("v", token="s3cret-token")
+    with pytest.raises(rc.InvalidStateError) as caught:
+        reconciler.plan([vault, Listener("l", port=rc.ref(vault, "token"))])
+    err = caught.value
+    assert "g_ref_listener[l]: port = ref(g_ref_vault[v].token)" in str(err)
+    assert "hidden" in str(err)
+    assert "s3cret" not in str(err)
+    assert "s3cret" not in repr(err)
+    assert err.__cause__ is None
+    assert err.__suppress_context__
+
+
 def test_a_reference_equal_to_one_that_died_is_still_seen():
     """Live refs were kept in a set by equality: the first of two equal refs to die
     took the entry with it, and the planner then skipped the second ref entirely."""

@@ -34,6 +34,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
 from reconcile._model import address_of, spec_of
+from reconcile._placeholders import unwrapped
 
 __all__ = ["desired_states", "drifted", "resources", "secret_strings", "values_of"]
 
@@ -92,7 +93,7 @@ def _field_values(attribute: attrs.Attribute[Any], hint: Any) -> Strategy:
     """A field's values: its annotation, narrowed by the attrs validators it carries."""
     if attribute.validator is None:
         return values_of(hint)
-    shaped = _shaped(attribute.validator, hint)
+    shaped = _shaped(unwrapped(attribute.validator), hint)
     return shaped.filter(functools.partial(_passes, attribute))
 
 
