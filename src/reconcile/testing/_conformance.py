@@ -102,12 +102,12 @@ class ProviderConformance(abc.ABC):
         provider = self.make_provider()
         want = data.draw(self.resources(), label="want")
         _check_kind(provider, want)
-        assert provider.read(want) is None, (
-            f"{address_of(want)} exists before it was created: "
-            "make_provider() must return an empty, isolated world each time"
-        )
+        _assert_absent(provider, want)
         _assert_matches(want, provider.create(want), "create() returned")
         _assert_matches(want, provider.read(want), "read() after create() returned")
+        # Another new world must not see it either: a shared one then fails on the
+        # first example, the same way every time it is run again.
+        _assert_absent(self.make_provider(), want)
 
     @_property
     def test_update_converges(self, data: st.DataObject) -> None:
@@ -198,6 +198,13 @@ def _as_test(check: Check, chosen: settings) -> Callable[..., None]:
 
 
 # -- helpers -------------------------------------------------------------------
+
+
+def _assert_absent(provider: Provider[Any], want: Any) -> None:
+    assert provider.read(want) is None, (
+        f"{address_of(want)} exists before it was created: "
+        "make_provider() must return an empty, isolated world each time"
+    )
 
 
 def _check_kind(provider: Provider[Any], res: Any) -> None:
