@@ -158,9 +158,9 @@ def _dulwich_repo(root: Path) -> Built:
             author=b"Dee Dulwich <dee@example.org>",
             message=b"release two",
             annotated=True,
-            objectish=commits[1].encode(),
+            objectish=commits[1],
         )
-        porcelain.branch_create(repo, b"feature", objectish=commits[1].encode())
+        porcelain.branch_create(repo, b"feature", objectish=commits[1])
     finally:
         repo.close()
     return Built(root, commits)

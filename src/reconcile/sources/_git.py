@@ -139,6 +139,8 @@ class GitSource:
 
     def _named(self, ref: str) -> bytes | str:
         """``main~1`` and ``HEAD^`` to an object id; short shas and names pass through."""
+        if "~" not in ref and "^" not in ref:
+            return ref  # what parse_object makes of a short sha differs between dulwich versions
         try:
             return bytes(objectspec.parse_object(self._repo, ref).id)
         except KeyError:
