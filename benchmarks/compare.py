@@ -16,19 +16,22 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["compare", "load", "main"]
+__all__ = ["compare", "keyed", "load", "main"]
 
 Key = tuple[str, int]
 
 
-def load(path: Path) -> dict[Key, dict[str, Any]]:
+def load(path: Path) -> dict[Key, Mapping[str, Any]]:
     """The rows of a ``run --json`` file, by workload and size."""
     try:
-        document = json.loads(path.read_text())
-        rows = document["rows"]
-        return {(r["workload"], int(r["size"])): r for r in rows}
+        return keyed(json.loads(path.read_text())["rows"])
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise SystemExit(f"{path}: not a benchmarks.run --json file ({err})") from err
+
+
+def keyed(rows: Sequence[Mapping[str, Any]]) -> dict[Key, Mapping[str, Any]]:
+    """Rows as ``Row.as_dict`` gives them, by workload and size."""
+    return {(r["workload"], int(r["size"])): r for r in rows}
 
 
 def compare(

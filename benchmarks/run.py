@@ -18,7 +18,7 @@ import platform
 import sys
 from pathlib import Path
 
-from benchmarks.compare import compare, load
+from benchmarks.compare import compare, keyed, load
 from benchmarks.harness import Row
 
 WORKLOADS = ["bench_apply", "bench_files", "bench_plan", "bench_json_state"]
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     results = [r.as_dict() for r in rows]
     if before is not None:
         print(f"\nratios against {args.compare}:")
-        print(compare(before, {(r["workload"], r["size"]): r for r in results}))
+        print(compare(before, keyed(results)))
     if args.json:
         meta = {
             "python": sys.version.split()[0],

@@ -77,13 +77,14 @@ def resolve(res: Any, value_of: Callable[[Ref], Any]) -> Any:
         refs = [(path, r) for path, r in ref_paths(res) if path[0] in changes]
         where = ", ".join(f"{'.'.join(map(str, path))} = {r!r}" for path, r in refs)
         spec = spec_of(res)
-        if any(spec.field(name).flags.sensitive for name in changes) or any(
+        # The validator's own message (and the error it chains) may quote a secret.
+        secret = any(spec.field(name).flags.sensitive for name in changes) or any(
             _is_sensitive(r) for _, r in refs
-        ):  # the validator's own message (and the error it chains) may quote a secret
-            why = "(its message is hidden: the value is sensitive)"
-            raise InvalidStateError(f"{address_of(res)}: {where}: refused: {why}") from None
-        why = error_text(err)
-        raise InvalidStateError(f"{address_of(res)}: {where}: refused: {why}") from err
+        )
+        why = "(its message is hidden: the value is sensitive)" if secret else error_text(err)
+        raise InvalidStateError(f"{address_of(res)}: {where}: refused: {why}") from (
+            None if secret else err
+        )
 
 
 def _is_sensitive(r: Ref) -> bool:
