@@ -40,9 +40,12 @@ def let_placeholders_pass(
     return [a if a.name in skip else _wrapped(a) for a in fields]
 
 
-def unwrapped(validator: Any) -> Any:
-    """The validator as declared (``in_``, ``ge``...), for code that reads what it allows."""
-    return getattr(validator, "__wrapped__", validator)
+def unwrapped(check: Any) -> Any:
+    """The validator or converter as declared (``in_``, ``ge``, a function...), for code
+    that reads what it allows or takes; an ``attrs.Converter``'s own function."""
+    if isinstance(check, attrs.Converter):
+        check = check.converter  # type: ignore[attr-defined]
+    return getattr(check, "__wrapped__", check)
 
 
 def _wrapped(a: attrs.Attribute[Any]) -> attrs.Attribute[Any]:
@@ -70,6 +73,7 @@ def _converter(convert: Any) -> Any:
         def convert_with(value: Any, *context: Any) -> Any:  # context: self, field, as asked
             return value if holds_placeholder(value) else inner(value, *context)
 
+        convert_with.__wrapped__ = inner  # type: ignore[attr-defined]
         return attrs.Converter(
             convert_with,
             takes_self=convert.takes_self,  # type: ignore[attr-defined]
@@ -79,4 +83,5 @@ def _converter(convert: Any) -> Any:
     def convert_value(value: Any) -> Any:
         return value if holds_placeholder(value) else convert(value)
 
+    convert_value.__wrapped__ = convert  # type: ignore[attr-defined]
     return convert_value

@@ -4,13 +4,17 @@ The only module that imports cattrs. ``unstructure`` leaves out ``depends_on``
 (graph, not data); ``structure`` rebuilds a resource from a document.
 ``structure_checked`` is for documents people wrote (manifests): a strict copy of
 the converter (no extra keys, no coercion of ``"80"`` to ``80``, a string is not a
-list) that reports every bad field by path and lets ``Ref`` values through.
+list) that reports every bad field by path and lets ``Ref`` values through. A field
+with a converter takes what that converter's parameter is annotated to take.
 """
 
 from __future__ import annotations
 
 import collections.abc
 import enum
+import inspect
+import types
+import typing
 from collections.abc import Callable
 from typing import Any, TypeVar, get_args, get_origin
 
@@ -23,10 +27,12 @@ from cattrs.strategies import configure_union_passthrough
 
 from ._errors import DefinitionError
 from ._model import RESERVED, spec_of
+from ._placeholders import unwrapped
 from ._values import Ref
 
 __all__ = [
     "FieldProblem",
+    "accepted_type",
     "error_text",
     "structure",
     "structure_checked",
@@ -217,8 +223,39 @@ def _resource_hook(cls: type[Any]) -> Callable[[Any, Any], Any]:
     overrides: dict[str, Any] = {name: override(omit=True) for name in RESERVED}
     for a in attrs.fields(cls):
         if a.name not in RESERVED:
-            overrides[a.name] = override(struct_hook=_ref_or(_strict.get_structure_hook(a.type)))
+            overrides[a.name] = override(struct_hook=_ref_or(_field_hook(a)))
     return make_dict_structure_fn(cls, _strict, **overrides)
+
+
+def _field_hook(a: attrs.Attribute[Any]) -> Callable[[Any, Any], Any]:
+    """The field's structure hook, for what its converter takes when that is wider."""
+    accepted = accepted_type(a)
+    hook = _strict.get_structure_hook(accepted)
+    if accepted == a.type:
+        return hook
+    expected = " or ".join(_type_name(t) for t in get_args(accepted) or (accepted,))
+
+    def structure_widened(value: Any, _: Any) -> Any:
+        try:
+            return hook(value, accepted)
+        except (TypeError, ValueError):
+            raise _Mismatch(expected, value) from None
+
+    return structure_widened
+
+
+def accepted_type(a: attrs.Attribute[Any]) -> Any:
+    """What a document may write in field ``a``: its type, or, when it has a converter
+    whose parameter is annotated, what that converter takes (``int | str`` for a mode)."""
+    convert = unwrapped(a.converter)
+    if not isinstance(convert, types.FunctionType):
+        return a.type
+    try:
+        first = next(iter(inspect.signature(convert).parameters), None)
+        hints = typing.get_type_hints(convert)
+    except (NameError, TypeError, ValueError):  # annotations that do not resolve
+        return a.type
+    return hints.get(first, a.type) if first is not None else a.type
 
 
 def _ref_or(hook: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:

@@ -675,14 +675,19 @@ MALFORMED: dict[str, Any] = {
         ("$.spec.path", "required field missing"),
     ),
     "wrong-type": Bad(
+        {"bad.yaml": "kind: file\nspec:\n  path: a.txt\n  content: 5\n"},
+        "bad.yaml:4",
+        ("$.spec.content", "expected str, got int"),
+    ),
+    "mode-text-not-octal": Bad(
         {"bad.yaml": "kind: file\nspec:\n  path: a.txt\n  content: x\n  mode: rw\n"},
         "bad.yaml:5",
-        ("$.spec.mode", "expected int, got str"),
+        ("$.spec.mode", "mode 'rw' is not a file mode", "octal text such as"),
     ),
     "wrong-type-bool-for-int": Bad(
         {"bad.yaml": "kind: file\nspec:\n  path: a.txt\n  content: x\n  mode: true\n"},
         "bad.yaml:5",
-        ("expected int, got bool",),
+        ("expected int or str, got bool",),
     ),
     "key-field-is-a-list": Bad(
         {"bad.yaml": "kind: directory\nspec:\n  path: [a, b]\n"},
@@ -867,7 +872,7 @@ MALFORMED: dict[str, Any] = {
     "one-bad-document-among-changes": Bad(
         {"pages.yaml": _ONE_BAD_DOC},
         f"pages.yaml:{_BAD_LINE}",
-        ("$.spec.mode", "expected int"),
+        ("$.spec.mode", "mode 'wide' is not a file mode"),
     ),
     "empty-file-named-explicitly": pytest.param(
         Bad(

@@ -890,3 +890,53 @@ def test_a_reference_in_a_validated_field_takes_the_referenced_value(tmp_path: P
     reconciler = rc.Reconciler(local_providers(root))
     assert reconciler.apply(reconciler.plan(loaded)).ok
     assert (root / "conf" / "app.ini").stat().st_mode & 0o7777 == 0o750
+
+
+def test_a_mode_may_be_written_as_octal_text_in_every_yaml_spelling(tmp_path: Path) -> None:
+    from reconcile.providers import Directory, File
+
+    text = (
+        "kind: directory\nspec: {path: a, mode: 0o750}\n---\n"  # YAML 1.1 reads this as text
+        "kind: directory\nspec: {path: b, mode: '0700'}\n---\n"
+        "kind: file\nspec: {path: a/x, content: x, mode: '640'}\n---\n"
+        "kind: file\nspec: {path: b/y, content: y, mode: 0600}\n"  # a number, read as octal
+    )
+    loaded = {rc.address_of(r): r for r in load_manifests(*_write(tmp_path, {"m.yaml": text}))}
+    assert loaded["directory[a]"] == Directory("a", mode=0o750)
+    assert loaded["directory[b]"] == Directory("b", mode=0o700)
+    assert loaded["file[a/x]"] == File("a/x", content="x", mode=0o640)
+    assert loaded["file[b/y]"] == File("b/y", content="y", mode=0o600)
+    assert all(type(r.mode) is int for r in loaded.values())
+
+
+def _port_number(value: int | str) -> int | str:
+    """A converter that says what it takes: manifests may write the port as text."""
+    return int(value) if isinstance(value, str) and value.isdigit() else value
+
+
+def _unannotated_number(value):  # type: ignore[no-untyped-def]
+    return int(value) if isinstance(value, str) and value.isdigit() else value
+
+
+@rc.resource("mf_listener")
+class Listener:
+    name: str = rc.field(key=True)
+    port: int = rc.field(default=80, converter=_port_number)
+    backlog: int = rc.field(default=10, converter=_unannotated_number)
+
+
+def test_a_converter_s_annotation_widens_what_a_manifest_may_write(tmp_path: Path) -> None:
+    text = "kind: mf_listener\nspec: {name: web, port: '8080'}\n"
+    (made,) = load_manifests(*_write(tmp_path / "ok", {"m.yaml": text}))
+    assert made == Listener("web", port=8080)
+
+    err = _problems(tmp_path / "bool", {"m.yaml": "kind: mf_listener\nspec: {name: w, port: no}\n"})
+    (problem,) = err.problems
+    assert (problem.path, problem.line) == ("$.spec.port", 2)
+    assert "expected int or str, got bool" in problem.message
+
+    # Without an annotation the converter says nothing of what it takes: the type decides.
+    text = "kind: mf_listener\nspec: {name: w, backlog: '20'}\n"
+    (problem,) = _problems(tmp_path / "strict", {"m.yaml": text}).problems
+    assert problem.path == "$.spec.backlog"
+    assert "expected int, got str" in problem.message

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 
-from reconcile._serialize import error_text, structure_checked
+from reconcile._serialize import accepted_type, error_text, structure_checked
 
 __all__ = ["failing_field"]
 
@@ -60,7 +60,7 @@ def _value(a: _Field, values: Mapping[Any, Any], made: Any) -> Any:
             return default.factory(made) if default.takes_self else default.factory()
         return default
     raw = values[a.name]
-    made_value, problems = structure_checked(raw, a.type) if a.type is not None else (raw, ())
+    made_value, problems = structure_checked(raw, accepted_type(a)) if a.type else (raw, ())
     return raw if problems else made_value
 
 
