@@ -2,7 +2,8 @@
 
 Read from the ``>=`` lower bounds of the runtime dependencies, of the
 ``testing`` extra, and of the ``dev`` packages named as arguments (test-only
-needs such as jsonpatch), so CI can install exactly them and prove the bounds.
+needs such as jsonpatch, or distributed for the ``dask`` extra), so CI can
+install exactly them and prove the bounds.
 
     python .ci/oldest.py [DEV_PACKAGE ...]
 """
