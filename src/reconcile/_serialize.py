@@ -14,9 +14,8 @@ import collections.abc
 import enum
 import inspect
 import types
-import typing
 from collections.abc import Callable
-from typing import Any, TypeVar, get_args, get_origin
+from typing import Any, TypeVar, get_args, get_origin, get_type_hints
 
 import attrs
 import cattrs
@@ -252,7 +251,7 @@ def accepted_type(a: attrs.Attribute[Any]) -> Any:
         return a.type
     try:
         first = next(iter(inspect.signature(convert).parameters), None)
-        hints = typing.get_type_hints(convert)
+        hints = get_type_hints(convert)
     except (NameError, TypeError, ValueError):  # annotations that do not resolve
         return a.type
     return hints.get(first, a.type) if first is not None else a.type

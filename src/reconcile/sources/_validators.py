@@ -60,7 +60,9 @@ def _value(a: _Field, values: Mapping[Any, Any], made: Any) -> Any:
             return default.factory(made) if default.takes_self else default.factory()
         return default
     raw = values[a.name]
-    made_value, problems = structure_checked(raw, accepted_type(a)) if a.type else (raw, ())
+    made_value, problems = (
+        structure_checked(raw, accepted_type(a)) if a.type is not None else (raw, ())
+    )
     return raw if problems else made_value
 
 
