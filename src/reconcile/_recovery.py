@@ -15,15 +15,17 @@ from typing import Any
 
 import attrs
 
-from ._model import address_of
+from ._diff import strict_equal
+from ._model import address_of, spec_of
 from ._provider import Provider
-from ._records import outputs_of, rebuild, record_for
+from ._records import document, outputs_of, rebuild, record_for
 from ._secrets import use_salt
 from ._state import Intent, Record, State
 
 __all__ = ["recover"]
 
 log = logging.getLogger("reconcile.recovery")
+_ABSENT = object()
 
 
 def recover(state: State, providers: Mapping[str, Provider[Any]]) -> list[str]:
@@ -55,11 +57,50 @@ def _resolve(state: State, provider: Provider[Any], intent: Intent, record: Reco
     if record is None:
         state.save(record_for(probe, found, None), intent=intent.id)
         return True
-    # An interrupted update or delete may not have happened: keep the last applied spec
-    # and the lifecycle the record holds; take only the outputs of what exists.
-    kept = attrs.evolve(record, outputs=outputs_of(found), tainted=record.tainted)
+    # An interrupted write may or may not have happened: keep the lifecycle the record
+    # holds, take the outputs of what exists, and for a write that sets a spec, record
+    # what the live object shows of it (keys it may have added stay ours).
+    spec = record.spec
+    if intent.action != "delete":
+        spec = _after_interrupted(record.spec, intent.spec, document(found), provider.resource)
+    kept = attrs.evolve(record, spec=spec, outputs=outputs_of(found), tainted=record.tainted)
     state.save(kept, intent=intent.id)
     return True
+
+
+def _after_interrupted(
+    last: Mapping[str, Any], intended: Mapping[str, Any], live: Mapping[str, Any], cls: type
+) -> dict[str, Any]:
+    """The last applied spec after a write of ``intended`` that was cut short.
+
+    A field the live object shows with its intended value was written: take it.
+    Any other keeps what was applied before, but claims every mapping key the
+    write set, so the three-way merge does not mistake a key we may have added
+    for someone else's and leave it. Secrets keep their old digest: the live
+    value is never compared with a digest.
+    """
+    secret = {f.name for f in spec_of(cls).sensitive_fields}
+    spec = dict(last)
+    for name, value in intended.items():
+        if name in secret:
+            continue
+        if name in live and strict_equal(live[name], value):
+            spec[name] = value
+        else:
+            spec[name] = _claimed(spec.get(name, _ABSENT), value)
+    return spec
+
+
+def _claimed(before: Any, intended: Any) -> Any:
+    """``before`` with the mapping keys only ``intended`` has added, at any depth."""
+    if before is _ABSENT:
+        return intended
+    if not (isinstance(before, dict) and isinstance(intended, dict)):
+        return before
+    merged = dict(before)
+    for key, value in intended.items():
+        merged[key] = _claimed(merged.get(key, _ABSENT), value)
+    return merged
 
 
 def _listed(provider: Provider[Any], address: str) -> Any:

@@ -945,6 +945,32 @@ def test_an_update_killed_before_the_call_still_removes_keys_we_dropped(state, i
     )
 
 
+def test_an_update_killed_after_the_call_still_removes_keys_it_added(state, items):
+    """The write happened but its record did not: the keys it set are ours, not foreign."""
+    reconciler = rc.Reconciler([items], state=state)
+    reconciler.converge([Item("cfg", labels={"app": "web"})])
+    items.drift("rs_item[cfg]", labels={"app": "web", "owner": "ops"})
+    real_update = items.update
+
+    def update_then_die(*args: Any) -> Any:
+        real_update(*args)
+        del items.update
+        raise _Killed
+
+    items.update = update_then_die  # type: ignore[method-assign]
+    inline = rc.Reconciler([items], state=state, executor=InlineExecutor(), parallelism=1)
+    with pytest.raises(_Killed):
+        inline.converge([Item("cfg", labels={"app": "web", "tier": "front"})])
+    assert items.get("rs_item[cfg]").labels == {"app": "web", "owner": "ops", "tier": "front"}
+
+    fresh = rc.Reconciler([items], state=state)
+    assert fresh.converge([Item("cfg", labels={"app": "web"})]).converged
+    assert items.get("rs_item[cfg]").labels == {"app": "web", "owner": "ops"}, (
+        "recovery kept the spec from before the update, so the key it added "
+        "looks like someone else's and is kept"
+    )
+
+
 def test_an_interrupted_update_keeps_the_protection_recorded(state, items):
     keep = Item("keep", value=1, lifecycle=rc.Lifecycle(prevent_destroy=True))
     rc.Reconciler([items], state=state).converge([keep])
