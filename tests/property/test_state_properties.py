@@ -5,6 +5,8 @@ behind the engine's back, apply, converge, and crash at a random provider write 
 a final converge by a fresh reconciler makes the live world equal the desired
 state, and recorded state match the live world: every recorded address exists
 with the recorded outputs, every live object is recorded, nothing exists twice.
+Drift may add another writer's key to a mapping; no update ever drops or changes
+one, and the final comparison leaves them aside.
 
 A crash is simulated in-process: a wrapper raises ``Crash`` (a ``BaseException``,
 as a kill cannot be caught) just before or just after the Nth provider write.
@@ -134,10 +136,17 @@ class _Crashing(rc.Provider[Any]):
         return self.fuse.write(lambda: self.inner.create(want))
 
     def update(self, have: Any, want: Any, diff: rc.Diff) -> Any:
+        theirs = _foreign(have)
+        assert _foreign(want) == theirs, f"an update changes another writer's key: {diff}"
         return self.fuse.write(lambda: self.inner.update(have, want, diff))
 
     def delete(self, have: Any) -> None:
         self.fuse.write(lambda: self.inner.delete(have))
+
+
+def _foreign(res: Any) -> dict[str, str]:
+    mapping = res.tags if isinstance(res, VM) else res.labels
+    return {k: v for k, v in mapping.items() if k == FOREIGN}
 
 
 class CrashingCloud(_Crashing):
@@ -197,6 +206,7 @@ def _lock_is_free(state: rc.State) -> bool:
 
 # -- strategies ----------------------------------------------------------------------------
 
+FOREIGN = "o"  # a key only another writer sets
 _tags = st.dictionaries(st.sampled_from("xyz"), st.sampled_from(["1", "2"]), max_size=3)
 
 
@@ -256,14 +266,18 @@ def _tweaked(draw: st.DrawFn, desired: list[Any]) -> list[Any]:
 
 
 def _drift(draw: st.DrawFn, world: World) -> None:
-    """Change or delete one live object behind the engine's back (never add foreign keys)."""
+    """Change or delete one live object behind the engine's back, or add a key of its own.
+
+    Another writer's keys (``FOREIGN``) are never in a desired state; the engine must
+    converge around them without taking them for its own or them for ours.
+    """
     vms = sorted(world.cloud.objects)
     items = sorted(rc.address_of(i) for i in world.items)
     targets = [("vm", v) for v in vms] + [("item", i) for i in items]
     if not targets:
         return
     which, key = draw(st.sampled_from(targets))
-    how = draw(st.sampled_from(["scalar", "replace-field", "mapping", "delete"]))
+    how = draw(st.sampled_from(["scalar", "replace-field", "mapping", "foreign", "delete"]))
     if which == "vm":
         vm = world.cloud.objects[key]
         if how == "delete":
@@ -273,6 +287,7 @@ def _drift(draw: st.DrawFn, world: World) -> None:
             "scalar": {"size": draw(st.integers(1, 3))},
             "replace-field": {"zone": draw(st.sampled_from("ab"))},
             "mapping": {"tags": _shrunk_mapping(draw, vm.tags)},
+            "foreign": {"tags": _with_foreign(draw, vm.tags)},
         }[how]
         world.cloud.objects[key] = attrs.evolve(vm, **changes)
         return
@@ -285,6 +300,7 @@ def _drift(draw: st.DrawFn, world: World) -> None:
         "scalar": {"value": draw(st.integers(0, 3))},
         "replace-field": {"tier": draw(st.sampled_from("ab"))},
         "mapping": {"labels": _shrunk_mapping(draw, item.labels)},
+        "foreign": {"labels": _with_foreign(draw, item.labels)},
     }[how]
     world.items.drift(key, **changes)
 
@@ -299,6 +315,11 @@ def _shrunk_mapping(draw: st.DrawFn, mapping: dict[str, str]) -> dict[str, str]:
     return out
 
 
+def _with_foreign(draw: st.DrawFn, mapping: dict[str, str]) -> dict[str, str]:
+    """The mapping with a key another writer set (one no desired state ever has)."""
+    return {**mapping, FOREIGN: draw(st.sampled_from(["1", "2"]))}
+
+
 _crashes = st.none() | st.tuples(st.integers(1, 6), st.booleans())
 
 
@@ -306,7 +327,12 @@ _crashes = st.none() | st.tuples(st.integers(1, 6), st.booleans())
 
 
 def _managed(res: Any) -> dict[str, Any]:
-    return attrs.asdict(res, filter=lambda a, _: a.name not in ("id", "depends_on", "lifecycle"))
+    """The fields desired state manages, without another writer's keys."""
+    doc = attrs.asdict(res, filter=lambda a, _: a.name not in ("id", "depends_on", "lifecycle"))
+    for name in ("tags", "labels"):
+        if name in doc:
+            doc[name] = {k: v for k, v in doc[name].items() if k != FOREIGN}
+    return doc
 
 
 def _check_converged(world: World, desired: list[Any]) -> None:
