@@ -35,6 +35,7 @@ from ._records import (
     cause_of,
     document,
     load_spec,
+    normalized_document,
     outputs_of,
     preserve_foreign,
     rebuild,
@@ -43,7 +44,6 @@ from ._records import (
 )
 from ._refs import dependencies, ref_paths, resolve, unknown_fields, without_refs
 from ._secrets import PROCESS_SALT, use_salt
-from ._serialize import unstructure_value
 from ._state import Record, Snapshot
 from ._steps import Action, Reason, Step, in_sync_step
 from ._targets import select
@@ -403,16 +403,7 @@ def _step(
 
 def _normalized(declared: Any, last: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
     """The last applied spec in the form the diff compares (each field's ``normalize``)."""
-    if last is None:
-        return None
-    out = dict(last)
-    for f in spec_of(declared).fields:
-        if f.flags.normalize is not None and f.name in out:
-            try:
-                out[f.name] = unstructure_value(f.flags.normalize(out[f.name]))
-            except Exception:  # a recorded value normalize cannot take: compare it raw
-                continue
-    return out
+    return None if last is None else normalized_document(type(declared), last)
 
 
 def _with_causes(diff: Diff, last: Mapping[str, Any] | None) -> Diff:

@@ -17,11 +17,13 @@ from ._model import Lifecycle, address_of, lifecycle_of, replace_fields, spec_of
 from ._secrets import Redacted, redact
 from ._serialize import structure, unstructure, unstructure_value
 from ._state import Record, now
+from ._values import UNKNOWN
 
 __all__ = [
     "cause_of",
     "document",
     "load_spec",
+    "normalized_document",
     "outputs_of",
     "preserve_foreign",
     "rebuild",
@@ -49,6 +51,27 @@ def stored_spec(res: Any, salt: str | None = None) -> dict[str, Any]:
         k: {_SENSITIVE: v.digest} if isinstance(v, Redacted) else v
         for k, v in document(res, salt).items()
     }
+
+
+def normalized_document(cls: type[Any] | None, doc: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``doc`` with each field's ``normalize`` applied: the form diffs compare and plans show.
+
+    A value ``normalize`` cannot take (recorded by an older version, a secret's
+    digest, a value known only after apply) is left as it is.
+    """
+    fields = [] if cls is None else spec_of(cls).fields
+    out: dict[str, Any] | None = None
+    for f in fields:
+        value = doc.get(f.name, UNKNOWN)
+        if f.flags.normalize is None or value is UNKNOWN or isinstance(value, Redacted):
+            continue
+        try:
+            shown = unstructure_value(f.flags.normalize(value))
+        except Exception:
+            continue
+        out = dict(doc) if out is None else out
+        out[f.name] = shown
+    return doc if out is None else out
 
 
 def load_spec(spec: Mapping[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ._diff import Change
+from ._model import registered_kind
+from ._records import normalized_document
 from ._secrets import MASK, Redacted
 from ._steps import Action, Step
 from ._values import UNKNOWN
@@ -87,10 +89,11 @@ def _render_step(step: Step) -> list[str]:
     if step.action is Action.REPLACE and step.create_before_destroy:
         symbol, verb = _CBD
     lines = [f"  # {step.address} {verb}{_why(step)}", f"{symbol:>3} {step.address}"]
+    shown = registered_kind(step.kind)  # values as diffs show them: 0o644, not 420
     if step.action is Action.CREATE:
-        lines += _render_document("+", step.after or {}, step.unknown)
+        lines += _render_document("+", normalized_document(shown, step.after or {}), step.unknown)
     elif step.action in (Action.DELETE, Action.FORGET):
-        lines += _render_document("-", step.before or {}, ())
+        lines += _render_document("-", normalized_document(shown, step.before or {}), ())
     else:
         forced = set(step.diff.replace_paths)
         lines += [_render_change(c, forced) for c in step.diff.changes]

@@ -69,6 +69,35 @@ def test_each_action_is_chosen_and_rendered(servers):
     assert "plan_server[same]" not in text
 
 
+@rc.resource("plan_perm")
+class Perm:
+    path: str = rc.field(key=True)
+    mode: int = rc.field(default=0o644, normalize=oct)
+    groups: list[str] = rc.field(factory=list, normalize=sorted)
+
+
+def test_create_and_delete_blocks_show_values_as_the_diff_compares_them():
+    perms = MemoryProvider(Perm)
+    perms.put(Perm("old", mode=0o600, groups=["b", "a"]))
+    state = rc.MemoryState()
+    reconciler = rc.Reconciler([perms], state=state)
+    reconciler.apply(reconciler.plan([Perm("old", mode=0o600, groups=["b", "a"])]))
+    plan = reconciler.plan([Perm("new", mode=0o750, groups=["z", "y"])])
+    text = plan.render()
+    assert '+ mode   = "0o750"' in text
+    assert '+ groups = ["y", "z"]' in text
+    assert '- mode   = "0o600"' in text
+    assert '- groups = ["a", "b"]' in text
+    assert plan.step("plan_perm[new]").after["mode"] == 0o750, "only the text is normalised"
+    assert rc.Plan.from_json(plan.to_json()).render() == text
+
+
+def test_a_value_normalize_cannot_take_is_shown_as_it_is():
+    perms = MemoryProvider(Perm)
+    plan = rc.Reconciler([perms]).plan([Perm("odd", mode="rw")])  # type: ignore[arg-type]
+    assert '+ mode   = "rw"' in plan.render()
+
+
 def test_an_empty_plan_says_so(servers):
     plan = rc.Reconciler([servers]).plan([])
     assert plan.is_empty
