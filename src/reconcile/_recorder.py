@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 
 from ._errors import PartiallyCreated
-from ._records import record_for, stored_spec
+from ._records import deposed, record_for, stored_spec
 from ._state import Record, State, StepEntry
 from ._steps import Action, Step
 
@@ -38,6 +38,8 @@ class Recorder:
     _intended: dict[str, tuple[Any, Mapping[str, Any]]] = attrs.field(
         factory=dict, init=False, eq=False, repr=False
     )
+    # The deposed record of each create-before-destroy replace whose old object is not gone.
+    _deposed: dict[str, str] = attrs.field(factory=dict, init=False, eq=False, repr=False)
 
     def _entry(self, step: Step, status: str, error: BaseException | None = None) -> Any:
         if self.apply_id is None:
@@ -111,9 +113,26 @@ class Recorder:
         """A step that timed out: its intent stays open so the next run reads it again."""
         self._journal_only(step, "unknown")
 
+    def replaced_first(self, step: Step, result: Any) -> None:
+        """A create-before-destroy replacement exists: record the old object as deposed.
+
+        Saved before the new record, so a crash, or a destroy that fails, leaves the
+        old object in state for the next plan to destroy, never unrecorded.
+        """
+        if self.state is None or step.actual is None:
+            return
+        record = deposed(self.records.get(step.address), step.actual, result)
+        if record is not None:
+            self.state.save(record)
+            self._deposed[step.address] = record.address
+
     def destroyed_old(self, step: Step) -> None:
-        """The old object of a create-before-destroy replace is gone: journal only."""
-        self._journal_only(step, "ok")
+        """The old object of a create-before-destroy replace is gone: forget its record."""
+        address = self._deposed.pop(step.address, None)
+        if self.state is not None and address is not None:
+            self.state.forget(address, step=self._entry(step, "ok"))
+        else:
+            self._journal_only(step, "ok")
 
     def _journal_only(self, step: Step, status: str) -> None:
         if self.state is not None and (entry := self._entry(step, status)) is not None:

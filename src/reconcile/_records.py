@@ -7,6 +7,8 @@ salted digests: ``{"$sensitive": digest}`` in a stored spec.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +23,7 @@ from ._values import UNKNOWN
 
 __all__ = [
     "cause_of",
+    "deposed",
     "document",
     "load_spec",
     "normalized_document",
@@ -119,6 +122,31 @@ def record_for(
         retain=lifecycle.retain,
         created_at=stamp,
         updated_at=stamp,
+    )
+
+
+def deposed(record: Record | None, old: Any, new: Any) -> Record | None:
+    """The record of the object a create-before-destroy replace left behind, to destroy.
+
+    It lives at its own address (``kind[key]~deposed-<digest of its outputs>``), which
+    no desired state has, so the next plan destroys it. None when the old object's
+    outputs cannot tell it from the new one (a thing read by its key): destroying
+    it would destroy the replacement.
+    """
+    outputs = outputs_of(old)
+    if not outputs or outputs == outputs_of(new):
+        return None
+    base = record if record is not None else record_for(old, old, None)
+    text = json.dumps(outputs, sort_keys=True, default=str).encode()
+    tag = hashlib.sha256(text).hexdigest()[:8]
+    return attrs.evolve(
+        base,
+        address=f"{base.address}~deposed-{tag}",
+        outputs=outputs,
+        tainted=False,
+        protected=False,
+        retain=False,
+        updated_at=now(),
     )
 
 

@@ -4,7 +4,8 @@ Called by the reconciler while it holds the state's lock. For each open intent
 it asks the provider what exists (by key, or through ``list`` when the remote
 system chose the id) and records exactly that: adopted if it exists, dropped if
 it does not. So a kill between a remote create and its record leaves no orphan
-and no duplicate.
+and no duplicate; a replacement made before the old object was destroyed is
+adopted, and the old one recorded as deposed for the next plan to destroy.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import attrs
 from ._diff import strict_equal
 from ._model import address_of, spec_of
 from ._provider import Provider
-from ._records import document, outputs_of, rebuild, record_for
+from ._records import deposed, document, outputs_of, rebuild, record_for
 from ._secrets import use_salt
 from ._state import Intent, Record, State
 
@@ -56,6 +57,15 @@ def _resolve(state: State, provider: Provider[Any], intent: Intent, record: Reco
     log.warning("%s: interrupted %s left it in place; adopting it", intent.address, intent.action)
     if record is None:
         state.save(record_for(probe, found, None), intent=intent.id)
+        return True
+    fresh = _replacement(provider, intent, record, found)
+    if fresh is not None:  # a create-before-destroy replace made it; the old one is deposed
+        log.warning("%s: its replacement exists; the old object will be destroyed", intent.address)
+        old = deposed(record, found, fresh)
+        if old is not None:
+            state.save(old)
+        new = attrs.evolve(record, spec=intent.spec, outputs=outputs_of(fresh), tainted=False)
+        state.save(new, intent=intent.id)
         return True
     # An interrupted write may or may not have happened: keep the lifecycle the record
     # holds, take the outputs of what exists, and for a write that sets a spec, record
@@ -103,8 +113,31 @@ def _claimed(before: Any, intended: Any) -> Any:
     return merged
 
 
-def _listed(provider: Provider[Any], address: str) -> Any:
-    """Find a thing by address through ``list`` when ``read`` needs an id we never recorded."""
+def _replacement(provider: Provider[Any], intent: Intent, record: Record, found: Any) -> Any:
+    """The new object of an interrupted replace, when ``found`` is still the old one.
+
+    Only ``list`` can show it: it has the address, and outputs (an id) of its own.
+    """
+    if intent.action != "replace" or outputs_of(found) != record.outputs:
+        return None
+    return _listed(provider, intent.address, other_than=record.outputs)
+
+
+def _listed(
+    provider: Provider[Any], address: str, other_than: Mapping[str, Any] | None = None
+) -> Any:
+    """Find a thing by address through ``list`` when ``read`` needs an id we never recorded.
+
+    With ``other_than``, only a thing whose outputs differ from those (not the old one).
+    """
     if not provider.can_list:
         return None
-    return next((item for item in provider.list() if address_of(item) == address), None)
+    return next(
+        (
+            item
+            for item in provider.list()
+            if address_of(item) == address
+            and (other_than is None or outputs_of(item) != other_than)
+        ),
+        None,
+    )

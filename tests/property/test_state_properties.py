@@ -207,6 +207,7 @@ def _lock_is_free(state: rc.State) -> bool:
 # -- strategies ----------------------------------------------------------------------------
 
 FOREIGN = "o"  # a key only another writer sets
+_CREATE_FIRST = rc.Lifecycle(create_before_destroy=True)  # a replace leaves the old VM a while
 _tags = st.dictionaries(st.sampled_from("xyz"), st.sampled_from(["1", "2"]), max_size=3)
 
 
@@ -219,6 +220,7 @@ def desired_states(draw: st.DrawFn) -> list[Any]:
             size=draw(st.integers(1, 3)),
             tags=draw(_tags),
             zone=draw(st.sampled_from("ab")),
+            lifecycle=draw(st.sampled_from([None, _CREATE_FIRST])),
         )
         for name in vm_names
     ]

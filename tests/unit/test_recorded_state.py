@@ -988,3 +988,88 @@ def test_an_interrupted_update_keeps_retain_recorded(state, items):
     _kill_during_update(state, items, [attrs.evolve(kept, value=2)])
     plan = rc.Reconciler([items], state=state).plan([])
     assert _actions(plan) == {"rs_item[tmp]": rc.Action.FORGET}
+
+
+# -- create before destroy: the old object is deposed until it is gone ---------------------
+
+
+@rc.resource("rs_machine", create_before_destroy=True)
+class Machine:
+    name: str = rc.field(key=True)
+    image: str = rc.field(default="debian", replace=True)
+    id: str | None = rc.field(default=None, computed=True)
+
+
+class MachineCloud(Cloud):
+    resource = Machine  # type: ignore[assignment]
+
+
+def _deposed(state: rc.State) -> dict[str, dict[str, Any]]:
+    return {a: dict(r.outputs) for a, r in _records(state).items() if "~deposed-" in a}
+
+
+def test_an_old_object_whose_destroy_failed_is_deposed_then_destroyed(state):
+    cloud = MachineCloud()
+    reconciler = rc.Reconciler([cloud], state=state)
+    reconciler.converge([Machine("web")])
+
+    def refuse(have: Any) -> None:
+        del cloud.delete  # once
+        raise RuntimeError("the old one is busy")
+
+    cloud.delete = refuse  # type: ignore[method-assign]
+    result = reconciler.apply(reconciler.plan([Machine("web", image="alpine")]))
+    assert not result.ok
+    assert sorted(cloud.objects) == ["i-1", "i-2"]
+    assert _records(state)["rs_machine[web]"].outputs == {"id": "i-2"}
+    ((address, outputs),) = _deposed(state).items()
+    assert address.startswith("rs_machine[web]~deposed-")
+    assert outputs == {"id": "i-1"}
+
+    plan = reconciler.plan([Machine("web", image="alpine")])
+    assert _actions(plan) == {"rs_machine[web]": rc.Action.NOOP, address: rc.Action.DELETE}
+    assert f"  - {address}" in plan.render()
+    assert reconciler.apply(plan).ok
+    assert list(cloud.objects) == ["i-2"]
+    assert ("delete", "i-1") in cloud.log
+    assert set(_records(state)) == {"rs_machine[web]"}
+    assert reconciler.plan([Machine("web", image="alpine")]).is_empty
+
+
+@pytest.mark.parametrize("kill", ["before the destroy", "after the destroy"])
+def test_a_replace_killed_between_create_and_destroy_leaves_no_orphan(state, kill):
+    cloud = MachineCloud()
+    rc.Reconciler([cloud], state=state).converge([Machine("web")])
+    real_delete = cloud.delete
+
+    def die(have: Any) -> None:
+        if kill == "after the destroy":
+            real_delete(have)
+        del cloud.delete
+        raise _Killed
+
+    cloud.delete = die  # type: ignore[method-assign]
+    inline = rc.Reconciler([cloud], state=state, executor=InlineExecutor(), parallelism=1)
+    with pytest.raises(_Killed):
+        inline.converge([Machine("web", image="alpine")])
+    assert list(_deposed(state).values()) == [{"id": "i-1"}]
+
+    assert rc.Reconciler([cloud], state=state).converge([Machine("web", image="alpine")]).converged
+    assert list(cloud.objects) == ["i-2"], "the old machine was left running, unrecorded"
+    assert set(_records(state)) == {"rs_machine[web]"}
+
+
+def test_a_replace_killed_right_after_its_create_adopts_the_replacement(state):
+    cloud = MachineCloud()
+    rc.Reconciler([cloud], state=state).converge([Machine("web")])
+    _dies_after_first_create(cloud)
+    inline = rc.Reconciler([cloud], state=state, executor=InlineExecutor(), parallelism=1)
+    with pytest.raises(_Killed):
+        inline.converge([Machine("web", image="alpine")])
+    assert _records(state)["rs_machine[web]"].outputs == {"id": "i-1"}
+
+    fresh = rc.Reconciler([cloud], state=state)
+    assert fresh.converge([Machine("web", image="alpine")]).converged
+    assert list(cloud.objects) == ["i-2"], "the replacement was orphaned and made again"
+    assert _records(state)["rs_machine[web]"].outputs == {"id": "i-2"}
+    assert set(_records(state)) == {"rs_machine[web]"}
