@@ -251,8 +251,6 @@ class _ApplyRun:
             if phase == "destroy":
                 self.recorder.destroyed_old(step)
             else:
-                if phase == "create":
-                    self.recorder.replaced_first(step, done.result)
                 self.live[address] = done.result
                 self.recorder.succeeded(step, done.result, intent)
             if self.execution.on_event is not None:

@@ -69,6 +69,7 @@ class Recorder:
         if step.action in (Action.DELETE, Action.FORGET):
             self.state.forget(step.address, intent=intent, step=entry)
             return
+        self._depose_old(step, result)
         declared = step.declared or step.desired
         source, stored = self._intended.pop(step.address, (None, None))
         record = record_for(
@@ -88,6 +89,7 @@ class Recorder:
         entry = self._entry(step, "failed", error)
         self._intended.pop(step.address, None)
         if isinstance(error, PartiallyCreated):
+            self._depose_old(step, error.actual)
             declared = step.declared or step.desired
             record = record_for(
                 declared, error.actual, self.revision, tainted=True, depends_on=step.depends_on
@@ -113,19 +115,6 @@ class Recorder:
         """A step that timed out: its intent stays open so the next run reads it again."""
         self._journal_only(step, "unknown")
 
-    def replaced_first(self, step: Step, result: Any) -> None:
-        """A create-before-destroy replacement exists: record the old object as deposed.
-
-        Saved before the new record, so a crash, or a destroy that fails, leaves the
-        old object in state for the next plan to destroy, never unrecorded.
-        """
-        if self.state is None or step.actual is None:
-            return
-        record = deposed(self.records.get(step.address), step.actual, result)
-        if record is not None:
-            self.state.save(record)
-            self._deposed[step.address] = record.address
-
     def destroyed_old(self, step: Step) -> None:
         """The old object of a create-before-destroy replace is gone: forget its record."""
         address = self._deposed.pop(step.address, None)
@@ -133,6 +122,19 @@ class Recorder:
             self.state.forget(address, step=self._entry(step, "ok"))
         else:
             self._journal_only(step, "ok")
+
+    def _depose_old(self, step: Step, new: Any) -> None:
+        """A create-before-destroy replacement exists (whole or partly): record the old
+        object as deposed before the new record, so a crash, or a destroy that fails or
+        never runs, leaves it for the next plan to destroy rather than unrecorded."""
+        if step.action is not Action.REPLACE or not step.create_before_destroy:
+            return
+        if self.state is None or step.actual is None:
+            return
+        record = deposed(self.records.get(step.address), step.actual, new)
+        if record is not None:
+            self.state.save(record)
+            self._deposed[step.address] = record.address
 
     def _journal_only(self, step: Step, status: str) -> None:
         if self.state is not None and (entry := self._entry(step, status)) is not None:

@@ -1036,6 +1036,20 @@ def test_an_old_object_whose_destroy_failed_is_deposed_then_destroyed(state):
     assert reconciler.plan([Machine("web", image="alpine")]).is_empty
 
 
+def test_a_partly_created_replacement_still_deposes_the_old_object(state):
+    cloud = MachineCloud()
+    reconciler = rc.Reconciler([cloud], state=state)
+    reconciler.converge([Machine("web")])
+    cloud.partial = 1
+    assert not reconciler.apply(reconciler.plan([Machine("web", image="alpine")])).ok
+    assert _records(state)["rs_machine[web]"].tainted
+    assert list(_deposed(state).values()) == [{"id": "i-1"}]
+
+    assert reconciler.converge([Machine("web", image="alpine")]).converged
+    assert list(cloud.objects) == ["i-3"], "the old machine outlived its tainted replacement"
+    assert set(_records(state)) == {"rs_machine[web]"}
+
+
 @pytest.mark.parametrize("kill", ["before the destroy", "after the destroy"])
 def test_a_replace_killed_between_create_and_destroy_leaves_no_orphan(state, kill):
     cloud = MachineCloud()
