@@ -33,7 +33,7 @@ from ._plan import Plan
 from ._policy import RetryPolicy
 from ._provider import Provider
 from ._recorder import Recorder
-from ._records import outputs_of, record_for
+from ._records import deposed_address, outputs_of, record_for
 from ._recovery import recover
 from ._saved import complete
 from ._secrets import use_salt
@@ -328,11 +328,15 @@ class Reconciler(GitOps):
 
 
 def _orphan(item: Any, wanted: Collection[str], records: Mapping[str, Record]) -> bool:
-    """Not desired and not recorded, or a twin: recorded address, other provider ids."""
+    """Not desired and not recorded, or a twin: recorded address, other provider ids
+    (unless it is the deposed old object of a replace, recorded to be destroyed)."""
     address = address_of(item)
     record = records.get(address)
     if record is not None:
-        return bool(record.outputs) and dict(record.outputs) != outputs_of(item)
+        outputs = outputs_of(item)
+        if not record.outputs or dict(record.outputs) == outputs:
+            return False
+        return deposed_address(address, outputs) not in records
     return address not in wanted
 
 

@@ -24,6 +24,8 @@ from ._values import UNKNOWN
 __all__ = [
     "cause_of",
     "deposed",
+    "deposed_address",
+    "deposed_from",
     "document",
     "load_spec",
     "normalized_document",
@@ -37,6 +39,7 @@ __all__ = [
 ]
 
 _SENSITIVE = "$sensitive"
+_DEPOSED = "~deposed-"
 _MISSING = object()
 
 
@@ -137,17 +140,27 @@ def deposed(record: Record | None, old: Any, new: Any) -> Record | None:
     if not outputs or outputs == outputs_of(new):
         return None
     base = record if record is not None else record_for(old, old, None)
-    text = json.dumps(outputs, sort_keys=True, default=str).encode()
-    tag = hashlib.sha256(text).hexdigest()[:8]
     return attrs.evolve(
         base,
-        address=f"{base.address}~deposed-{tag}",
+        address=deposed_address(base.address, outputs),
         outputs=outputs,
         tainted=False,
         protected=False,
         retain=False,
         updated_at=now(),
     )
+
+
+def deposed_address(address: str, outputs: Mapping[str, Any]) -> str:
+    """Where the old object at ``address`` with these outputs is recorded while deposed."""
+    text = json.dumps(outputs, sort_keys=True, default=str).encode()
+    return f"{address}{_DEPOSED}{hashlib.sha256(text).hexdigest()[:8]}"
+
+
+def deposed_from(address: str) -> str | None:
+    """The address a deposed record's old object was replaced at; None for any other."""
+    owner, mark, _ = address.rpartition(_DEPOSED)
+    return owner if mark else None
 
 
 def record_outdated(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 
 from ._errors import InvalidStateError
+from ._records import deposed_from
 
 __all__ = ["select"]
 
@@ -28,14 +29,14 @@ def select(
     reasons: dict[str, str] = {}
     chosen = everything
     if include is not None:
-        chosen = _closure(include, graph)
+        chosen = _with_deposed(_closure(include, graph), everything)
         for address in everything - chosen:
             reasons[address] = "not included, and nothing included depends on it"
     if exclude:
         dependents = _reverse(graph)
         for root in exclude:
-            for address in _closure([root], dependents) & chosen:
-                reasons[address] = "excluded" if address == root else f"depends on excluded {root}"
+            for address in _with_deposed(_closure([root], dependents), everything) & chosen:
+                reasons[address] = _why_excluded(address, root)
         chosen = chosen - set(reasons)
     return chosen, tuple(sorted(reasons.items()))
 
@@ -49,6 +50,20 @@ def _closure(roots: Iterable[str], edges: Graph) -> set[str]:
             seen.add(node)
             stack.extend(n for n in edges.get(node, ()) if n in edges)
     return seen
+
+
+def _why_excluded(address: str, root: str) -> str:
+    if address == root:
+        return "excluded"
+    owner = deposed_from(address)
+    if owner is not None:
+        return f"deposed by {owner}, left out with it"
+    return f"depends on excluded {root}"
+
+
+def _with_deposed(chosen: set[str], everything: Iterable[str]) -> set[str]:
+    """What targeting an address does to it, it does to its deposed old objects too."""
+    return chosen | {a for a in everything if deposed_from(a) in chosen}
 
 
 def _reverse(graph: Graph) -> dict[str, list[str]]:

@@ -1025,6 +1025,17 @@ def test_an_old_object_whose_destroy_failed_is_deposed_then_destroyed(state):
     ((address, outputs),) = _deposed(state).items()
     assert address.startswith("rs_machine[web]~deposed-")
     assert outputs == {"id": "i-1"}
+    assert reconciler.orphans() == [], "the deposed machine is managed: it is no orphan"
+    cloud.add(Machine("web"))  # a twin made behind our back still is one
+    assert [m.id for m in reconciler.orphans()] == ["i-3"]
+    del cloud.objects["i-3"]
+
+    wanted = [Machine("web", image="alpine"), Machine("db")]
+    targeted = reconciler.plan(wanted, include=["rs_machine[web]"])
+    assert _actions(targeted)[address] is rc.Action.DELETE, "targeting web leaves its old one"
+    spared = reconciler.plan(wanted, exclude=["rs_machine[web]"])
+    assert address not in _actions(spared)
+    assert dict(spared.excluded)[address] == "deposed by rs_machine[web], left out with it"
 
     plan = reconciler.plan([Machine("web", image="alpine")])
     assert _actions(plan) == {"rs_machine[web]": rc.Action.NOOP, address: rc.Action.DELETE}
