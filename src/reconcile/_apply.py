@@ -149,7 +149,7 @@ class _ApplyRun:
 
     def jobs(self) -> list[Job]:
         before = prerequisites(tuple(self.steps.values()))
-        split = {a for a, s in self.steps.items() if _two_phase(s)}
+        split = {a for a, s in self.steps.items() if s.creates_first}
         dependents: dict[str, list[str]] = {a: [] for a in self.steps}
         for address, prereqs in before.items():
             for p in prereqs:
@@ -315,11 +315,6 @@ class _ApplyRun:
 def _log(level: int, address: str, message: str, *args: Any) -> None:
     """Every apply log record carries the resource address as ``record.address``."""
     log.log(level, message, *args, extra={"address": address})
-
-
-def _two_phase(step: Step) -> bool:
-    """A create-before-destroy replace runs as two units: dependents go in between."""
-    return step.action is Action.REPLACE and step.create_before_destroy and step.actual is not None
 
 
 def _unit(address: str, split: set[str], phase: str) -> str:

@@ -127,9 +127,7 @@ class Recorder:
         """A create-before-destroy replacement exists (whole or partly): record the old
         object as deposed before the new record, so a crash, or a destroy that fails or
         never runs, leaves it for the next plan to destroy rather than unrecorded."""
-        if step.action is not Action.REPLACE or not step.create_before_destroy:
-            return
-        if self.state is None or step.actual is None:
+        if self.state is None or not step.creates_first:
             return
         record = deposed(self.records.get(step.address), step.actual, new)
         if record is not None:

@@ -69,6 +69,14 @@ class Step:
     declared: Any = attrs.field(default=None, eq=False, repr=False)
 
     @property
+    def creates_first(self) -> bool:
+        """A create-before-destroy replace of something that exists: the new object is
+        made, then dependents, then the old one goes (apply runs it as two units)."""
+        return (
+            self.action is Action.REPLACE and self.create_before_destroy and self.actual is not None
+        )
+
+    @property
     def changes_anything(self) -> bool:
         return self.action is not Action.NOOP
 

@@ -28,14 +28,15 @@ def select(
             raise InvalidStateError(f"{name} names {', '.join(unknown)}: not desired or recorded")
     reasons: dict[str, str] = {}
     chosen = everything
+    deposed = _deposed_by_owner(everything) if include is not None or exclude else {}
     if include is not None:
-        chosen = _with_deposed(_closure(include, graph), everything)
+        chosen = _with_deposed(_closure(include, graph), deposed)
         for address in everything - chosen:
             reasons[address] = "not included, and nothing included depends on it"
     if exclude:
         dependents = _reverse(graph)
         for root in exclude:
-            for address in _with_deposed(_closure([root], dependents), everything) & chosen:
+            for address in _with_deposed(_closure([root], dependents), deposed) & chosen:
                 reasons[address] = _why_excluded(address, root)
         chosen = chosen - set(reasons)
     return chosen, tuple(sorted(reasons.items()))
@@ -61,9 +62,19 @@ def _why_excluded(address: str, root: str) -> str:
     return f"depends on excluded {root}"
 
 
-def _with_deposed(chosen: set[str], everything: Iterable[str]) -> set[str]:
+def _deposed_by_owner(everything: Iterable[str]) -> dict[str, list[str]]:
+    """Each address's deposed old objects (records left by create-before-destroy)."""
+    owners: dict[str, list[str]] = {}
+    for address in everything:
+        owner = deposed_from(address)
+        if owner is not None:
+            owners.setdefault(owner, []).append(address)
+    return owners
+
+
+def _with_deposed(chosen: set[str], deposed: Mapping[str, list[str]]) -> set[str]:
     """What targeting an address does to it, it does to its deposed old objects too."""
-    return chosen | {a for a in everything if deposed_from(a) in chosen}
+    return chosen.union(*(deposed[a] for a in chosen if a in deposed)) if deposed else chosen
 
 
 def _reverse(graph: Graph) -> dict[str, list[str]]:
