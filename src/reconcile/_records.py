@@ -36,6 +36,7 @@ __all__ = [
     "record_for",
     "record_outdated",
     "stored_spec",
+    "with_keys_of",
     "with_outputs",
 ]
 
@@ -235,6 +236,14 @@ def preserve_foreign(want: Any, have: Any, last: Mapping[str, Any] | None) -> An
             if not strict_equal(merged, mine):
                 changes[f.name] = merged
     return attrs.evolve(want, **changes) if changes else want
+
+
+def with_keys_of(before: Any, written: Any) -> Any:
+    """``before`` with every mapping key ``written`` has and it lacks, at any depth: the
+    keys a write that may have happened could have added, claimed as ours."""
+    if isinstance(before, dict) and isinstance(written, dict):
+        return _merge(before, written, None)
+    return before
 
 
 def _merge(mine: dict[Any, Any], theirs: dict[Any, Any], last: Any) -> dict[Any, Any]:

@@ -19,14 +19,13 @@ import attrs
 from ._diff import strict_equal
 from ._model import address_of, spec_of
 from ._provider import Provider
-from ._records import deposed, document, outputs_of, rebuild, record_for
+from ._records import deposed, document, outputs_of, rebuild, record_for, with_keys_of
 from ._secrets import use_salt
 from ._state import Intent, Record, State
 
 __all__ = ["recover"]
 
 log = logging.getLogger("reconcile.recovery")
-_ABSENT = object()
 
 
 def recover(state: State, providers: Mapping[str, Provider[Any]]) -> list[str]:
@@ -94,23 +93,11 @@ def _after_interrupted(
     for name, value in intended.items():
         if name in secret:
             continue
-        if name in live and strict_equal(live[name], value):
+        if name not in spec or (name in live and strict_equal(live[name], value)):
             spec[name] = value
         else:
-            spec[name] = _claimed(spec.get(name, _ABSENT), value)
+            spec[name] = with_keys_of(spec[name], value)
     return spec
-
-
-def _claimed(before: Any, intended: Any) -> Any:
-    """``before`` with the mapping keys only ``intended`` has added, at any depth."""
-    if before is _ABSENT:
-        return intended
-    if not (isinstance(before, dict) and isinstance(intended, dict)):
-        return before
-    merged = dict(before)
-    for key, value in intended.items():
-        merged[key] = _claimed(merged.get(key, _ABSENT), value)
-    return merged
 
 
 def _replacement(provider: Provider[Any], intent: Intent, record: Record, found: Any) -> Any:
