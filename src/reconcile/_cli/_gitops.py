@@ -85,8 +85,8 @@ def diff(
     try:
         new = GitSource(repo, head_ref, path)
         if live:
-            session = common.session()
-            made = session.reconciler.plan(new.load(new.revision()))
+            session, desired = common.session(), new.load(new.revision())
+            made = session.reconciler_for(desired).plan(desired)
             output.plain(made.to_json(indent=2) + "\n") if fmt == "json" else output.plan(made)
             return
         old = GitSource(repo, base_ref, base_path or path)

@@ -6,14 +6,16 @@ every command sees the same manifests, providers and state the same way.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
 
+from reconcile._errors import ReconcileError, StateError
 from reconcile._events import EventSink
 from reconcile._gitops import desired_digest
+from reconcile._model import is_resource, spec_of
 from reconcile._plan import Plan
 from reconcile._reconciler import Reconciler
 from reconcile._source import describe
@@ -21,7 +23,7 @@ from reconcile._sqlite import SQLiteState
 from reconcile.sources import GitSource, ManifestSource, parse_git_spec
 
 from ._config import Config, load_config
-from ._registry import build_providers
+from ._registry import build_providers, installed
 
 __all__ = ["Session"]
 
@@ -36,6 +38,7 @@ class Session:
     on_event: EventSink | None = None
     git: str | None = None
     _reconciler: Reconciler | None = None
+    _loaded: tuple[list[Any], str] | None = None
 
     @classmethod
     def open(
@@ -48,6 +51,7 @@ class Session:
         git: str | None = None,
     ) -> Session:
         found = load_config(paths, config)
+        installed()  # imports provider packages: their kinds are known before manifests are read
         return cls(found, parallelism, Path(state).resolve() if state else None, git=git)
 
     @property
@@ -59,29 +63,59 @@ class Session:
         return ManifestSource(*self.config.manifests)
 
     @property
+    def state_file(self) -> Path:
+        return self.state_path or self.config.state
+
+    @property
     def reconciler(self) -> Reconciler:
+        """The reconciler with providers for the kinds of the source and of recorded state."""
         if self._reconciler is None:
-            path = self.state_path or self.config.state
-            state = SQLiteState(path, synchronous=self.config.synchronous)
+            try:
+                desired, _ = self.desired()
+            except ReconcileError:
+                desired = []  # the command reports it when it reads the source itself
+            return self.reconciler_for(desired)
+        return self._reconciler
+
+    def reconciler_for(self, desired: Iterable[Any]) -> Reconciler:
+        """The reconciler with providers for these resources' kinds and the recorded ones.
+
+        Only the factories of kinds in use are called, so a package that needs a
+        setting breaks only the projects that use it.
+        """
+        if self._reconciler is None:
+            state = SQLiteState(self.state_file, synchronous=self.config.synchronous)
+            kinds = {spec_of(r).kind for r in desired if is_resource(r)}
+            kinds |= {record.kind for record in state.records().values()}
             self._reconciler = Reconciler(
-                build_providers(self.config),
+                build_providers(self.config, kinds),
                 state,
                 parallelism=self.parallelism,
                 on_event=lambda event: self.on_event(event) if self.on_event else None,
             )
         return self._reconciler
 
+    @property
+    def journal(self) -> Reconciler:
+        """Recorded state only, no providers, for reading the journal; never creates it."""
+        if not self.state_file.exists():
+            raise StateError(f"no state yet at {self.state_file}: nothing was applied here")
+        state = SQLiteState(self.state_file, synchronous=self.config.synchronous)
+        return Reconciler([], state, parallelism=self.parallelism)
+
     def desired(self) -> tuple[list[Any], str]:
         """The source's resources and their revision (a commit, or a digest of the files)."""
-        source = self.source
-        revision = source.revision()
-        return source.load(revision), revision
+        if self._loaded is None:
+            source = self.source
+            revision = source.revision()
+            self._loaded = source.load(revision), revision
+        return self._loaded
 
     def plan(
         self, include: Collection[str] | None = None, exclude: Collection[str] | None = None
     ) -> tuple[Plan, list[Any], str]:
         desired, revision = self.desired()
-        plan = self.reconciler.plan(desired, include=include, exclude=exclude)
+        plan = self.reconciler_for(desired).plan(desired, include=include, exclude=exclude)
         meta = {
             "source": {
                 "paths": [str(p) for p in self.config.manifests],
