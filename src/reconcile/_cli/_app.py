@@ -254,7 +254,7 @@ def status(
     output = common.output
     try:
         session = common.session(paths, git)
-        found = session.reconciler.status(session.source)
+        found = session.observer.status(session.source)
     except ReconcileError as err:
         _fail(output, str(err))
     revisions = f"revision {found.revision_wanted[:19]}, last applied "

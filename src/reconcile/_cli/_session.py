@@ -15,11 +15,13 @@ import attrs
 from reconcile._errors import ReconcileError, StateError
 from reconcile._events import EventSink
 from reconcile._gitops import desired_digest
+from reconcile._memstate import MemoryState
 from reconcile._model import is_resource, spec_of
 from reconcile._plan import Plan
 from reconcile._reconciler import Reconciler
 from reconcile._source import describe
 from reconcile._sqlite import SQLiteState
+from reconcile._state import State
 from reconcile.sources import GitSource, ManifestSource, parse_git_spec
 
 from ._config import Config, load_config
@@ -69,22 +71,31 @@ class Session:
     @property
     def reconciler(self) -> Reconciler:
         """The reconciler with providers for the kinds of the source and of recorded state."""
-        if self._reconciler is None:
-            try:
-                desired, _ = self.desired()
-            except ReconcileError:
-                desired = []  # the command reports it when it reads the source itself
-            return self.reconciler_for(desired)
-        return self._reconciler
+        return self.reconciler_for(self._desired_if_readable())
 
-    def reconciler_for(self, desired: Iterable[Any]) -> Reconciler:
+    @property
+    def observer(self) -> Reconciler:
+        """Like ``reconciler``, for commands that only look: no state database is created."""
+        return self.reconciler_for(self._desired_if_readable(), create_state=False)
+
+    def _desired_if_readable(self) -> list[Any]:
+        if self._reconciler is not None:
+            return []
+        try:
+            return self.desired()[0]
+        except ReconcileError:
+            return []  # the command reports it when it reads the source itself
+
+    def reconciler_for(self, desired: Iterable[Any], *, create_state: bool = True) -> Reconciler:
         """The reconciler with providers for these resources' kinds and the recorded ones.
 
         Only the factories of kinds in use are called, so a package that needs a
         setting breaks only the projects that use it.
         """
         if self._reconciler is None:
-            state = SQLiteState(self.state_file, synchronous=self.config.synchronous)
+            state: State = MemoryState()  # nothing recorded yet, and looking creates nothing
+            if create_state or self.state_file.exists():
+                state = SQLiteState(self.state_file, synchronous=self.config.synchronous)
             kinds = {spec_of(r).kind for r in desired if is_resource(r)}
             kinds |= {record.kind for record in state.records().values()}
             self._reconciler = Reconciler(
