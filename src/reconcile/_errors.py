@@ -103,8 +103,12 @@ class UnknownKindError(InvalidStateError):
 class DanglingDependencyError(InvalidStateError):
     """A resource depends on an address that is neither desired nor recorded."""
 
-    def __init__(self, address: str, missing: str, *, what: str = "depends on") -> None:
-        super().__init__(f"{address}: {what} {missing}, which is not part of the desired state")
+    def __init__(
+        self, address: str, missing: str, *, what: str = "depends on", hint: str = ""
+    ) -> None:
+        super().__init__(
+            f"{address}: {what} {missing}, which is not part of the desired state{hint}"
+        )
         self.address = address
         self.missing = missing
 

@@ -34,3 +34,16 @@ def test_status_of_a_project_never_applied_creates_no_state(tmp_path: Path) -> N
     assert "7 of 7 resources differ" in done.output
     assert "last applied never" in done.output
     assert not (project / ".reconcile").exists()
+
+
+def test_show_of_an_id_not_in_the_journal_names_the_newest(tmp_path: Path) -> None:
+    project = tmp_path / "quickstart"
+    shutil.copytree(QUICKSTART, project, ignore=shutil.ignore_patterns("site", ".reconcile"))
+    runner = CliRunner()
+    assert runner.invoke(cli, ["apply", str(project), "--yes"]).exit_code == 0
+    config = str(project / "reconcile.toml")
+    done = runner.invoke(cli, ["show", "9", "--config", config], catch_exceptions=False)
+    assert done.exit_code == 1
+    assert "no apply with id 9 in the journal (the newest is 1; see reconcile history)" in (
+        done.output.replace("\n", "")
+    )

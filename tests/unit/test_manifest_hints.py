@@ -100,3 +100,11 @@ def test_targeting_an_unknown_address_suggests_the_closest(option: str) -> None:
     with pytest.raises(rc.ReconcileError) as caught:
         reconciler.plan(desired, **{option: ["hint_record[wwv]"]})
     assert str(caught.value).endswith("did you mean 'hint_record[www]'?")
+
+
+def test_a_python_depends_on_naming_nothing_desired_suggests_the_closest() -> None:
+    reconciler = rc.Reconciler([MemoryProvider(Record)])
+    desired = [Record("api"), Record("www", depends_on=("hint_record[apj]",))]
+    with pytest.raises(rc.ReconcileError) as caught:
+        reconciler.plan(desired)
+    assert str(caught.value).endswith("did you mean 'hint_record[api]'?")

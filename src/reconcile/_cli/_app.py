@@ -311,7 +311,7 @@ def show(apply_id: int, common: Common) -> None:
     try:
         entry = common.session().journal.history_entry(apply_id)
     except KeyError:
-        _fail(output, f"no apply with id {apply_id} in the journal")
+        _fail(output, f"no apply with id {apply_id} in the journal{_newest(common)}")
     except ReconcileError as err:
         _fail(output, str(err))
     output.line(f"Apply {entry.id}: {entry.status}, {entry.started_at} .. {entry.ended_at or '-'}")
@@ -323,6 +323,12 @@ def show(apply_id: int, common: Common) -> None:
         output.line(
             f"  {s.status:<9} {s.action:<8} {s.address}" + (f"  {s.error}" if s.error else "")
         )
+
+
+def _newest(common: Common) -> str:
+    """Where the journal's ids end, for a ``show`` of an id that is not there."""
+    newest = common.session().journal.history(1)
+    return f" (the newest is {newest[0].id}; see reconcile history)" if newest else " (it is empty)"
 
 
 @cli.command()
