@@ -274,3 +274,17 @@ def test_diff_live_builds_the_providers_of_the_revisions_kinds(
     assert done.returncode == 0, done.stderr
     assert "+ acme_kv[colour]" in done.stdout
     assert not (config.parent / "store").exists()  # a plan changes nothing
+
+
+def test_diff_between_revisions_reads_a_package_kind(packages: Path, tmp_path: Path) -> None:
+    repo = _project(tmp_path / "repo", PAIRS)
+    git = ["git", "-C", str(repo), "-c", "user.email=t@example.com", "-c", "user.name=t"]
+    subprocess.run([*git, "init", "-q"], check=True, capture_output=True)
+    for text in (PAIRS, PAIRS.replace("blue", "green")):
+        (repo / "pairs.yaml").write_text(text)
+        subprocess.run([*git, "add", "pairs.yaml"], check=True, capture_output=True)
+        subprocess.run([*git, "commit", "-qm", "pairs"], check=True, capture_output=True)
+    done = _reconcile(packages, "diff", "--git", repo, "--from", "HEAD~1", "--to", "HEAD")
+    assert done.returncode == 0, done.stderr
+    assert "acme_kv[colour]" in done.stdout
+    assert "green" in done.stdout

@@ -24,7 +24,7 @@ from reconcile._plan import Plan
 
 from ._config import load_config
 from ._output import Output
-from ._registry import available
+from ._registry import available, installed
 from ._session import Session
 
 __all__ = ["cli", "main"]
@@ -115,6 +115,7 @@ def cli() -> None:
     steps = logging.getLogger("reconcile.apply")
     if _step_failure not in steps.filters:
         steps.addFilter(_step_failure)
+    installed()  # provider packages' kinds are known before any command reads a manifest
 
 
 @cli.command()

@@ -197,6 +197,14 @@ def _masked(message: str, settings: Mapping[str, Any]) -> str:
     return message
 
 
+def _called_for_kinds(item: Installed, config: Config) -> tuple[str, ...]:
+    """The kinds of a factory that declares none, from its providers, or why it failed."""
+    try:
+        return tuple(p.kind for p in _call(item, config))
+    except ProviderPackageError as err:
+        return (f"(kinds unknown: {err})",)
+
+
 def available(config: Config) -> list[Available]:
     """What ``reconcile providers`` lists; a factory is called only if its kinds are unknown."""
     listed = []
@@ -205,6 +213,6 @@ def available(config: Config) -> list[Available]:
         if item.error is not None:
             kinds = (f"({item.error})",)
         elif not kinds:
-            kinds = tuple(p.kind for p in _call(item, config))
+            kinds = _called_for_kinds(item, config)
         listed.append(Available(item.name, item.origin, kinds))
     return listed
