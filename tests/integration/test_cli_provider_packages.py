@@ -233,6 +233,7 @@ def test_a_factory_missing_its_setting_is_a_clear_error(packages: Path, tmp_path
             f"missing setting 'token' in [providers.vault] of {config}"
         )
         assert expected in done.stderr.replace("\n", ""), done.stderr
+        assert not (project / ".reconcile").exists()  # no state made for a failed command
     given = _reconcile(packages, "plan", project, "--config", _with(project, "token = 't0k3n'"))
     assert given.returncode == 0, given.stderr
     assert "+ acme_secret[db]" in given.stdout

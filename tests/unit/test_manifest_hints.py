@@ -40,7 +40,7 @@ def _ref(address: str, field: str) -> str:
 CASES = {
     "kind": (
         "kind: hint_recrod\nspec: {name: a}\n",
-        "unknown kind 'hint_recrod'; did you mean 'hint_record'?",
+        "(is the module that defines it imported?); did you mean 'hint_record'?",
     ),
     "field": (
         "kind: hint_record\nspec: {name: a, valeu: x}\n",

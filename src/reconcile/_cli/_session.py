@@ -93,26 +93,28 @@ class Session:
         setting breaks only the projects that use it.
         """
         if self._reconciler is None:
-            state: State = MemoryState()  # nothing recorded yet, and looking creates nothing
-            if create_state or self.state_file.exists():
-                state = SQLiteState(self.state_file, synchronous=self.config.synchronous)
+            found = self._open_state() if self.state_file.exists() else None
             kinds = {spec_of(r).kind for r in desired if is_resource(r)}
-            kinds |= {record.kind for record in state.records().values()}
+            kinds |= {record.kind for record in found.records().values()} if found else set()
+            providers = build_providers(self.config, kinds)  # before a new database is made
+            state: State = found or (self._open_state() if create_state else MemoryState())
             self._reconciler = Reconciler(
-                build_providers(self.config, kinds),
+                providers,
                 state,
                 parallelism=self.parallelism,
                 on_event=lambda event: self.on_event(event) if self.on_event else None,
             )
         return self._reconciler
 
+    def _open_state(self) -> SQLiteState:
+        return SQLiteState(self.state_file, synchronous=self.config.synchronous)
+
     @property
     def journal(self) -> Reconciler:
         """Recorded state only, no providers, for reading the journal; never creates it."""
         if not self.state_file.exists():
             raise StateError(f"no state yet at {self.state_file}: nothing was applied here")
-        state = SQLiteState(self.state_file, synchronous=self.config.synchronous)
-        return Reconciler([], state, parallelism=self.parallelism)
+        return Reconciler([], self._open_state(), parallelism=self.parallelism)
 
     def desired(self) -> tuple[list[Any], str]:
         """The source's resources and their revision (a commit, or a digest of the files)."""

@@ -41,8 +41,8 @@ class KindTable:
         """Why ``kind`` is not readable, with a hint."""
         if self._given is None:
             return (
-                f"unknown kind {kind!r}{did_you_mean(kind, registered_kinds())}: no "
-                "@reconcile.resource class declares it (is the module that defines it imported?)"
+                f"unknown kind {kind!r}: no @reconcile.resource class declares it (is the "
+                f"module that defines it imported?){did_you_mean(kind, registered_kinds())}"
             )
         hint = did_you_mean(kind, self._given)
         return f"unknown kind {kind!r} (kinds read here: {', '.join(sorted(self._given))}){hint}"
