@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -22,6 +23,10 @@ from pathlib import Path
 import pytest
 
 QUICKSTART = Path(__file__).resolve().parents[2] / "examples" / "quickstart"
+
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("pip") is None, reason="installing the test packages needs pip"
+)
 
 KV = '''
 """Key-value pairs kept as files in a folder."""
