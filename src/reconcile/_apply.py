@@ -181,6 +181,7 @@ class _ApplyRun:
                 step = self._resolved(step)
             except Exception as err:
                 return Done("failed", error=err)
+            self.resolved[address] = step  # what is recorded: references resolved, even in a noop
             if step.action in (Action.NOOP, Action.FORGET) or (
                 step.action is Action.UPDATE and not step.diff
             ):

@@ -292,7 +292,8 @@ def _prune_probe(record: Record, providers: Providers) -> Probe | None:
     provider = providers.get(record.kind)
     if provider is None:
         raise UnknownKindError(record.address, record.kind, list(providers))
-    return record.address, rebuild(provider.resource, record.spec, record.outputs), provider
+    probe = rebuild(provider.resource, record.spec, record.outputs, address=record.address)
+    return record.address, probe, provider
 
 
 def _desired_step(

@@ -44,7 +44,7 @@ def recover(state: State, providers: Mapping[str, Provider[Any]]) -> list[str]:
 
 def _resolve(state: State, provider: Provider[Any], intent: Intent, record: Record | None) -> bool:
     outputs = record.outputs if record is not None else {}
-    probe = rebuild(provider.resource, intent.spec, outputs)
+    probe = rebuild(provider.resource, intent.spec, outputs, address=intent.address)
     found = provider.read(probe) or _listed(provider, intent.address)
     if found is None:
         log.warning("%s: interrupted %s left nothing; forgetting it", intent.address, intent.action)
