@@ -278,8 +278,8 @@ class _ApplyRun:
 
     def _resolved(self, step: Step) -> Step:
         """The step with references resolved against what already ran."""
-        if not step.references:
-            return step
+        if not step.references or step.desired is None:
+            return step  # None: a saved plan's no-op without its desired state
         desired = resolve(step.desired, self._value)
         declared = resolve(step.declared, self._value) if step.declared is not None else desired
         changes: dict[str, Any] = {"desired": desired, "declared": declared}

@@ -198,7 +198,7 @@ class Reconciler(GitOps):
             snapshot = state.snapshot()
         if plan.saved:  # refuse a stale saved plan before anything is journaled
             with use_salt(snapshot.salt):
-                steps = complete(plan, self._providers, desired)
+                steps = complete(plan, self._providers, desired, snapshot.records)
             plan = attrs.evolve(plan, steps=steps, saved=False)
         text = plan.to_json()
         journal = {**_who(), **(meta or {}), "plan_digest": digest(text.encode())}

@@ -2,7 +2,10 @@
 
 Called by apply before anything runs. A saved plan is re-observed: if what it
 saw changed, or the re-supplied desired state's secrets differ from its
-digests, it raises ``StalePlanError`` and nothing is applied.
+digests, it raises ``StalePlanError`` and nothing is applied. Its no-op steps
+carry no documents: each is read again by its re-supplied resource (or its
+record), so references to it resolve and its record is refreshed as a fresh
+apply would refresh it.
 """
 
 from __future__ import annotations
@@ -12,13 +15,15 @@ from typing import Any
 
 import attrs
 
-from ._errors import PlanNeedsDesiredStateError, StalePlanError
+from ._errors import InvalidStateError, ObserveError, PlanNeedsDesiredStateError, StalePlanError
 from ._model import address_of, registered_kind
 from ._plan import Plan
 from ._provider import Provider
-from ._records import document
+from ._records import document, rebuild, with_outputs
+from ._refs import without_refs
 from ._secrets import Redacted
 from ._serialize import structure
+from ._state import Record
 from ._steps import Action, Step
 from ._values import Ref
 
@@ -31,11 +36,24 @@ _NEEDS_WANT = (Action.CREATE, Action.UPDATE, Action.REPLACE)
 _NEEDS_HAVE = (Action.UPDATE, Action.REPLACE, Action.DELETE)
 
 
-def complete(plan: Plan, providers: Providers, desired: Iterable[Any] | None) -> tuple[Step, ...]:
-    """Fill in what a saved plan could not rebuild, refusing it if the world moved since."""
+def complete(
+    plan: Plan,
+    providers: Providers,
+    desired: Iterable[Any] | None,
+    records: Mapping[str, Record] | None = None,
+) -> tuple[Step, ...]:
+    """Fill in what a saved plan could not rebuild, refusing it if the world moved since.
+
+    ``records`` (the recorded state the plan was made against) gives a no-op step's
+    ids for its read, and its spec when the desired state is not given again.
+    """
     supplied = {address_of(r): r for r in desired or ()}
     out = []
     for step in plan.steps:
+        if plan.saved and step.action is Action.NOOP:
+            provider, record = providers[step.kind], (records or {}).get(step.address)
+            out.append(_unchanged(step, provider, supplied.get(step.address), record))
+            continue
         if plan.saved and step.changes_anything:
             step = _with_resources(step)
         if step.action in _NEEDS_WANT and step.desired is None:
@@ -54,11 +72,37 @@ def _reobserved(step: Step, provider: Provider[Any], salt: str) -> Step:
         if step.action in _NEEDS_HAVE:
             raise StalePlanError(f"{step.address}: cannot re-read it to check the saved plan")
         return step
-    have = provider.read(probe)
+    have = _read(step.address, provider, probe)
     seen = document(have, salt) if have is not None else None
     if seen != step.before:
         raise StalePlanError(f"{step.address}: the actual state changed since planning")
     return attrs.evolve(step, actual=have)
+
+
+def _unchanged(step: Step, provider: Provider[Any], declared: Any, record: Record | None) -> Step:
+    """A saved no-op with its resource objects: the declared one, when given again, and
+    the one that exists now, read by it (or by the record) as the planner read it."""
+    outputs = record.outputs if record is not None and not provider.identified_by_key else {}
+    if declared is not None:
+        probe = without_refs(with_outputs(declared, outputs))
+    elif record is not None:
+        probe = rebuild(provider.resource, record.spec, record.outputs)
+    else:
+        return step  # neither given nor recorded: nothing refers to what it is
+    have = _read(step.address, provider, probe)
+    if have is None:
+        raise StalePlanError(f"{step.address}: it no longer exists since planning")
+    return attrs.evolve(step, desired=declared, declared=declared, actual=have)
+
+
+def _read(address: str, provider: Provider[Any], probe: Any) -> Any:
+    """``provider.read(probe)``; a failure is an ``ObserveError`` naming the address."""
+    try:
+        return provider.read(probe)
+    except InvalidStateError:
+        raise
+    except Exception as err:
+        raise ObserveError(address, err) from err
 
 
 def _resupplied(step: Step, supplied: Mapping[str, Any], salt: str) -> tuple[Any, Any]:
