@@ -23,6 +23,7 @@ from ._clock import Clock, SystemClock
 from ._errors import ReconcileError
 from ._events import Event, EventKind, EventSink, emit
 from ._limits import Limiter
+from ._observe import Retrying
 from ._order import prerequisites
 from ._outcomes import ApplyResult, Interrupted, Outcome, Status
 from ._plan import Plan
@@ -56,6 +57,10 @@ class Execution:
     cancel: threading.Event = attrs.field(factory=threading.Event)
     seed: int | None = None
 
+    def reads(self) -> Retrying:
+        """How reads retry a ``TransientError``: this policy, clock and event sink."""
+        return Retrying(self.retry, self.clock, self.on_event, random.Random(self.seed))
+
 
 def apply(
     plan: Plan,
@@ -66,7 +71,7 @@ def apply(
 ) -> ApplyResult:
     """Execute ``plan`` over its graph; ``desired`` supplies what a saved plan redacted."""
     execution = execution or Execution()
-    steps = complete(plan, providers, desired)
+    steps = complete(plan, providers, desired, reads=execution.reads())
     run = _ApplyRun(steps, providers, recorder or Recorder(), execution)
 
     def pool() -> cf.Executor:

@@ -15,8 +15,9 @@ from typing import Any
 
 import attrs
 
-from ._errors import InvalidStateError, ObserveError, PlanNeedsDesiredStateError, StalePlanError
+from ._errors import PlanNeedsDesiredStateError, StalePlanError
 from ._model import address_of, registered_kind
+from ._observe import Retrying
 from ._plan import Plan
 from ._provider import Provider
 from ._records import document, rebuild, with_outputs
@@ -41,18 +42,21 @@ def complete(
     providers: Providers,
     desired: Iterable[Any] | None,
     records: Mapping[str, Record] | None = None,
+    reads: Retrying | None = None,
 ) -> tuple[Step, ...]:
     """Fill in what a saved plan could not rebuild, refusing it if the world moved since.
 
     ``records`` (the recorded state the plan was made against) gives a no-op step's
     ids for its read, and its spec when the desired state is not given again.
+    ``reads`` retries a read raising ``TransientError``, as planning does.
     """
+    reads = reads or Retrying()
     supplied = {address_of(r): r for r in desired or ()}
     out = []
     for step in plan.steps:
         if plan.saved and step.action is Action.NOOP:
             provider, record = providers[step.kind], (records or {}).get(step.address)
-            out.append(_unchanged(step, provider, supplied.get(step.address), record))
+            out.append(_unchanged(step, provider, supplied.get(step.address), record, reads))
             continue
         if plan.saved and step.changes_anything:
             step = _with_resources(step)
@@ -60,26 +64,28 @@ def complete(
             want, declared = _resupplied(step, supplied, plan.salt)
             step = attrs.evolve(step, desired=want, declared=declared)
         if plan.saved and step.action is not Action.FORGET:
-            step = _reobserved(step, providers[step.kind], plan.salt)
+            step = _reobserved(step, providers[step.kind], plan.salt, reads)
         out.append(step)
     return tuple(out)
 
 
-def _reobserved(step: Step, provider: Provider[Any], salt: str) -> Step:
+def _reobserved(step: Step, provider: Provider[Any], salt: str, reads: Retrying) -> Step:
     """Read again what a saved plan saw; any difference makes the plan stale."""
     probe = step.desired if step.desired is not None else step.actual
     if probe is None:
         if step.action in _NEEDS_HAVE:
             raise StalePlanError(f"{step.address}: cannot re-read it to check the saved plan")
         return step
-    have = _read(step.address, provider, probe)
+    have = reads.call(step.address, "read", lambda: provider.read(probe))
     seen = document(have, salt) if have is not None else None
     if seen != step.before:
         raise StalePlanError(f"{step.address}: the actual state changed since planning")
     return attrs.evolve(step, actual=have)
 
 
-def _unchanged(step: Step, provider: Provider[Any], declared: Any, record: Record | None) -> Step:
+def _unchanged(
+    step: Step, provider: Provider[Any], declared: Any, record: Record | None, reads: Retrying
+) -> Step:
     """A saved no-op with its resource objects: the declared one, when given again, and
     the one that exists now, read by it (or by the record) as the planner read it."""
     outputs = record.outputs if record is not None and not provider.identified_by_key else {}
@@ -89,20 +95,10 @@ def _unchanged(step: Step, provider: Provider[Any], declared: Any, record: Recor
         probe = rebuild(provider.resource, record.spec, record.outputs)
     else:
         return step  # neither given nor recorded: nothing refers to what it is
-    have = _read(step.address, provider, probe)
+    have = reads.call(step.address, "read", lambda: provider.read(probe))
     if have is None:
         raise StalePlanError(f"{step.address}: it no longer exists since planning")
     return attrs.evolve(step, desired=declared, declared=declared, actual=have)
-
-
-def _read(address: str, provider: Provider[Any], probe: Any) -> Any:
-    """``provider.read(probe)``; a failure is an ``ObserveError`` naming the address."""
-    try:
-        return provider.read(probe)
-    except InvalidStateError:
-        raise
-    except Exception as err:
-        raise ObserveError(address, err) from err
 
 
 def _resupplied(step: Step, supplied: Mapping[str, Any], salt: str) -> tuple[Any, Any]:
