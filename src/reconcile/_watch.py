@@ -20,7 +20,7 @@ import attrs
 from ._clock import Clock, SystemClock
 from ._errors import ReconcileError
 from ._source import Source
-from ._sync import Health, Sync
+from ._sync import Health, PrunePolicy, Sync
 
 __all__ = ["WatchEvent", "WatchOptions", "WatchReport", "watch"]
 
@@ -29,13 +29,11 @@ log = logging.getLogger("reconcile.watch")
 
 @attrs.frozen
 class WatchOptions:
-    """How to watch: the poll interval, self-heal, prune and its guards, the backoff cap."""
+    """How to watch: the poll interval, self-heal, the prune policy, the backoff cap."""
 
     interval: float = 30.0
     self_heal: bool = False
-    prune: bool = False
-    max_deletes: int | None = None
-    allow_prune_all: bool = False
+    prune: bool | PrunePolicy = False
     backoff_cap: float = 600.0
     max_cycles: int | None = None
 

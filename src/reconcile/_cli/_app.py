@@ -20,9 +20,11 @@ import click
 from reconcile._errors import ReconcileError, StalePlanError
 from reconcile._outcomes import Interrupted
 from reconcile._plan import Plan
+from reconcile._sync import PrunePolicy
 
 from ._config import load_config
 from ._output import Output
+from ._prune import prune_options
 from ._registry import available
 from ._session import Session
 
@@ -114,6 +116,7 @@ def cli() -> None:
 @click.option("--exit-code", is_flag=True, help="exit 2 when there are changes, 0 when none")
 @_targeting
 @_git
+@prune_options
 @_common
 def plan(
     paths: Sequence[str],
@@ -123,13 +126,14 @@ def plan(
     include: Sequence[str],
     exclude: Sequence[str],
     git: str | None,
+    prune: PrunePolicy | None,
     common: Common,
 ) -> None:
     """Show what apply would change; changes nothing."""
     output = common.output
     try:
         session = common.session(paths, git)
-        made, _, _ = session.plan(include or None, exclude or None)
+        made, _, _ = session.plan(include or None, exclude or None, prune=prune)
     except ReconcileError as err:
         _fail(output, str(err))
     if out:
@@ -148,6 +152,7 @@ def plan(
 @click.option("--yes", "-y", is_flag=True, help="apply without asking")
 @_targeting
 @_git
+@prune_options
 @_common
 def apply(
     paths: Sequence[str],
@@ -155,12 +160,13 @@ def apply(
     include: Sequence[str],
     exclude: Sequence[str],
     git: str | None,
+    prune: PrunePolicy | None,
     common: Common,
 ) -> None:
     """Apply the manifests in PATHS (or --git), or a plan saved with ``plan --out``."""
     output = common.output
     try:
-        session, made, desired, revision = _prepare(paths, common, include, exclude, git)
+        session, made, desired, revision = _prepare(paths, common, include, exclude, git, prune)
     except ReconcileError as err:
         _fail(output, str(err))
     output.plan(made)
@@ -197,11 +203,12 @@ def _prepare(
     include: Sequence[str],
     exclude: Sequence[str],
     git: str | None,
+    prune: PrunePolicy | None = None,
 ) -> tuple[Session, Plan, list[Any] | None, str | None]:
     saved = _saved_plan(paths)
     if saved is None:
         session = common.session(paths, git)
-        made, desired, revision = session.plan(include or None, exclude or None)
+        made, desired, revision = session.plan(include or None, exclude or None, prune=prune)
         return session, made, desired, revision
     session = Session.for_saved(saved, common.parallelism)
     desired, revision = session.desired()

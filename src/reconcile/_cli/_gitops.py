@@ -15,10 +15,12 @@ import click
 
 from reconcile._compare import compare
 from reconcile._errors import ReconcileError
+from reconcile._sync import PrunePolicy
 from reconcile._watch import WatchOptions
 from reconcile.sources import GitSource
 
 from ._app import Common, _common, _confirm, _fail, _run_apply, cli
+from ._prune import prune_options
 
 __all__ = ["diff", "rollback", "watch"]
 
@@ -27,26 +29,20 @@ __all__ = ["diff", "rollback", "watch"]
 @click.option("--git", "git", required=True, metavar="REPO[@REF][:PATH]", help="the source")
 @click.option("--interval", type=click.FloatRange(0.1), default=30.0, show_default=True)
 @click.option("--self-heal", is_flag=True, help="revert drift (default: only report it)")
-@click.option("--prune", is_flag=True, help="delete resources removed from the repository")
-@click.option("--max-deletes", type=click.IntRange(0), help="refuse prunes larger than this")
-@click.option("--allow-prune-all", is_flag=True, help="allow a revision that prunes everything")
+@prune_options
 @click.option("--max-cycles", type=click.IntRange(1), help="stop after this many cycles")
 @_common
 def watch(
     git: str,
     interval: float,
     self_heal: bool,
-    prune: bool,
-    max_deletes: int | None,
-    allow_prune_all: bool,
+    prune: PrunePolicy | None,
     max_cycles: int | None,
     common: Common,
 ) -> None:
     """Follow a Git ref: sync new commits, report or heal drift; stop with Ctrl-C or SIGTERM."""
     output = common.output
-    options = WatchOptions(
-        interval, self_heal, prune, max_deletes, allow_prune_all, max_cycles=max_cycles
-    )
+    options = WatchOptions(interval, self_heal, prune or False, max_cycles=max_cycles)
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (SIGINT, SIGTERM)}
     try:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+from click import UsageError
 
 from reconcile._events import EventSink
 from reconcile._gitops import desired_digest
@@ -18,6 +19,7 @@ from reconcile._plan import Plan
 from reconcile._reconciler import Reconciler
 from reconcile._source import describe
 from reconcile._sqlite import SQLiteState
+from reconcile._sync import PrunePolicy
 from reconcile.sources import GitSource, ManifestSource, parse_git_spec
 
 from ._config import Config, load_config
@@ -78,10 +80,22 @@ class Session:
         return source.load(revision), revision
 
     def plan(
-        self, include: Collection[str] | None = None, exclude: Collection[str] | None = None
+        self,
+        include: Collection[str] | None = None,
+        exclude: Collection[str] | None = None,
+        *,
+        prune: PrunePolicy | None = None,
     ) -> tuple[Plan, list[Any], str]:
+        """The plan; from Git, under the prune policy of ``sync`` (no deletes unless ``prune``)."""
         desired, revision = self.desired()
         plan = self.reconciler.plan(desired, include=include, exclude=exclude)
+        if self.git is not None:
+            plan = self.reconciler.prune_guarded(plan, prune or False)
+        elif prune is not None:
+            raise UsageError(
+                "--prune is for --git sources; a manifest folder is always pruned "
+                "(what it no longer declares is deleted, as Terraform does)"
+            )
         meta = {
             "source": {
                 "paths": [str(p) for p in self.config.manifests],
