@@ -22,7 +22,7 @@ from reconcile._outcomes import Interrupted
 from reconcile._plan import Plan
 from reconcile._sync import PrunePolicy
 
-from ._config import load_config
+from ._config import FORMATS, load_config
 from ._output import Output
 from ._prune import prune_options
 from ._registry import available
@@ -44,6 +44,7 @@ class Common:
     state: str | None
     parallelism: int
     color: bool | None
+    source_format: str | None = None
 
     @property
     def output(self) -> Output:
@@ -51,12 +52,17 @@ class Common:
 
     def session(self, paths: Sequence[str] = (), git: str | None = None) -> Session:
         return Session.open(
-            paths, config=self.config, state=self.state, parallelism=self.parallelism, git=git
+            paths,
+            config=self.config,
+            state=self.state,
+            parallelism=self.parallelism,
+            git=git,
+            source_format=self.source_format,
         )
 
 
 def _common(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Add --config, --state, --parallelism and --color; pass them as one ``common``."""
+    """Add --config, --state, --parallelism, --color and --source-format as one ``common``."""
 
     @functools.wraps(fn)
     def wrapper(
@@ -65,15 +71,22 @@ def _common(fn: Callable[..., Any]) -> Callable[..., Any]:
         state: str | None,
         parallelism: int,
         color: bool | None,
+        source_format: str | None,
         **kwargs: Any,
     ) -> Any:
-        return fn(*args, common=Common(config, state, parallelism, color), **kwargs)
+        common = Common(config, state, parallelism, color, source_format)
+        return fn(*args, common=common, **kwargs)
 
     options = [
         click.option("--config", type=click.Path(dir_okay=False), help="reconcile.toml to use"),
         click.option("--state", type=click.Path(dir_okay=False), help="state database path"),
         click.option("--parallelism", type=click.IntRange(1), default=10, show_default=True),
         click.option("--color/--no-color", default=None, help="colour (default: on a terminal)"),
+        click.option(
+            "--source-format",
+            type=click.Choice(FORMATS),
+            help="what the source's files hold (default: [source] format, else reconcile)",
+        ),
     ]
     for option in reversed(options):
         wrapper = option(wrapper)

@@ -15,11 +15,15 @@ import click
 
 from reconcile._compare import compare
 from reconcile._errors import ReconcileError
+from reconcile._plan import Plan
+from reconcile._render import summary_line
 from reconcile._sync import PrunePolicy
 from reconcile._watch import WatchOptions
 from reconcile.sources import GitSource
 
 from ._app import Common, _common, _confirm, _fail, _run_apply, cli
+from ._config import load_config
+from ._kube import git_source
 from ._prune import prune_options
 
 __all__ = ["diff", "rollback", "watch"]
@@ -79,13 +83,15 @@ def diff(
     head_ref, _, path = head.partition(":")
     base_ref, _, base_path = base.partition(":")
     try:
-        new = GitSource(repo, head_ref, path)
+        config = load_config([], common.config)
+        holds = common.source_format or config.source_format
+        new = git_source(repo, head_ref, path, holds, config.namespace)
         if live:
             session = common.session()
             made = session.reconciler.plan(new.load(new.revision()))
-            output.plain(made.to_json(indent=2) + "\n") if fmt == "json" else output.plan(made)
+            output.plan(made) if fmt == "text" else output.plain(_plan_text(made, fmt, head_ref))
             return
-        old = GitSource(repo, base_ref, base_path or path)
+        old = git_source(repo, base_ref, base_path or path, holds, config.namespace)
         found = compare(
             old.load(old.revision()),
             new.load(new.revision()),
@@ -96,6 +102,17 @@ def diff(
         _fail(output, str(err))
     text = {"text": found.render, "json": found.to_json, "markdown": found.to_markdown}[fmt]()
     output.plain(text if text.endswith("\n") else text + "\n")
+
+
+def _plan_text(made: Plan, fmt: str, head: str) -> str:
+    """A live plan as JSON, or as a pull-request comment in Markdown."""
+    if fmt == "json":
+        return made.to_json(indent=2) + "\n"
+    headline = f"**{summary_line(made.summary)}**" if not made.is_empty else "**No changes.**"
+    return (
+        f"### Live state → `{head}`\n\n{headline}\n\n"
+        f"<details><summary>Plan</summary>\n\n```diff\n{made.render()}```\n</details>\n"
+    )
 
 
 @cli.command()

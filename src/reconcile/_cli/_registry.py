@@ -19,6 +19,7 @@ from reconcile._provider import Provider
 from reconcile.providers import local_providers
 
 from ._config import Config, ConfigError
+from ._kube import kube_providers
 
 __all__ = ["GROUP", "Available", "available", "build_providers"]
 
@@ -40,7 +41,7 @@ def _files(settings: Mapping[str, Any], base: Path) -> list[Provider[Any]]:
     return list(local_providers(root, durable=durable))
 
 
-BUILTIN: dict[str, Factory] = {"files": _files}
+BUILTIN: dict[str, Factory] = {"files": _files, "kube": kube_providers}
 
 
 @attrs.frozen

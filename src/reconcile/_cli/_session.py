@@ -22,7 +22,8 @@ from reconcile._sqlite import SQLiteState
 from reconcile._sync import PrunePolicy
 from reconcile.sources import GitSource, ManifestSource, parse_git_spec
 
-from ._config import Config, load_config
+from ._config import Config, ConfigError, load_config
+from ._kube import NO_PROVIDER, KubeFolders, git_source
 from ._registry import build_providers
 
 __all__ = ["Session"]
@@ -37,6 +38,7 @@ class Session:
     state_path: Path | None = None
     on_event: EventSink | None = None
     git: str | None = None
+    source_format: str | None = None  # --source-format; else reconcile.toml's [source] format
     _reconciler: Reconciler | None = None
 
     @classmethod
@@ -48,16 +50,25 @@ class Session:
         state: str | None = None,
         parallelism: int = 10,
         git: str | None = None,
+        source_format: str | None = None,
     ) -> Session:
         found = load_config(paths, config)
-        return cls(found, parallelism, Path(state).resolve() if state else None, git=git)
+        state_path = Path(state).resolve() if state else None
+        return cls(found, parallelism, state_path, git=git, source_format=source_format)
 
     @property
-    def source(self) -> ManifestSource | GitSource:
+    def format(self) -> str:
+        """What the source's files hold: ``reconcile`` manifests or ``kube`` documents."""
+        return self.source_format or self.config.source_format
+
+    @property
+    def source(self) -> ManifestSource | GitSource | KubeFolders:
         """The manifests named by PATHs or reconcile.toml, or a Git revision with ``--git``."""
         if self.git is not None:
             repo, ref, path = parse_git_spec(self.git)
-            return GitSource(repo, ref, path)
+            return git_source(repo, ref, path, self.format, self.config.namespace)
+        if self.format == "kube":
+            return KubeFolders(self.config.manifests, self.config.namespace)
         return ManifestSource(*self.config.manifests)
 
     @property
@@ -71,6 +82,8 @@ class Session:
                 parallelism=self.parallelism,
                 on_event=lambda event: self.on_event(event) if self.on_event else None,
             )
+            if self.format == "kube" and "k8s" not in self._reconciler.kinds:
+                raise ConfigError(NO_PROVIDER)
         return self._reconciler
 
     def desired(self) -> tuple[list[Any], str]:
@@ -100,6 +113,7 @@ class Session:
             "source": {
                 "paths": [str(p) for p in self.config.manifests],
                 "git": self.git,
+                "format": self.format,
                 "revision": revision,
                 "config": str(self.config.file) if self.config.file else None,
                 "state": str(self.state_path or self.config.state),
@@ -120,7 +134,11 @@ class Session:
         source = plan.meta.get("source") or {}
         paths = source.get("paths") or ["."]
         session = cls.open(
-            paths, config=source.get("config"), parallelism=parallelism, git=source.get("git")
+            paths,
+            config=source.get("config"),
+            parallelism=parallelism,
+            git=source.get("git"),
+            source_format=source.get("format"),
         )
         state = source.get("state")
         return attrs.evolve(session, state_path=Path(state) if state else None)
