@@ -121,15 +121,15 @@ class GitOps:
             )  # fmt: skip
         plan, _ = self.plan_sync(source, revision=revision, prune=options.prune)
         fixing, report = drift_filtered(plan, options.self_heal)
-        healed = 0
+        healed: tuple[str, ...] = ()
         if fixing.changes:
             result = self.apply(fixing, revision=revision, meta=_journal(source, revision, plan))
-            healed = len(result.applied)
+            healed = tuple(o.address for o in result.applied)
         after = self.status(source)
         drifted = tuple(s.address for s in report)
         return WatchEvent(
-            number, revision, after.sync, after.health, healed=healed, drifted=drifted,
-            applied=healed,
+            number, revision, after.sync, after.health, healed=len(healed), drifted=drifted,
+            applied=len(healed), healed_addresses=healed,
         )  # fmt: skip
 
     def plan_rollback(self, source: Source, revision: str) -> Plan:

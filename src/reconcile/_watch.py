@@ -40,7 +40,10 @@ class WatchOptions:
 
 @attrs.frozen
 class WatchEvent:
-    """One cycle: the revision seen, sync and health after it, what was done, any error."""
+    """One cycle: the revision seen, sync and health after it, what was done, any error.
+
+    ``healed`` counts the drifted resources corrected; ``healed_addresses`` names them.
+    """
 
     cycle: int
     revision: str | None
@@ -49,6 +52,7 @@ class WatchEvent:
     synced: bool = False
     healed: int = 0
     drifted: tuple[str, ...] = ()
+    healed_addresses: tuple[str, ...] = ()
     applied: int = 0
     error: str | None = None
     next_in: float = 0.0
@@ -56,11 +60,15 @@ class WatchEvent:
     def line(self) -> str:
         """The one log line per cycle the command line prints."""
         rev = (self.revision or "?")[:12]
-        what = "synced" if self.synced else f"healed {self.healed}" if self.healed else "watching"
+        what = "synced" if self.synced else self._healed() if self.healed else "watching"
         state = f"{self.sync or '?'}/{self.health or '?'}"
         tail = f" error: {self.error}" if self.error else ""
         drift = f" drift: {', '.join(self.drifted)}" if self.drifted else ""
         return f"cycle {self.cycle} rev {rev} {state} {what}, {self.applied} applied{drift}{tail}"
+
+    def _healed(self) -> str:
+        named = f" ({', '.join(self.healed_addresses)})" if self.healed_addresses else ""
+        return f"healed {self.healed}{named}"
 
 
 @attrs.frozen

@@ -194,3 +194,53 @@ def test_the_python_api_takes_one_policy_value_and_names_both_spellings(tmp_path
     assert refused.value.deletes == ("prune_policy_app[a]",)
     assert reconciler.sync(source, prune=rc.PrunePolicy(allow_prune_all=True)).ok
     assert apps.get("prune_policy_app[a]") is None
+
+
+# -- what the GitOps commands print ------------------------------------------------------------
+
+
+def test_diff_live_markdown_is_a_pull_request_comment(site: Site) -> None:
+    site.commit({"site/a.yaml": _file("a.html", "a, edited\n")}, "edit a")
+    done = site.reconcile(
+        "diff", "--git", str(site.repo), "--from", "main~1", "--to", "main:site", "--live",
+        "--format", "markdown",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("### Live state → `main`")
+    assert "**Plan: 0 to add, 1 to change, 0 to replace, 0 to destroy.**" in done.stdout
+    assert '~ content = "a\\n" -> "a, edited\\n"' in done.stdout
+
+
+def test_the_pr_preview_renders_values_as_the_plan_does(site: Site) -> None:
+    site.commit({"site/e.yaml": _file("e.html", "e\n"), "site/d.yaml": None}, "add e, drop d")
+    plan = site.reconcile("plan", "--git", f"{site.repo}@main:site", "--prune").stdout
+    preview = site.reconcile(
+        "diff", "--git", str(site.repo), "--from", "main~1:site", "--to", "main:site"
+    ).stdout
+    planned = {line.strip() for line in plan.splitlines() if line.strip().startswith("+ ")}
+    shown = {line.strip() for line in preview.splitlines() if line.startswith("    + ")}
+    assert shown
+    assert shown == planned - {"+ file[e.html]"}
+    assert '+ mode    = "0o644"' in shown
+    assert "+ size    = (known after apply)" in shown
+    removed = {line.strip() for line in preview.splitlines() if line.startswith("    - ")}
+    assert '- mode    = "0o644"' in removed
+    assert not any(line.startswith(("- size", "- sha256")) for line in removed)
+    markdown = site.reconcile(
+        "diff", "--git", str(site.repo), "--from", "main~1:site", "--to", "main:site",
+        "--format", "markdown",
+    ).stdout  # fmt: skip
+    assert '+ mode    = "0o644"' in markdown
+    assert "= 420" not in markdown
+    assert "= null" not in markdown.replace("source  = null", "")
+
+
+def test_watch_names_what_it_healed(site: Site) -> None:
+    (site.live / "b.html").write_text("edited by hand\n")
+    done = site.reconcile(
+        "watch", "--git", f"{site.repo}@main:site", "--self-heal", "--max-cycles", "1",
+        "--interval", "0.1",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "healed 1 (file[b.html]), 1 applied" in done.stdout
+    assert (site.live / "b.html").read_text() == "b\n"
