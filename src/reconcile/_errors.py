@@ -28,7 +28,8 @@ Messages name the resource address and the field path; never a sensitive value.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+import difflib
+from collections.abc import Iterable, Sequence
 
 __all__ = [
     "CycleError",
@@ -52,6 +53,7 @@ __all__ = [
     "TransientError",
     "UnknownKindError",
     "UnsupportedOperation",
+    "did_you_mean",
 ]
 
 
@@ -211,3 +213,9 @@ class PartiallyCreated(ReconcileError):
 
 class TransientError(ReconcileError):
     """Raised by a provider for a failure that may succeed if tried again."""
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` for the closest of ``known`` to a misspelt name, else ``""``."""
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -116,10 +117,19 @@ def _fail(output: Output, message: str, code: int = 1) -> NoReturn:
     sys.exit(code)
 
 
+def _step_failure(record: logging.LogRecord) -> bool:
+    """False for a step's failure record: the apply summary lists each failure once."""
+    args = record.args if isinstance(record.args, tuple) else ()
+    return not (hasattr(record, "address") and args and isinstance(args[-1], BaseException))
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="reconcile")
 def cli() -> None:
     """Make live state match the desired state declared in manifests."""
+    steps = logging.getLogger("reconcile.apply")
+    if _step_failure not in steps.filters:
+        steps.addFilter(_step_failure)
 
 
 @cli.command()
@@ -264,7 +274,7 @@ def status(
     output = common.output
     try:
         session = common.session(paths, git)
-        found = session.reconciler.status(session.source)
+        found = session.observer.status(session.source)
     except ReconcileError as err:
         _fail(output, str(err))
     revisions = f"revision {found.revision_wanted[:19]}, last applied "
@@ -294,7 +304,11 @@ def history(limit: int, common: Common) -> None:
     """List the journal of applies, newest first."""
     output = common.output
     try:
-        entries = common.session().reconciler.history(limit)
+        session = common.session()
+        if not session.state_file.exists():
+            output.line(f"No applies recorded yet. No state at {session.state_file}.")
+            sys.exit(0)
+        entries = session.journal.history(limit)
     except ReconcileError as err:
         _fail(output, str(err))
     if not entries:
@@ -315,7 +329,7 @@ def show(apply_id: int, common: Common) -> None:
     """Show one journaled apply: who, when, its plan, and each step's outcome."""
     output = common.output
     try:
-        entry = common.session().reconciler.history_entry(apply_id)
+        entry = common.session().journal.history_entry(apply_id)
     except KeyError:
         _fail(output, f"no apply with id {apply_id} in the journal")
     except ReconcileError as err:

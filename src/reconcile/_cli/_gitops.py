@@ -87,8 +87,8 @@ def diff(
         holds = common.source_format or config.source_format
         new = git_source(repo, head_ref, path, holds, config.namespace)
         if live:
-            session = common.session()
-            made = session.reconciler.plan(new.load(new.revision()))
+            session, desired = common.session(), new.load(new.revision())
+            made = session.reconciler_for(desired).plan(desired)
             output.plan(made) if fmt == "text" else output.plain(_plan_text(made, fmt, head_ref))
             return
         old = git_source(repo, base_ref, base_path or path, holds, config.namespace)

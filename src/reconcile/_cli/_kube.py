@@ -144,3 +144,5 @@ NO_PROVIDER = (
     'or set [providers.kube] cluster = "cluster.json" in reconcile.toml for a simulated '
     "cluster kept in that file"
 )
+
+kube_providers.kinds = (KubeObject,)  # type: ignore[attr-defined]

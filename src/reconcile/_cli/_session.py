@@ -6,25 +6,29 @@ every command sees the same manifests, providers and state the same way.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
 from click import UsageError
 
+from reconcile._errors import ReconcileError, StateError
 from reconcile._events import EventSink
 from reconcile._gitops import desired_digest
+from reconcile._memstate import MemoryState
+from reconcile._model import is_resource, spec_of
 from reconcile._plan import Plan
 from reconcile._reconciler import Reconciler
 from reconcile._source import describe
 from reconcile._sqlite import SQLiteState
+from reconcile._state import State
 from reconcile._sync import PrunePolicy
 from reconcile.sources import GitSource, ManifestSource, parse_git_spec
 
 from ._config import Config, ConfigError, load_config
 from ._kube import NO_PROVIDER, KubeFolders, git_source
-from ._registry import build_providers
+from ._registry import build_providers, installed
 
 __all__ = ["Session"]
 
@@ -40,6 +44,7 @@ class Session:
     git: str | None = None
     source_format: str | None = None  # --source-format; else reconcile.toml's [source] format
     _reconciler: Reconciler | None = None
+    _loaded: tuple[list[Any], str] | None = None
 
     @classmethod
     def open(
@@ -53,6 +58,7 @@ class Session:
         source_format: str | None = None,
     ) -> Session:
         found = load_config(paths, config)
+        installed()  # imports provider packages: their kinds are known before manifests are read
         state_path = Path(state).resolve() if state else None
         return cls(found, parallelism, state_path, git=git, source_format=source_format)
 
@@ -72,25 +78,64 @@ class Session:
         return ManifestSource(*self.config.manifests)
 
     @property
+    def state_file(self) -> Path:
+        return self.state_path or self.config.state
+
+    @property
     def reconciler(self) -> Reconciler:
+        """The reconciler with providers for the kinds of the source and of recorded state."""
+        return self.reconciler_for(self._desired_if_readable())
+
+    @property
+    def observer(self) -> Reconciler:
+        """Like ``reconciler``, for commands that only look: no state database is created."""
+        return self.reconciler_for(self._desired_if_readable(), create_state=False)
+
+    def _desired_if_readable(self) -> list[Any]:
+        if self._reconciler is not None:
+            return []
+        try:
+            return self.desired()[0]
+        except ReconcileError:
+            return []  # the command reports it when it reads the source itself
+
+    def reconciler_for(self, desired: Iterable[Any], *, create_state: bool = True) -> Reconciler:
+        """The reconciler with providers for these resources' kinds and the recorded ones.
+
+        Only the factories of kinds in use are called, so a package that needs a
+        setting breaks only the projects that use it.
+        """
         if self._reconciler is None:
-            path = self.state_path or self.config.state
-            state = SQLiteState(path, synchronous=self.config.synchronous)
+            state: State = MemoryState()  # nothing recorded yet, and looking creates nothing
+            if create_state or self.state_file.exists():
+                state = SQLiteState(self.state_file, synchronous=self.config.synchronous)
+            kinds = {spec_of(r).kind for r in desired if is_resource(r)}
+            kinds |= {record.kind for record in state.records().values()}
             self._reconciler = Reconciler(
-                build_providers(self.config),
+                build_providers(self.config, kinds),
                 state,
                 parallelism=self.parallelism,
                 on_event=lambda event: self.on_event(event) if self.on_event else None,
             )
-            if self.format == "kube" and "k8s" not in self._reconciler.kinds:
+            if "k8s" in kinds and "k8s" not in self._reconciler.kinds:
                 raise ConfigError(NO_PROVIDER)
         return self._reconciler
 
+    @property
+    def journal(self) -> Reconciler:
+        """Recorded state only, no providers, for reading the journal; never creates it."""
+        if not self.state_file.exists():
+            raise StateError(f"no state yet at {self.state_file}: nothing was applied here")
+        state = SQLiteState(self.state_file, synchronous=self.config.synchronous)
+        return Reconciler([], state, parallelism=self.parallelism)
+
     def desired(self) -> tuple[list[Any], str]:
         """The source's resources and their revision (a commit, or a digest of the files)."""
-        source = self.source
-        revision = source.revision()
-        return source.load(revision), revision
+        if self._loaded is None:
+            source = self.source
+            revision = source.revision()
+            self._loaded = source.load(revision), revision
+        return self._loaded
 
     def plan(
         self,
@@ -101,9 +146,10 @@ class Session:
     ) -> tuple[Plan, list[Any], str]:
         """The plan; from Git, under the prune policy of ``sync`` (no deletes unless ``prune``)."""
         desired, revision = self.desired()
-        plan = self.reconciler.plan(desired, include=include, exclude=exclude)
+        reconciler = self.reconciler_for(desired)
+        plan = reconciler.plan(desired, include=include, exclude=exclude)
         if self.git is not None:
-            plan = self.reconciler.prune_guarded(plan, prune or False)
+            plan = reconciler.prune_guarded(plan, prune or False)
         elif prune is not None:
             raise UsageError(
                 "--prune is for --git sources; a manifest folder is always pruned "
