@@ -257,3 +257,39 @@ def test_pr_previews_of_the_argocd_example_apps_history_match_the_index(tmp_path
             for change in json.loads(done.stdout)["changes"]:
                 found[change["change"]].add(_key(change["address"]))
             assert found == _expected(objects), (number, app)
+
+
+def test_a_file_that_no_longer_parses_refuses_the_sync_and_prunes_nothing(world: World) -> None:
+    world.ok("apply", "--git", f"{world.repo}@main:apps", "--yes")
+    templated = SERVICE.replace("name: web", "name: {{ .Values.name }}")
+    world.commit({"apps/service.yaml": templated}, "template the service")
+    done = world.run("apply", "--git", f"{world.repo}@main:apps", "--yes", "--prune")
+    assert done.returncode == 1
+    assert f"{world.repo}@" in done.stderr
+    assert ":apps/service.yaml" in done.stderr
+    assert "cannot be read as YAML" in done.stderr
+    cluster = json.loads((world.root / "cluster.json").read_text())
+    assert sorted(o["kind"] for o in cluster["objects"]) == ["ConfigMap", "Deployment", "Service"]
+
+
+def test_a_local_folder_of_kubernetes_yaml_plans_and_applies(tmp_path: Path) -> None:
+    made = World(
+        tmp_path,
+        'manifests = ["manifests"]\n\n[source]\nformat = "kube"\nnamespace = "demo"\n\n'
+        f'[providers.kube]\ncluster = "{tmp_path / "cluster.json"}"\n',
+    )
+    folder = made.config.parent / "manifests"
+    folder.mkdir()
+    (folder / "web.yaml").write_text(_deployment("nginx:1.27") + "---\n" + SERVICE)
+    out = made.ok("plan")
+    assert f"+ {DEPLOYMENT}" in out
+    assert "Plan: 2 to add" in out
+    made.ok("apply", "--yes")
+    assert "In sync" in made.ok("status")
+
+
+def test_notes_name_skipped_files_in_the_repository(world: World) -> None:
+    done = world.run("diff", "--git", str(world.repo), "--from", "main~1:apps", "--to", "main:apps")
+    assert done.returncode == 0, done.stderr
+    assert f"note: skipped {world.repo}@main:apps/kustomization.yaml: kustomize" in done.stderr
+    assert "reconcile-git-" not in done.stderr

@@ -3,10 +3,12 @@
 Used by ``Session`` (and ``diff``) when ``--source-format kube`` or ``[source]
 format = "kube"`` says the files are Kubernetes YAML: each document becomes a
 ``reconcile.kube.KubeObject`` (kind ``k8s``). Unsupported files and documents
-(Helm charts, kustomize files) are skipped with a note on stderr; errors fail
-the load. ``reconcile`` talks to no real cluster itself: a provider package
-serving ``k8s`` does, or ``[providers.kube] cluster = "FILE"`` selects
-``FileCluster``, ``reconcile.testing.FakeCluster`` kept in a JSON file.
+(Helm charts, kustomize files) are skipped with a note on stderr; errors, and
+a file that does not parse outside a chart, fail the load: a revision never
+prunes objects because part of their file could not be read. ``reconcile``
+talks to no real cluster itself: a provider package serving ``k8s`` does, or
+``[providers.kube] cluster = "FILE"`` selects ``FileCluster``,
+``reconcile.testing.FakeCluster`` kept in a JSON file.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 import click
 
 from reconcile._diff import Diff
-from reconcile._errors import ManifestError
+from reconcile._errors import ManifestError, ManifestProblem
 from reconcile._model import address_of
 from reconcile._provider import Provider
 from reconcile.kube import KubeObject, from_manifest, read_kube_documents, to_manifest
@@ -33,20 +35,29 @@ from ._config import ConfigError
 __all__ = ["FileCluster", "KubeFolders", "git_source", "kube_loader", "kube_providers"]
 
 Loader = Callable[[Path], list[Any]]
+_TEMPLATE = "a Helm/Go template"  # how the loader reports a file YAML cannot parse, outside charts
 
 
-def kube_loader(namespace: str = "") -> Loader:
-    """Read a folder of Kubernetes YAML: errors fail; each unsupported file is noted once."""
+def kube_loader(namespace: str = "", where: Callable[[Path, str], str] | None = None) -> Loader:
+    """Read a folder of Kubernetes YAML: errors fail; each unsupported file is noted once,
+    named by ``where(folder, file)`` (default: as found)."""
     noted: set[tuple[str, str]] = set()
 
     def load(folder: Path) -> list[Any]:
         found = read_kube_documents(folder, default_namespace=namespace)
-        if found.errors:
-            raise ManifestError(found.errors)
+        unreadable = [
+            ManifestProblem(u.file, f"cannot be read as YAML: {u.reason}; outside a Helm chart, "
+                            "its objects would be missing (and pruned)")
+            for u in found.unsupported
+            if u.reason.startswith(_TEMPLATE)
+        ]  # fmt: skip
+        if found.errors or unreadable:
+            raise ManifestError([*found.errors, *unreadable])
         for item in found.unsupported:
-            if (item.file, item.reason) not in noted:
-                noted.add((item.file, item.reason))
-                click.echo(f"note: skipped {item.file}: {item.reason}", err=True)
+            file = where(folder, item.file) if where is not None else item.file
+            if (file, item.reason) not in noted:
+                noted.add((file, item.reason))
+                click.echo(f"note: skipped {file}: {item.reason}", err=True)
         return list(found.objects)
 
     return load
@@ -54,7 +65,14 @@ def kube_loader(namespace: str = "") -> Loader:
 
 def git_source(repo: str, ref: str, path: str, fmt: str, namespace: str = "") -> GitSource:
     """A Git revision's folder, read as ``fmt`` (``reconcile`` manifests or ``kube``)."""
-    loader = kube_loader(namespace) if fmt == "kube" else None
+    depth = len([p for p in path.split("/") if p])
+
+    def where(folder: Path, file: str) -> str:
+        """A file of the revision's temporary copy as ``repo@ref:path`` in the repository."""
+        root = folder.parents[depth - 1] if depth else folder
+        return f"{repo}@{ref}:{Path(file).relative_to(root)}"
+
+    loader = kube_loader(namespace, where) if fmt == "kube" else None
     return GitSource(repo, ref, path, loader=loader)
 
 
