@@ -293,3 +293,45 @@ def test_notes_name_skipped_files_in_the_repository(world: World) -> None:
     assert done.returncode == 0, done.stderr
     assert f"note: skipped {world.repo}@main:apps/kustomization.yaml: kustomize" in done.stderr
     assert "reconcile-git-" not in done.stderr
+
+
+FLUX = CORPUS / "gitops" / "flux2-kustomize-helm-example"
+
+
+def _indexed(index: Mapping[str, Any], folder: str) -> dict[str, str]:
+    """``Kind/namespace/name`` -> content digest of the cluster objects the index lists."""
+    return {
+        f"{o['kind']}/{o.get('namespace') or ''}/{o['name']}": o["content_sha256"]
+        for f in index["files"]
+        if f["path"].startswith(folder + "/") and f["category"] == "kubernetes-manifest"
+        for o in f.get("objects", [])
+    }
+
+
+@pytest.mark.parametrize("pair", [("clusters/staging", "clusters/production")])
+def test_pr_preview_between_flux_clusters_matches_the_index(
+    tmp_path: Path, pair: tuple[str, str]
+) -> None:
+    if not (FLUX / "INDEX.json").is_file():
+        pytest.skip(f"the shared corpus is absent ({FLUX}); it is third-party data")
+    index = json.loads((FLUX / "INDEX.json").read_text())
+    made = World(tmp_path, '[source]\nformat = "kube"\n')
+    shutil.copytree(FLUX, made.repo, dirs_exist_ok=True)
+    made.commit({}, "flux example")
+    base, head = pair
+    done = made.run(
+        "diff", "--git", str(made.repo), "--from", f"main:{base}", "--to", f"main:{head}",
+        "--format", "json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "flux-system/kustomization.yaml: kustomize build file" in done.stderr
+    found: dict[str, set[str]] = {"added": set(), "removed": set(), "changed": set()}
+    for change in json.loads(done.stdout)["changes"]:
+        found[change["change"]].add(_key(change["address"]))
+    old, new = _indexed(index, base), _indexed(index, head)
+    assert found == {
+        "added": set(new) - set(old),
+        "removed": set(old) - set(new),
+        "changed": {k for k in set(old) & set(new) if old[k] != new[k]},
+    }
+    assert found["changed"]  # the clusters do differ
