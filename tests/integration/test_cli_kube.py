@@ -160,6 +160,7 @@ def test_the_source_format_flag_overrides_the_configuration(tmp_path: Path) -> N
     done = made.run(*argv)
     assert done.returncode == 1
     assert "unknown kind" in done.stderr  # reconcile manifests by default
+    assert "hint: these look like Kubernetes documents; pass --source-format kube" in done.stderr
     out = made.ok(*argv, "--source-format", "kube")
     assert "+ k8s[,ConfigMap,,settings]" in out
 

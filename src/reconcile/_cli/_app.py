@@ -24,6 +24,7 @@ from reconcile._plan import Plan
 from reconcile._sync import PrunePolicy
 
 from ._config import FORMATS, load_config
+from ._kube import with_kube_hint
 from ._output import Output
 from ._prune import prune_options
 from ._registry import available
@@ -113,7 +114,7 @@ def _git(fn: F) -> F:
 
 
 def _fail(output: Output, message: str, code: int = 1) -> NoReturn:
-    output.error(message)
+    output.error(with_kube_hint(message))
     sys.exit(code)
 
 

@@ -32,7 +32,14 @@ from reconcile.testing import FakeCluster
 
 from ._config import ConfigError
 
-__all__ = ["FileCluster", "KubeFolders", "git_source", "kube_loader", "kube_providers"]
+__all__ = [
+    "FileCluster",
+    "KubeFolders",
+    "git_source",
+    "kube_loader",
+    "kube_providers",
+    "with_kube_hint",
+]
 
 Loader = Callable[[Path], list[Any]]
 _TEMPLATE = "a Helm/Go template"  # how the loader reports a file YAML cannot parse, outside charts
@@ -154,6 +161,18 @@ def kube_providers(settings: Mapping[str, Any], base: Path) -> Iterable[Provider
     if not isinstance(cluster, str) or not cluster:
         raise ConfigError(f"[providers.kube]: cluster must be a file path, not {cluster!r}")
     return [FileCluster((base / cluster).resolve())]
+
+
+_LOOKS_KUBE = "unknown key 'apiVersion'"
+_HINT = (
+    "\nhint: these look like Kubernetes documents; pass --source-format kube "
+    '(or set [source] format = "kube" in reconcile.toml)'
+)
+
+
+def with_kube_hint(message: str) -> str:
+    """An error about manifests that are Kubernetes documents, with the option that reads them."""
+    return message + _HINT if _LOOKS_KUBE in message else message
 
 
 NO_PROVIDER = (
