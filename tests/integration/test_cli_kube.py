@@ -336,3 +336,9 @@ def test_pr_preview_between_flux_clusters_matches_the_index(
         "changed": {k for k in set(old) & set(new) if old[k] != new[k]},
     }
     assert found["changed"]  # the clusters do differ
+
+
+def test_each_skipped_file_is_noted_once_per_command(world: World) -> None:
+    done = world.run("status", "--git", f"{world.repo}@main:apps")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("apps/kustomization.yaml: kustomize build file") == 1, done.stderr

@@ -45,6 +45,7 @@ class Session:
     source_format: str | None = None  # --source-format; else reconcile.toml's [source] format
     _reconciler: Reconciler | None = None
     _loaded: tuple[list[Any], str] | None = None
+    _source: ManifestSource | GitSource | KubeFolders | None = None
 
     @classmethod
     def open(
@@ -70,6 +71,11 @@ class Session:
     @property
     def source(self) -> ManifestSource | GitSource | KubeFolders:
         """The manifests named by PATHs or reconcile.toml, or a Git revision with ``--git``."""
+        if self._source is None:
+            self._source = self._open_source()
+        return self._source
+
+    def _open_source(self) -> ManifestSource | GitSource | KubeFolders:
         if self.git is not None:
             repo, ref, path = parse_git_spec(self.git)
             return git_source(repo, ref, path, self.format, self.config.namespace)
