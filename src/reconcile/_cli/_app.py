@@ -21,9 +21,12 @@ import click
 from reconcile._errors import ReconcileError, StalePlanError
 from reconcile._outcomes import Interrupted
 from reconcile._plan import Plan
+from reconcile._sync import PrunePolicy
 
-from ._config import load_config
+from ._config import FORMATS, load_config
+from ._kube import with_kube_hint
 from ._output import Output
+from ._prune import prune_options
 from ._registry import available, installed
 from ._session import Session
 
@@ -43,6 +46,7 @@ class Common:
     state: str | None
     parallelism: int
     color: bool | None
+    source_format: str | None = None
 
     @property
     def output(self) -> Output:
@@ -50,12 +54,17 @@ class Common:
 
     def session(self, paths: Sequence[str] = (), git: str | None = None) -> Session:
         return Session.open(
-            paths, config=self.config, state=self.state, parallelism=self.parallelism, git=git
+            paths,
+            config=self.config,
+            state=self.state,
+            parallelism=self.parallelism,
+            git=git,
+            source_format=self.source_format,
         )
 
 
 def _common(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Add --config, --state, --parallelism and --color; pass them as one ``common``."""
+    """Add --config, --state, --parallelism, --color and --source-format as one ``common``."""
 
     @functools.wraps(fn)
     def wrapper(
@@ -64,15 +73,22 @@ def _common(fn: Callable[..., Any]) -> Callable[..., Any]:
         state: str | None,
         parallelism: int,
         color: bool | None,
+        source_format: str | None,
         **kwargs: Any,
     ) -> Any:
-        return fn(*args, common=Common(config, state, parallelism, color), **kwargs)
+        common = Common(config, state, parallelism, color, source_format)
+        return fn(*args, common=common, **kwargs)
 
     options = [
         click.option("--config", type=click.Path(dir_okay=False), help="reconcile.toml to use"),
         click.option("--state", type=click.Path(dir_okay=False), help="state database path"),
         click.option("--parallelism", type=click.IntRange(1), default=10, show_default=True),
         click.option("--color/--no-color", default=None, help="colour (default: on a terminal)"),
+        click.option(
+            "--source-format",
+            type=click.Choice(FORMATS),
+            help="what the source's files hold (default: [source] format, else reconcile)",
+        ),
     ]
     for option in reversed(options):
         wrapper = option(wrapper)
@@ -98,7 +114,7 @@ def _git(fn: F) -> F:
 
 
 def _fail(output: Output, message: str, code: int = 1) -> NoReturn:
-    output.error(message)
+    output.error(with_kube_hint(message))
     sys.exit(code)
 
 
@@ -125,6 +141,7 @@ def cli() -> None:
 @click.option("--exit-code", is_flag=True, help="exit 2 when there are changes, 0 when none")
 @_targeting
 @_git
+@prune_options
 @_common
 def plan(
     paths: Sequence[str],
@@ -134,13 +151,14 @@ def plan(
     include: Sequence[str],
     exclude: Sequence[str],
     git: str | None,
+    prune: PrunePolicy | None,
     common: Common,
 ) -> None:
     """Show what apply would change; changes nothing."""
     output = common.output
     try:
         session = common.session(paths, git)
-        made, _, _ = session.plan(include or None, exclude or None)
+        made, _, _ = session.plan(include or None, exclude or None, prune=prune)
     except ReconcileError as err:
         _fail(output, str(err))
     if out:
@@ -159,6 +177,7 @@ def plan(
 @click.option("--yes", "-y", is_flag=True, help="apply without asking")
 @_targeting
 @_git
+@prune_options
 @_common
 def apply(
     paths: Sequence[str],
@@ -166,12 +185,13 @@ def apply(
     include: Sequence[str],
     exclude: Sequence[str],
     git: str | None,
+    prune: PrunePolicy | None,
     common: Common,
 ) -> None:
     """Apply the manifests in PATHS (or --git), or a plan saved with ``plan --out``."""
     output = common.output
     try:
-        session, made, desired, revision = _prepare(paths, common, include, exclude, git)
+        session, made, desired, revision = _prepare(paths, common, include, exclude, git, prune)
     except ReconcileError as err:
         _fail(output, str(err))
     output.plan(made)
@@ -208,11 +228,12 @@ def _prepare(
     include: Sequence[str],
     exclude: Sequence[str],
     git: str | None,
+    prune: PrunePolicy | None = None,
 ) -> tuple[Session, Plan, list[Any] | None, str | None]:
     saved = _saved_plan(paths)
     if saved is None:
         session = common.session(paths, git)
-        made, desired, revision = session.plan(include or None, exclude or None)
+        made, desired, revision = session.plan(include or None, exclude or None, prune=prune)
         return session, made, desired, revision
     session = Session.for_saved(saved, common.parallelism)
     desired, revision = session.desired()

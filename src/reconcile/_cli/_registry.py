@@ -29,6 +29,7 @@ from reconcile._provider import Provider
 from reconcile.providers import Directory, File, Symlink, local_providers
 
 from ._config import Config, ConfigError
+from ._kube import kube_providers
 
 __all__ = ["GROUP", "Available", "Installed", "available", "build_providers", "installed"]
 
@@ -55,7 +56,7 @@ def _files(settings: Mapping[str, Any], base: Path) -> list[Provider[Any]]:
 
 
 _files.kinds = (File, Directory, Symlink)  # type: ignore[attr-defined]
-BUILTIN: dict[str, Factory] = {"files": _files}
+BUILTIN: dict[str, Factory] = {"files": _files, "kube": kube_providers}
 
 
 @attrs.frozen

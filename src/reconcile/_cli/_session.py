@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+from click import UsageError
 
 from reconcile._errors import ReconcileError, StateError
 from reconcile._events import EventSink
@@ -22,9 +23,11 @@ from reconcile._reconciler import Reconciler
 from reconcile._source import describe
 from reconcile._sqlite import SQLiteState
 from reconcile._state import State
+from reconcile._sync import PrunePolicy
 from reconcile.sources import GitSource, ManifestSource, parse_git_spec
 
-from ._config import Config, load_config
+from ._config import Config, ConfigError, load_config
+from ._kube import NO_PROVIDER, KubeFolders, git_source
 from ._registry import build_providers, installed
 
 __all__ = ["Session"]
@@ -39,8 +42,10 @@ class Session:
     state_path: Path | None = None
     on_event: EventSink | None = None
     git: str | None = None
+    source_format: str | None = None  # --source-format; else reconcile.toml's [source] format
     _reconciler: Reconciler | None = None
     _loaded: tuple[list[Any], str] | None = None
+    _source: ManifestSource | GitSource | KubeFolders | None = None
 
     @classmethod
     def open(
@@ -51,17 +56,31 @@ class Session:
         state: str | None = None,
         parallelism: int = 10,
         git: str | None = None,
+        source_format: str | None = None,
     ) -> Session:
         found = load_config(paths, config)
         installed()  # imports provider packages: their kinds are known before manifests are read
-        return cls(found, parallelism, Path(state).resolve() if state else None, git=git)
+        state_path = Path(state).resolve() if state else None
+        return cls(found, parallelism, state_path, git=git, source_format=source_format)
 
     @property
-    def source(self) -> ManifestSource | GitSource:
+    def format(self) -> str:
+        """What the source's files hold: ``reconcile`` manifests or ``kube`` documents."""
+        return self.source_format or self.config.source_format
+
+    @property
+    def source(self) -> ManifestSource | GitSource | KubeFolders:
         """The manifests named by PATHs or reconcile.toml, or a Git revision with ``--git``."""
+        if self._source is None:
+            self._source = self._open_source()
+        return self._source
+
+    def _open_source(self) -> ManifestSource | GitSource | KubeFolders:
         if self.git is not None:
             repo, ref, path = parse_git_spec(self.git)
-            return GitSource(repo, ref, path)
+            return git_source(repo, ref, path, self.format, self.config.namespace)
+        if self.format == "kube":
+            return KubeFolders(self.config.manifests, self.config.namespace)
         return ManifestSource(*self.config.manifests)
 
     @property
@@ -104,6 +123,8 @@ class Session:
                 parallelism=self.parallelism,
                 on_event=lambda event: self.on_event(event) if self.on_event else None,
             )
+            if "k8s" in kinds and "k8s" not in self._reconciler.kinds:
+                raise ConfigError(NO_PROVIDER)
         return self._reconciler
 
     def _open_state(self) -> SQLiteState:
@@ -125,14 +146,28 @@ class Session:
         return self._loaded
 
     def plan(
-        self, include: Collection[str] | None = None, exclude: Collection[str] | None = None
+        self,
+        include: Collection[str] | None = None,
+        exclude: Collection[str] | None = None,
+        *,
+        prune: PrunePolicy | None = None,
     ) -> tuple[Plan, list[Any], str]:
+        """The plan; from Git, under the prune policy of ``sync`` (no deletes unless ``prune``)."""
         desired, revision = self.desired()
-        plan = self.reconciler_for(desired).plan(desired, include=include, exclude=exclude)
+        reconciler = self.reconciler_for(desired)
+        plan = reconciler.plan(desired, include=include, exclude=exclude)
+        if self.git is not None:
+            plan = reconciler.prune_guarded(plan, prune or False)
+        elif prune is not None:
+            raise UsageError(
+                "--prune is for --git sources; a manifest folder is always pruned "
+                "(what it no longer declares is deleted, as Terraform does)"
+            )
         meta = {
             "source": {
                 "paths": [str(p) for p in self.config.manifests],
                 "git": self.git,
+                "format": self.format,
                 "revision": revision,
                 "config": str(self.config.file) if self.config.file else None,
                 "state": str(self.state_path or self.config.state),
@@ -153,7 +188,11 @@ class Session:
         source = plan.meta.get("source") or {}
         paths = source.get("paths") or ["."]
         session = cls.open(
-            paths, config=source.get("config"), parallelism=parallelism, git=source.get("git")
+            paths,
+            config=source.get("config"),
+            parallelism=parallelism,
+            git=source.get("git"),
+            source_format=source.get("format"),
         )
         state = source.get("state")
         return attrs.evolve(session, state_path=Path(state) if state else None)

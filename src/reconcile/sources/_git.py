@@ -21,7 +21,7 @@ from dulwich.errors import NotGitRepository
 from dulwich.objects import Blob, Commit, Tree
 from dulwich.repo import Repo
 
-from reconcile._errors import ManifestError, SourceError
+from reconcile._errors import ManifestError, ManifestProblem, SourceError
 
 from ._manifests import is_manifest_name, load_blobs
 
@@ -113,10 +113,7 @@ class GitSource:
             try:
                 return loader(root / self.path if self.path else root)
             except ManifestError as err:
-                prefix = str(root / self.path) if self.path else str(root)
-                raise ManifestError(
-                    [replace(p, file=p.file.replace(prefix + "/", label)) for p in err.problems]
-                ) from None
+                raise ManifestError([_relabel(p, root, label) for p in err.problems]) from None
 
     def files(self, revision: str, *, every: bool = False) -> list[tuple[str, bytes]]:
         """Manifest files under ``path`` at ``revision`` (``every``: all files, for loaders
@@ -181,6 +178,18 @@ class GitSource:
                 yield from self._walk(obj, full, wanted)
             elif isinstance(obj, Blob) and wanted(full):
                 yield full, obj.as_raw_string()
+
+
+def _relabel(problem: ManifestProblem, root: Path, label: str) -> ManifestProblem:
+    """A loader's problem with the temporary folder's paths as ``repo@rev:path`` in the repo."""
+    prefixes = dict.fromkeys([str(root), os.path.realpath(root)])
+
+    def shown(text: str) -> str:
+        for prefix in prefixes:
+            text = text.replace(prefix + os.sep, label).replace(prefix, label.rstrip(":"))
+        return text
+
+    return replace(problem, file=shown(problem.file), message=shown(problem.message))
 
 
 def parse_git_spec(spec: str) -> tuple[str, str, str]:
