@@ -75,6 +75,7 @@ def commit(project: Path, edits: dict[str, str | None], subject: str, author: st
         if text is None:
             git(repo, "rm", "-q", name)
         else:
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
             (repo / name).write_text(text)
             git(repo, "add", name)
     git(repo, "commit", "-qm", subject, author=author)
@@ -383,7 +384,8 @@ def test_apply_git_prunes_only_when_asked_and_never_everything_unforced(project:
     assert not (site / "public/index.html").exists()
     assert (site / "public/css").is_dir()
 
-    commit(project, {"apps/tree.yaml": None}, "empty the folder", "Bob <bob@example.org>")
+    emptied = {"apps/tree.yaml": None, "apps/README.md": "Moved to another repository.\n"}
+    commit(project, emptied, "empty the folder", "Bob <bob@example.org>")
     everything = reconcile(project, "apply", "--git", SPEC, "--yes", "--prune", code=1)
     assert "--allow-prune-all" in everything.stderr
     assert (site / "public/css").is_dir()
