@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -391,3 +393,91 @@ def test_apply_git_prunes_only_when_asked_and_never_everything_unforced(project:
     assert (site / "public/css").is_dir()
     reconcile(project, "apply", "--git", SPEC, "--yes", "--prune", "--allow-prune-all")
     assert not (site / "public").exists()
+
+
+# --- references, targeting, JSON plans and the small commands ---------------------------
+
+CONF = """kind: directory
+spec: {path: conf, mode: 0750}
+---
+kind: file
+spec: {path: conf/a.ini, content: "a = 1\\n", mode: {$ref: "directory[conf]", field: mode}}
+---
+kind: file
+spec: {path: conf/b.ini, content: "b = 1\\n", mode: {$ref: "directory[conf]", field: mode}}
+"""
+
+
+def test_a_resource_that_held_a_reference_is_pruned_after_a_noop_apply(quickstart: Path) -> None:
+    conf = quickstart / "manifests/conf.yaml"
+    conf.write_text(CONF)
+    reconcile(quickstart, "apply", "--yes")
+    site = quickstart / "site"
+    assert (site / "conf/b.ini").stat().st_mode & 0o777 == 0o750
+    (site / "conf/a.ini").write_text("a = 2\n")  # drift one; b.ini is a noop in this apply
+    reconcile(quickstart, "apply", "--yes")
+
+    conf.write_text(CONF[: CONF.index("---\nkind: file\nspec: {path: conf/b.ini")])
+    for command in (["plan"], ["status"]):
+        shown = reconcile(quickstart, *command).stdout
+        assert "file[conf/b.ini]" in shown
+    pruned = reconcile(quickstart, "apply", "--yes").stdout
+    assert "Apply complete: 0 created, 0 updated, 0 replaced, 1 deleted" in pruned
+    assert not (site / "conf/b.ini").exists()
+    assert (site / "conf/a.ini").read_text() == "a = 1\n"
+    assert "In sync" in reconcile(quickstart, "status").stdout
+
+
+def test_plan_json_include_and_exclude(quickstart: Path) -> None:
+    plan = json.loads(reconcile(quickstart, "plan", "--json").stdout)
+    assert plan["format_version"] == "1.0"
+    assert {c["action"] for c in plan["resource_changes"]} == {"create"}
+    assert not (quickstart / "site/public").exists()
+
+    only = reconcile(quickstart, "apply", "--yes", "--include", "file[public/css/site.css]")
+    assert "Apply complete: 3 created" in only.stdout  # the file and the folders it needs
+    assert (quickstart / "site/public/css/site.css").is_file()
+    assert not (quickstart / "site/public/index.html").exists()
+
+    rest = reconcile(quickstart, "apply", "--yes", "--exclude", "directory[public/blog]").stdout
+    assert "Apply complete: 1 created" in rest  # index.html; the blog and what is in it wait
+    assert not (quickstart / "site/public/blog").exists()
+    reconcile(quickstart, "apply", "--yes")
+    assert_site_matches(quickstart / "site")
+
+
+def test_config_and_state_options_and_python_dash_m(quickstart: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    state = tmp_path / "other.db"
+    config = quickstart / "reconcile.toml"
+    reconcile(elsewhere, "apply", "--config", config, "--state", state, "--yes")
+    assert state.is_file()
+    assert not (quickstart / ".reconcile").exists()
+    assert_site_matches(quickstart / "site")
+    assert "1  " in reconcile(elsewhere, "history", "--config", config, "--state", state).stdout
+
+    module = subprocess.run(
+        [sys.executable, "-m", "reconcile", "status", "--state", state],
+        cwd=quickstart, env=user_env(), capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert module.returncode == 0, module.stderr
+    assert module.stdout.startswith("In sync")
+
+
+def test_providers_and_unlock(quickstart: Path) -> None:
+    listed = reconcile(quickstart, "providers").stdout
+    line = re.search(r"^files\s+built-in\s+(.*)$", listed, re.M)
+    assert line is not None, listed
+    assert set(line.group(1).split(", ")) == {"file", "directory", "symlink"}
+    reconcile(quickstart, "apply", "--yes")
+    assert "State was not locked." in reconcile(quickstart, "unlock").stdout
+
+
+def test_errors_in_a_manifest_name_the_file_and_line(quickstart: Path) -> None:
+    (quickstart / "manifests/typo.yaml").write_text("kind: fiel\nspec: {path: x}\n")
+    for command in (["plan"], ["status"], ["apply", "--yes"]):
+        failed = reconcile(quickstart, *command, code=1)
+        assert "typo.yaml" in failed.stderr
+        assert "unknown kind 'fiel'" in failed.stderr
+    assert not (quickstart / "site/public").exists()
