@@ -257,6 +257,24 @@ def test_diff_previews_a_branch_as_text_json_and_markdown(project: Path) -> None
     assert not (project / "site").exists()  # a preview changes nothing
 
 
+def test_diff_shows_an_added_file_as_the_plan_does(project: Path) -> None:
+    repo = project / "repo"
+    git(repo, "switch", "-qc", "feature")
+    added = 'kind: file\nspec: {path: public/new.txt, content: "new\\n"}\n'
+    commit(project, {"apps/new.yaml": added}, "add a page", "Bob <bob@example.org>")
+    git(repo, "switch", "-q", "main")
+    args = ("diff", "--git", "./repo", "--from", "main", "--to", "feature:apps")
+    planned = reconcile(project, "plan", "--git", "./repo@feature:apps").stdout
+    assert '+ mode    = "0o644"' in planned  # what the plan shows, the preview shows too
+
+    for fmt in ("text", "markdown"):
+        shown = reconcile(project, *args, "--format", fmt).stdout
+        assert "+ file[public/new.txt]" in shown
+        assert 'mode = "0o644"' in shown, shown
+        assert "mode = 420" not in shown
+        assert "size = null" not in shown  # an unset computed field is hidden, as in the plan
+
+
 def test_diff_live_shows_the_plan_against_live_state_in_each_format(project: Path) -> None:
     reconcile(project, "apply", "--git", SPEC, "--yes")
     repo = project / "repo"
