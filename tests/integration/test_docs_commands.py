@@ -25,6 +25,7 @@ import os
 import re
 import shutil
 import subprocess
+import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -77,22 +78,27 @@ class Block:
         return found
 
 
-def blocks(page: Path) -> Iterator[Block]:
-    """The fenced shell blocks of a page, with the docs-test marker on the line before."""
+def fences(page: Path) -> Iterator[Block]:
+    """Every fenced block of a page (any language), with the docs-test marker before it."""
     lines = page.read_text().splitlines()
     i = 0
     while i < len(lines):
-        fence = re.match(r"^```(\w+)", lines[i])
+        fence = re.match(r"^\s*```(\w*)", lines[i])
         if fence is None:
             i += 1
             continue
-        end = next(j for j in range(i + 1, len(lines)) if lines[j].startswith("```"))
+        end = next(j for j in range(i + 1, len(lines)) if lines[j].strip().startswith("```"))
         before = next((ln for ln in reversed(lines[:i]) if ln.strip()), "")
         marker = MARKER.search(before)
-        if fence.group(1) in SHELLS:
-            found = (marker.group(1), marker.group(2)) if marker else None
-            yield Block(page, i + 1, fence.group(1), tuple(lines[i + 1 : end]), found)
+        found = (marker.group(1), marker.group(2)) if marker else None
+        body = tuple(textwrap.dedent("\n".join(lines[i + 1 : end])).splitlines())
+        yield Block(page, i + 1, fence.group(1), body, found)
         i = end + 1
+
+
+def blocks(page: Path) -> Iterator[Block]:
+    """The shell blocks of a page."""
+    return (b for b in fences(page) if b.lang in SHELLS)
 
 
 def _git_repo(folder: Path) -> None:
@@ -208,6 +214,15 @@ def test_the_pages_that_document_commands_are_all_run() -> None:
     """The collection above is not empty by accident: the README and the GitOps how-to."""
     names = {str(p.relative_to(ROOT)) for p in RUNNING}
     assert {"README.md", "docs/how-to/gitops.md"} <= names
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_commands_are_only_in_shell_blocks(page: Path) -> None:
+    """A command in a fence of another language would escape the test: say sh or console."""
+    for block in fences(page):
+        if block.lang not in {*SHELLS, "python"}:
+            commands = [ln for ln in block.body if re.match(r"^(\$ )?reconcile\s+[a-z]", ln)]
+            assert not commands, f"{block.where}: a ```{block.lang} block runs {commands[0]!r}"
 
 
 def test_matching_allows_ellipses_and_nothing_else() -> None:
