@@ -500,3 +500,97 @@ def test_errors_in_a_manifest_name_the_file_and_line(quickstart: Path) -> None:
         assert "typo.yaml" in failed.stderr
         assert "unknown kind 'fiel'" in failed.stderr
     assert not (quickstart / "site/public").exists()
+
+
+# --- a folder of plain Kubernetes YAML in Git, applied to the simulated cluster -----------
+
+KUBE_TOML = '[source]\nformat = "kube"\n\n[providers.kube]\ncluster = ".reconcile/cluster.json"\n'
+RELEASE = """apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources: [deployment.yaml]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: demo}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: "nginx:1.27"}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: demo}
+spec:
+  selector: {app: web}
+  ports: [{port: 80}]
+"""
+# As `kubectl create configmap settings --from-literal=greeting=hello --dry-run=client -o yaml`
+# writes it, with the server-only field set to null.
+SETTINGS = """apiVersion: v1
+data: {greeting: hello}
+kind: ConfigMap
+metadata:
+  creationTimestamp: null
+  name: settings
+  namespace: demo
+"""
+KUBE_SPEC = "./repo@main:k8s"
+DEPLOYMENT = "k8s[apps,Deployment,demo,web]"
+
+
+@pytest.fixture
+def kube_project(tmp_path: Path) -> Path:
+    """reconcile.toml for Kubernetes YAML and ./repo with k8s/ on main."""
+    root = tmp_path / "kube"
+    (root / "repo" / "k8s").mkdir(parents=True)
+    (root / "reconcile.toml").write_text(KUBE_TOML)
+    git(root / "repo", "init", "-q")
+    commit(root, {"k8s/release.yaml": RELEASE, "k8s/settings.yaml": SETTINGS}, "web", "Ann <a@b.c>")
+    return root
+
+
+def cluster_objects(project: Path) -> dict[str, dict[str, Any]]:
+    """The simulated cluster's objects by kind/name, from the file it is kept in."""
+    data = json.loads((project / ".reconcile/cluster.json").read_text())
+    return {f"{o['kind']}/{o['metadata']['name']}": o for o in data["objects"]}
+
+
+def test_a_kubernetes_folder_in_git_is_previewed_applied_and_converges(kube_project: Path) -> None:
+    project = kube_project
+    status = reconcile(project, "status", "--git", KUBE_SPEC)
+    assert "3 of 3 resources differ" in status.stdout  # the Kustomization costs only itself
+    assert "create   k8s[,ConfigMap,demo,settings]" in status.stdout
+    assert "Kustomization" in status.stderr
+    assert "release.yaml" in status.stderr
+
+    applied = reconcile(project, "apply", "--git", KUBE_SPEC, "--yes").stdout
+    assert "Apply complete: 3 created" in applied
+    assert set(cluster_objects(project)) == {"Deployment/web", "Service/web", "ConfigMap/settings"}
+    assert cluster_objects(project)["Deployment/web"]["spec"]["replicas"] == 2
+    status = reconcile(project, "status", "--git", KUBE_SPEC, "--exit-code").stdout
+    assert status.startswith("In sync (Synced, Healthy): 3 resources match")  # null timestamp
+    pruning = reconcile(project, "apply", "--git", KUBE_SPEC, "--yes", "--prune").stdout
+    assert "No changes." in pruning  # the objects beside the Kustomization are never pruned
+
+    git(project / "repo", "switch", "-qc", "feature")
+    scaled = RELEASE.replace("replicas: 2", "replicas: 3")
+    commit(project, {"k8s/release.yaml": scaled}, "scale web", "Bob <bob@example.org>")
+    git(project / "repo", "switch", "-q", "main")
+    preview = ("diff", "--git", "./repo", "--from", "main:k8s", "--to", "feature:k8s")
+    text = reconcile(project, *preview).stdout
+    assert "0 added, 1 changed, 0 removed" in text
+    assert f"~ {DEPLOYMENT}" in text
+    assert "replicas: 2 -> 3" in text
+    markdown = reconcile(project, *preview, "--format", "markdown").stdout
+    assert markdown.startswith("### Desired state: `main` → `feature`")
+    live = reconcile(project, *preview, "--live").stdout
+    assert "Plan: 0 to add, 1 to change" in live
+
+    git(project / "repo", "merge", "-q", "--ff-only", "feature")
+    watched = reconcile(
+        project, "watch", "--git", KUBE_SPEC, "--interval", "0.1", "--max-cycles", "1"
+    )
+    assert "synced, 1 applied" in watched.stdout
+    assert cluster_objects(project)["Deployment/web"]["spec"]["replicas"] == 3
