@@ -594,3 +594,13 @@ def test_a_kubernetes_folder_in_git_is_previewed_applied_and_converges(kube_proj
     )
     assert "synced, 1 applied" in watched.stdout
     assert cluster_objects(project)["Deployment/web"]["spec"]["replicas"] == 3
+
+
+def test_a_skipped_kubernetes_document_is_named_as_it_is_in_the_repository(
+    kube_project: Path,
+) -> None:
+    noted = reconcile(kube_project, "apply", "--git", KUBE_SPEC, "--yes").stderr
+    assert noted.splitlines() == [
+        "note: skipped ./repo@main:k8s/release.yaml: document 1: Kustomization: "
+        "a kustomize build file, not a cluster object"
+    ]  # once, and not the private copy the loader read, deleted since
