@@ -101,9 +101,22 @@ def blocks(page: Path) -> Iterator[Block]:
     return (b for b in fences(page) if b.lang in SHELLS)
 
 
+WEB_DEPLOYMENT = """apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: demo}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: nginx:1.27}]}
+"""
+
+
 def _git_repo(folder: Path) -> None:
     """./repo: the quickstart manifests as apps/ on main in two commits (the first applied
-    already, so it can be rolled back to), a feature branch, and a reconcile.toml."""
+    already, so it can be rolled back to), k8s/ with a Deployment, a feature branch that
+    changes both, and a reconcile.toml."""
     (folder / "reconcile.toml").write_text(QUICKSTART_TOML)
     repo = folder / "repo"
     (repo / "apps").mkdir(parents=True)
@@ -115,10 +128,14 @@ def _git_repo(folder: Path) -> None:
     reconcile(folder, "apply", "--git", f"./repo@{git(repo, 'rev-parse', 'HEAD')}:apps", "--yes")
     pages = repo / "apps/pages.yaml"
     pages.write_text(pages.read_text().replace("Hello from", "Hello again from"))
-    git(repo, "commit", "-qam", "greet again", author="Bob <bob@example.org>")
+    (repo / "k8s").mkdir()
+    (repo / "k8s/web.yaml").write_text(WEB_DEPLOYMENT)
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "greet again", author="Bob <bob@example.org>")
     git(repo, "switch", "-qc", "feature")
     pages.write_text(pages.read_text().replace("First post", "Second post"))
-    git(repo, "commit", "-qam", "retitle the post")
+    (repo / "k8s/web.yaml").write_text(WEB_DEPLOYMENT.replace("replicas: 2", "replicas: 3"))
+    git(repo, "commit", "-qam", "retitle the post, scale web")
     git(repo, "switch", "-q", "main")
 
 
