@@ -17,6 +17,8 @@ EXAMPLES = ROOT / "examples"
 BIN = Path(sys.executable).parent
 RECONCILE = BIN / "reconcile"
 TIMEOUT = 120
+# What running an example leaves beside it (CI runs the quickstart in the repository first).
+GENERATED = shutil.ignore_patterns("site", ".reconcile", "__pycache__")
 
 
 def user_env() -> dict[str, str]:
@@ -66,9 +68,7 @@ def copy_example(name: str, into: Path) -> Path:
     """A copy of ``examples/NAME`` in ``into`` (never run in the repository itself)."""
     target = into / name
     if (EXAMPLES / name).is_dir():
-        shutil.copytree(
-            EXAMPLES / name, target, ignore=shutil.ignore_patterns("site", ".reconcile")
-        )
+        shutil.copytree(EXAMPLES / name, target, ignore=GENERATED)
     else:
         shutil.copy2(EXAMPLES / name, target)
     return target

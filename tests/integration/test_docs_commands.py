@@ -32,7 +32,7 @@ from pathlib import Path
 import attrs
 import pytest
 
-from .cli_user import EXAMPLES, ROOT, TIMEOUT, git, reconcile, user_env
+from .cli_user import EXAMPLES, GENERATED, ROOT, TIMEOUT, git, reconcile, user_env
 
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("**/*.md"))]
 SHELLS = {"sh", "console", "bash", "shell"}
@@ -221,7 +221,7 @@ RUNNING = [p for p in PAGES if any(b.runs for b in blocks(p))]
 
 @pytest.mark.parametrize("page", RUNNING, ids=lambda p: str(p.relative_to(ROOT)))
 def test_page_commands_run_as_shown(page: Path, tmp_path: Path) -> None:
-    shutil.copytree(EXAMPLES, tmp_path / "examples")
+    shutil.copytree(EXAMPLES, tmp_path / "examples", ignore=GENERATED)
     assert run_page(page, tmp_path) > 0 or all(
         b.marker and b.marker[0] == "skip" for b in blocks(page) if b.runs
     )
