@@ -325,7 +325,8 @@ def test_watch_without_self_heal_reports_drift_and_leaves_it(project: Path) -> N
     assert css.read_text() == "drifted\n"
 
 
-def test_watch_self_heals_drift_until_stopped_by_a_signal(project: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_watch_self_heals_drift_until_stopped_by_a_signal(project: Path, stop: int) -> None:
     reconcile(project, "apply", "--git", SPEC, "--yes")
     css = project / "site/public/css/site.css"
     css.write_text("drifted\n")
@@ -335,7 +336,7 @@ def test_watch_self_heals_drift_until_stopped_by_a_signal(project: Path) -> None
     ) as watcher:
         try:
             seen = _read_until(watcher, "healed")
-            watcher.send_signal(signal.SIGINT)
+            watcher.send_signal(stop)
             rest, errors = watcher.communicate(timeout=60)
         finally:
             watcher.kill()
