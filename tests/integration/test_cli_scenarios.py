@@ -605,3 +605,24 @@ def test_a_skipped_kubernetes_document_is_named_as_it_is_in_the_repository(
         "note: skipped ./repo@main:k8s/release.yaml: document 1: Kustomization: "
         "a kustomize build file, not a cluster object"
     ]  # once, and not the private copy the loader read, deleted since
+
+
+def test_a_saved_plan_of_a_git_revision_applies_its_prune_until_the_ref_moves(
+    project: Path,
+) -> None:
+    reconcile(project, "apply", "--git", SPEC, "--yes")
+    commit(project, {"apps/pages.yaml": None}, "drop the pages", "Bob <bob@example.org>")
+    saved = reconcile(project, "plan", "--git", SPEC, "--prune", "--out", "prune.json").stdout
+    assert "Plan: 0 to add, 0 to change, 0 to replace, 4 to destroy." in saved
+    assert (project / "site/public/index.html").is_file()
+
+    applied = reconcile(project, "apply", "prune.json").stdout  # approved when it was saved
+    assert "4 deleted" in applied
+    assert not (project / "site/public/index.html").exists()
+    assert (project / "site/public/css").is_dir()
+    assert "Bob <bob@example.org>: drop the pages" in reconcile(project, "history").stdout
+
+    reconcile(project, "plan", "--git", SPEC, "--out", "later.json")
+    git(project / "repo", "commit", "-q", "--allow-empty", "-m", "moved on")
+    refused = reconcile(project, "apply", "later.json", code=1)
+    assert "plan again" in refused.stderr
