@@ -626,3 +626,11 @@ def test_a_saved_plan_of_a_git_revision_applies_its_prune_until_the_ref_moves(
     git(project / "repo", "commit", "-q", "--allow-empty", "-m", "moved on")
     refused = reconcile(project, "apply", "later.json", code=1)
     assert "plan again" in refused.stderr
+
+
+def test_a_live_preview_of_a_project_never_applied_creates_no_state(project: Path) -> None:
+    args = ("diff", "--git", "./repo", "--from", "main", "--to", "main:apps", "--live")
+    shown = reconcile(project, *args).stdout
+    assert "Plan: 7 to add, 0 to change, 0 to replace, 0 to destroy." in shown
+    assert "In sync" not in reconcile(project, "status", "--git", SPEC).stdout
+    assert not (project / ".reconcile").exists()  # looking, like status, leaves nothing behind

@@ -88,7 +88,7 @@ def diff(
         new = git_source(repo, head_ref, path, holds, config.namespace)
         if live:
             session, desired = common.session(), new.load(new.revision())
-            made = session.reconciler_for(desired).plan(desired)
+            made = session.reconciler_for(desired, create_state=False).plan(desired)
             output.plan(made) if fmt == "text" else output.plain(_plan_text(made, fmt, head_ref))
             return
         old = git_source(repo, base_ref, base_path or path, holds, config.namespace)
