@@ -634,3 +634,15 @@ def test_a_live_preview_of_a_project_never_applied_creates_no_state(project: Pat
     assert "Plan: 7 to add, 0 to change, 0 to replace, 0 to destroy." in shown
     assert "In sync" not in reconcile(project, "status", "--git", SPEC).stdout
     assert not (project / ".reconcile").exists()  # looking, like status, leaves nothing behind
+
+
+def test_a_plan_saved_in_the_manifest_folder_is_not_read_as_a_manifest(quickstart: Path) -> None:
+    for page in (quickstart / "manifests").glob("*.yaml"):  # manifests = ["."], the default
+        page.rename(quickstart / page.name)
+    (quickstart / "reconcile.toml").write_text(TOML)
+    reconcile(quickstart, "plan", "--out", "plan.json")
+    applied = reconcile(quickstart, "apply", "plan.json").stdout
+    assert "Apply complete: 7 created" in applied
+    assert_site_matches(quickstart / "site")
+    assert "No changes." in reconcile(quickstart, "plan").stdout
+    assert "In sync" in reconcile(quickstart, "status").stdout
