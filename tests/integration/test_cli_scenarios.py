@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -335,32 +337,47 @@ def test_watch_self_heals_drift_until_stopped_by_a_signal(project: Path, stop: i
         args, cwd=project, env=user_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     ) as watcher:
         try:
-            seen = _read_until(watcher, "healed")
+            lines = _lines_of(watcher)
+            seen = _read_until(lines, "healed")
             watcher.send_signal(stop)
-            rest, errors = watcher.communicate(timeout=60)
+            watcher.wait(timeout=60)
+            rest = _read_until(lines, "watch stopped")
+            errors = watcher.stderr.read() if watcher.stderr else ""
         finally:
             watcher.kill()
     assert watcher.returncode == 0, errors
     healed = next(line for line in seen if "healed" in line)
     assert "Synced/Healthy healed 1" in healed
     assert "file[public/css/site.css]" in healed  # the line names what it healed
-    assert rest.splitlines()[-1] == "watch stopped"
+    assert rest[-1] == "watch stopped"
     assert "Traceback" not in errors
     assert_site_matches(project / "site")
 
 
-def _read_until(process: subprocess.Popen[str], word: str, timeout: float = 60) -> list[str]:
-    """Lines of ``process``'s stdout up to the first holding ``word``."""
-    assert process.stdout is not None
-    deadline, lines = time.monotonic() + timeout, []
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
+def _lines_of(process: subprocess.Popen[str]) -> queue.Queue[str]:
+    """``process``'s stdout lines, as a reader thread puts them in a queue."""
+    lines: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
+        for line in process.stdout or ():
+            lines.put(line.rstrip("\n"))
+
+    threading.Thread(target=read, daemon=True).start()
+    return lines
+
+
+def _read_until(lines: queue.Queue[str], word: str, timeout: float = 60) -> list[str]:
+    """Lines up to the first holding ``word``; a hung watch fails the test, never hangs it."""
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            seen.append(lines.get(timeout=left))
+        except queue.Empty:
             break
-        lines.append(line.rstrip("\n"))
-        if word in line:
-            return lines
-    raise AssertionError(f"no {word!r} within {timeout}s: {lines}")
+        if word in seen[-1]:
+            return seen
+    raise AssertionError(f"no {word!r} within {timeout}s: {seen}")
 
 
 def test_rollback_asks_first_then_syncs_an_earlier_revision(project: Path) -> None:
