@@ -63,6 +63,15 @@ def test_memory_provider_reads_write_only_fields_blank() -> None:
     assert users.get("wo_user[ann]") is None, "a delete with the read object still deletes"
 
 
+def test_memory_provider_reads_in_batches_blank_too(state: rc.State) -> None:
+    users = MemoryProvider(User, batch_reads=True)
+    users.create(User("ann", password=SECRET))
+    assert users.read_many([User("ann")]) == [User("ann")]
+    reconciler = rc.Reconciler([users], state=state)
+    assert reconciler.converge([User("ann", password=SECRET), User("bob")]).converged
+    assert reconciler.plan([User("ann", password=SECRET), User("bob")]).is_empty
+
+
 def test_memory_provider_can_reveal_write_only_fields() -> None:
     users = MemoryProvider(User, reveal_write_only=True)
     users.create(User("ann", password=SECRET))

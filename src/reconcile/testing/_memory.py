@@ -14,7 +14,7 @@ import builtins
 import threading
 import typing
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
 import attrs
@@ -50,9 +50,11 @@ class MemoryProvider(Provider[R], Generic[R]):
 
     ``clock`` times latency and the call log (a fresh :class:`SimulatedClock` by
     default, so tests never really wait); ``seed`` drives ``fail(probability=...)``.
-    ``read``, ``list``, ``create`` and ``update`` return ``write_only`` fields blank
+    ``read``, ``read_many``, ``list``, ``create`` and ``update`` return ``write_only`` fields blank
     (their default, else None), as an API that never returns a password does;
     ``reveal_write_only=True`` returns them. :meth:`get` always shows what is stored.
+    ``batch_reads=True`` makes it read in batches: planning calls ``read_many`` once
+    for all its resources, a call that faults can be injected into as one.
     """
 
     blocking_io: ClassVar[bool] = False  # in memory: plan reads it inline, not on threads
@@ -66,6 +68,7 @@ class MemoryProvider(Provider[R], Generic[R]):
         clock: Clock | None = None,
         seed: int | None = 0,
         reveal_write_only: bool = False,
+        batch_reads: bool = False,
     ) -> None:
         spec = spec_of(resource_cls)  # a clear error now if it is not a resource class
         self._resource_cls = resource_cls
@@ -75,6 +78,7 @@ class MemoryProvider(Provider[R], Generic[R]):
             else {f.name: f.default if f.has_default else None for f in spec.write_only_fields}
         )
         self._fill = fill
+        self._batch_reads = batch_reads
         self.clock: Clock = clock if clock is not None else SimulatedClock()
         self._store: Store[R] = Store()
         self._faults = Faults(seed)
@@ -100,6 +104,16 @@ class MemoryProvider(Provider[R], Generic[R]):
         with self._lock:
             found = self._store.all_seen_by(call)
         return found if not self._blanks else [self._returned(r) for r in found]
+
+    def read_many(self, wants: Sequence[R]) -> Sequence[R | None]:
+        """All ``wants`` read by one call (logged as ``read_many``, with no address)."""
+        call = self._enter("read_many", "")
+        with self._lock:
+            return [self._returned(self._store.seen_by(call, address_of(want))) for want in wants]
+
+    @property
+    def reads_in_batches(self) -> bool:
+        return self._batch_reads
 
     def create(self, want: R) -> R:
         address = address_of(want)
