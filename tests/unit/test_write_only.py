@@ -8,9 +8,11 @@ itself is never shown or stored in clear.
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import logging
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import strategies as st
@@ -126,6 +128,77 @@ def test_a_saved_plan_applies_with_the_desired_state_again(tmp_path: Path) -> No
     assert users.get("wo_user[ann]") == User("ann", password=ROTATED)
     assert reconciler.plan([User("ann", password=ROTATED)]).is_empty
     state.close()
+
+
+def test_a_saved_plan_with_a_write_only_noop_applies(tmp_path: Path) -> None:
+    """A saved plan whose other resource is in sync (a no-op read again at apply)."""
+    state = rc.SQLiteState(tmp_path / "state.db")
+    reconciler, users = _world(state)
+    both = [User("ann", password=SECRET), User("bob", password=SECRET)]
+    reconciler.converge(both)
+    rotated = [User("ann", password=ROTATED), User("bob", password=SECRET)]
+    saved = rc.Plan.from_json(reconciler.plan(rotated).to_json())
+    assert reconciler.apply(saved, desired=rotated).ok
+    assert users.get("wo_user[ann]") == User("ann", password=ROTATED)
+    assert reconciler.plan(rotated).is_empty
+    state.close()
+
+
+class Crash(BaseException):
+    """A kill between the provider's write and its record: nothing may swallow it."""
+
+
+class CrashAfterWrite(rc.Provider[User]):
+    """Writes through to ``inner``, then dies before the engine can record the write."""
+
+    resource = User
+    blocking_io = False
+
+    def __init__(self, inner: MemoryProvider[User]) -> None:
+        self.inner = inner
+
+    def read(self, want: User) -> User | None:
+        return self.inner.read(want)
+
+    def create(self, want: User) -> User:
+        self.inner.create(want)
+        raise Crash
+
+    def update(self, have: User, want: User, diff: rc.Diff) -> User:
+        self.inner.update(have, want, diff)
+        raise Crash
+
+    def delete(self, have: User) -> None:
+        self.inner.delete(have)
+        raise Crash
+
+
+class Inline(cf.Executor):
+    """Runs each step in the caller's thread, so a ``Crash`` escapes as a kill would."""
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> cf.Future[Any]:
+        future: cf.Future[Any] = cf.Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except Exception as err:
+            future.set_exception(err)
+        return future
+
+
+@pytest.mark.parametrize("before", [[], [User("ann", password=SECRET)]], ids=["create", "update"])
+def test_a_crash_after_writing_the_secret_recovers_and_converges(
+    state: rc.State, before: list[User]
+) -> None:
+    users = MemoryProvider(User)
+    rc.Reconciler([users], state=state).converge(before)
+    crashing = rc.Reconciler([CrashAfterWrite(users)], state=state, executor=Inline())
+    with pytest.raises(Crash):
+        crashing.apply(crashing.plan([User("ann", password=ROTATED)]))
+    assert state.snapshot().intents, "the crash left no open intent to recover"
+    after = rc.Reconciler([users], state=state)
+    assert after.converge([User("ann", password=ROTATED)]).converged
+    assert users.get("wo_user[ann]") == User("ann", password=ROTATED)
+    assert after.plan([User("ann", password=ROTATED)]).is_empty
 
 
 def test_the_secret_is_nowhere_in_clear(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
