@@ -1,4 +1,4 @@
-"""Commands that only look (history, show, status) never create the state database."""
+"""Commands that only look (history, show, status, unlock) never create the state database."""
 
 from __future__ import annotations
 
@@ -47,3 +47,18 @@ def test_show_of_an_id_not_in_the_journal_names_the_newest(tmp_path: Path) -> No
     assert "no apply with id 9 in the journal (the newest is 1; see reconcile history)" in (
         done.output.replace("\n", "")
     )
+
+
+def test_unlock_reads_no_manifests_and_creates_no_state(tmp_path: Path) -> None:
+    project = tmp_path / "quickstart"
+    shutil.copytree(QUICKSTART, project, ignore=shutil.ignore_patterns("site", ".reconcile"))
+    runner = CliRunner()
+    done = runner.invoke(cli, ["unlock", "--config", str(project / "reconcile.toml")])
+    assert done.exit_code == 0, done.output
+    assert "nothing is locked" in done.output
+    assert not (project / ".reconcile").exists()
+    assert runner.invoke(cli, ["apply", str(project), "--yes"]).exit_code == 0
+    (project / "manifests" / "broken.yaml").write_text("kind: nosuchkind\nspec: {}\n")
+    done = runner.invoke(cli, ["unlock", "--config", str(project / "reconcile.toml")])
+    assert done.exit_code == 0, done.output
+    assert "State was not locked." in done.output

@@ -369,10 +369,15 @@ def providers(common: Common) -> None:
 @cli.command()
 @_common
 def unlock(common: Common) -> None:
-    """Break the state's apply lock after a crash (check nothing else is applying first)."""
+    """Remove a lock no running process holds: an older version's, or where files cannot
+    be locked (a crashed apply's lock needs none: it died with its process)."""
     output = common.output
     try:
-        holder = common.session().reconciler.force_unlock()
+        session = common.session()
+        if not session.state_file.exists():
+            output.line(f"No state at {session.state_file}: nothing is locked.")
+            return
+        holder = session.journal.force_unlock()  # no manifests read, no provider built
     except ReconcileError as err:
         _fail(output, str(err))
     output.line(
