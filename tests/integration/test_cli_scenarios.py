@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import queue
 import re
 import signal
@@ -174,6 +175,54 @@ def test_a_failed_step_fails_the_apply_and_is_reported_once(quickstart: Path) ->
     assert_site_matches(quickstart / "site")  # the independent steps still ran
     assert not (quickstart / "site/public/logo.png").exists()
     assert " failed " in reconcile(quickstart, "history").stdout.splitlines()[0]
+
+
+# --- in a terminal: colour, the question, the progress bar ---------------------------------
+
+
+def in_terminal(cwd: Path, *args: str, answer: bytes = b"") -> tuple[int, str]:
+    """``reconcile ARGS`` with a pseudo-terminal as stdin, stdout and stderr, as typed."""
+    env = user_env()
+    env.pop("NO_COLOR")
+    ours, theirs = pty.openpty()
+    with subprocess.Popen(
+        [str(RECONCILE), *args], cwd=cwd, env=env, stdin=theirs, stdout=theirs, stderr=theirs
+    ) as process:
+        os.close(theirs)
+        os.write(ours, answer)
+        shown = b""
+        while chunk := _read_some(ours):
+            shown += chunk
+        process.wait(timeout=120)
+    os.close(ours)
+    return process.returncode, shown.decode(errors="replace")
+
+
+def _read_some(fd: int) -> bytes:
+    try:
+        return os.read(fd, 65536)
+    except OSError:  # EIO: the other end closed
+        return b""
+
+
+def test_in_a_terminal_apply_asks_and_shows_colour(quickstart: Path) -> None:
+    code, shown = in_terminal(quickstart, "apply", answer=b"n\n")
+    assert code == 1
+    assert "Apply these changes? [y/N]" in shown
+    assert "apply cancelled; nothing changed" in shown
+    assert "\x1b[" in shown  # colour, by default on a terminal
+    assert not (quickstart / "site/public").exists()
+
+    code, shown = in_terminal(quickstart, "apply", answer=b"y\n")
+    assert code == 0, shown
+    assert "Apply complete: 7 created" in shown
+    assert "Traceback" not in shown
+    assert_site_matches(quickstart / "site")
+
+    code, shown = in_terminal(quickstart, "status", "--no-color")
+    assert code == 0
+    assert shown.startswith("In sync")
+    assert "\x1b[" not in shown
 
 
 # --- saved plans ----------------------------------------------------------------------
