@@ -250,3 +250,19 @@ def test_matching_allows_ellipses_and_nothing_else() -> None:
     assert matches(shown, [printed[0], printed[-1]])
     assert not matches(shown, [*printed[:-1], "Plan: 2 to add."])
     assert not matches(("exact",), ["exact", "and more"])
+
+
+def test_markers_skip_with_a_reason_and_name_a_setup(tmp_path: Path) -> None:
+    text = (
+        "<!-- docs-test: skip (needs a Kubernetes cluster) -->\n```sh\nreconcile apply .\n```\n\n"
+        "<!-- docs-test: setup git-repo -->\n\n```console\n$ reconcile history\nNo applies\n```\n"
+        "```text\nreconcile plan\n```\n"
+    )
+    (tmp_path / "page.md").write_text(text)
+    found = list(blocks(tmp_path / "page.md"))
+    assert [(b.lang, b.marker) for b in found] == [
+        ("sh", ("skip", "(needs a Kubernetes cluster)")),
+        ("console", ("setup", "git-repo")),
+    ]
+    assert found[1].commands() == [Command("reconcile history", ("No applies",))]
+    assert [b.lang for b in fences(tmp_path / "page.md")] == ["sh", "console", "text"]
