@@ -51,6 +51,7 @@ def watch(
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (SIGINT, SIGTERM)}
     try:
         session = common.session((), git)
+        session.source.revision()  # the repository and the ref exist, or nothing is printed
         output.line(f"watching {git} every {interval:g}s (Ctrl-C stops after the current cycle)")
         session.reconciler.watch(
             session.source, options, stop=stop, on_event=lambda e: output.line(e.line())
@@ -132,6 +133,7 @@ def rollback(
         session = common.session((), git)
         source = session.source
         assert isinstance(source, GitSource)
+        source.revision()  # the ref rolled back from exists (the ref status compares with)
         full = source.describe(revision).id
         made = session.reconciler.plan_rollback(source, full)
     except ReconcileError as err:

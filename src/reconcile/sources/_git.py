@@ -21,7 +21,7 @@ from dulwich.errors import NotGitRepository
 from dulwich.objects import Blob, Commit, Tree
 from dulwich.repo import Repo
 
-from reconcile._errors import ManifestError, ManifestProblem, SourceError
+from reconcile._errors import ManifestError, ManifestProblem, SourceError, did_you_mean
 
 from ._manifests import is_manifest_name, load_blobs
 
@@ -65,7 +65,8 @@ class GitSource:
         try:
             self._repo = Repo(str(self.location))
         except NotGitRepository:
-            raise SourceError(f"{self.location}: not a Git repository") from None
+            missing = "" if self.location.exists() else " (no such folder)"
+            raise SourceError(f"{self.location}: not a Git repository{missing}") from None
 
     def __repr__(self) -> str:
         where = f":{self.path}" if self.path else ""
@@ -128,8 +129,11 @@ class GitSource:
             raise SourceError(f"{self.location}: the repository has no commits yet")
         try:
             found = objectspec.parse_commit(self._repo, self._named(ref))
-        except (KeyError, ValueError) as err:
-            raise SourceError(f"{self.location}: unknown revision {ref!r} ({err})") from None
+        except (KeyError, ValueError):
+            hint = did_you_mean(ref, self._ref_names())
+            raise SourceError(
+                f"{self.location}: no branch, tag or commit {ref!r} in this repository{hint}"
+            ) from None
         if not isinstance(found, Commit):
             raise SourceError(f"{self.location}: {ref!r} does not name a commit")
         return found
@@ -142,6 +146,15 @@ class GitSource:
             return bytes(objectspec.parse_object(self._repo, ref).id)
         except KeyError:
             return ref
+
+    def _ref_names(self) -> list[str]:
+        """Branch and tag names (``main``, ``v1.0``), for a did-you-mean on a misspelt ref."""
+        names = []
+        for full in self._repo.refs.allkeys():
+            for prefix in (b"refs/heads/", b"refs/tags/"):
+                if full.startswith(prefix):
+                    names.append(full[len(prefix) :].decode("utf-8", "replace"))
+        return names
 
     def _has_commits(self) -> bool:
         try:

@@ -1,0 +1,62 @@
+"""What the CLI says in corners the scenarios found: targeting, stale Git plans, bad refs.
+
+Each test runs the installed ``reconcile`` script in subprocesses over a copy of
+``examples/quickstart`` or a repository made with the ``git`` binary, and checks
+the words a user reads and the exit code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .cli_user import copy_example, git, reconcile
+
+QUICKSTART_MANIFESTS = Path(__file__).resolve().parents[2] / "examples/quickstart/manifests"
+TOML = '[state]\npath = ".reconcile/state.db"\n\n[providers.files]\nroot = "site"\n'
+CSS = "file[public/css/site.css]"
+
+
+@pytest.fixture
+def quickstart(tmp_path: Path) -> Path:
+    return copy_example("quickstart", tmp_path)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A folder with reconcile.toml and ./repo: the quickstart manifests as apps/ on main."""
+    root = tmp_path / "project"
+    repo = root / "repo"
+    (repo / "apps").mkdir(parents=True)
+    (root / "reconcile.toml").write_text(TOML)
+    git(repo, "init", "-q")
+    for page in QUICKSTART_MANIFESTS.glob("*.yaml"):
+        (repo / "apps" / page.name).write_text(page.read_text())
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "add site")
+    return root
+
+
+def test_watch_checks_its_source_before_it_says_it_is_watching(project: Path) -> None:
+    missing = reconcile(project, "watch", "--git", "./nothere@main", "--max-cycles", "1", code=1)
+    assert "watching" not in missing.stdout
+    assert "nothere" in missing.stderr
+    assert "not a Git repository" in missing.stderr
+
+    unknown = reconcile(project, "watch", "--git", "./repo@mian", "--max-cycles", "1", code=1)
+    assert "watching" not in unknown.stdout
+    assert "'mian'" in unknown.stderr
+    assert "did you mean 'main'?" in unknown.stderr
+
+
+def test_rollback_checks_the_ref_of_its_source(project: Path) -> None:
+    first = git(project / "repo", "rev-parse", "HEAD")
+    reconcile(project, "apply", "--git", "./repo@main:apps", "--yes")
+    bad = reconcile(project, "rollback", first[:7], "--git", "./repo@nope:apps", "--yes", code=1)
+    assert "repo" in bad.stderr
+    assert "'nope'" in bad.stderr
+    assert "No changes" not in bad.stdout
+    git(project / "repo", "branch", "nape")
+    near = reconcile(project, "rollback", first[:7], "--git", "./repo@nope:apps", code=1)
+    assert "did you mean 'nape'?" in near.stderr
