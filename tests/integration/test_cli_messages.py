@@ -38,6 +38,23 @@ def project(tmp_path: Path) -> Path:
     return root
 
 
+def test_a_saved_git_plan_made_stale_by_a_moved_ref_names_the_ref_and_commits(
+    project: Path,
+) -> None:
+    repo = project / "repo"
+    old = git(repo, "rev-parse", "HEAD")
+    reconcile(project, "plan", "--git", "./repo@main:apps", "--out", "p.json")
+    pages = repo / "apps/pages.yaml"
+    pages.write_text(pages.read_text().replace("First post", "Second post"))
+    git(repo, "commit", "-qam", "retitle")
+    new = git(repo, "rev-parse", "HEAD")
+
+    stale = reconcile(project, "apply", "p.json", "--yes", code=1).stderr
+    assert "manifests changed" not in stale
+    assert f"./repo@main moved from {old[:7]} to {new[:7]}" in stale
+    assert not (project / "site").exists()
+
+
 def test_watch_checks_its_source_before_it_says_it_is_watching(project: Path) -> None:
     missing = reconcile(project, "watch", "--git", "./nothere@main", "--max-cycles", "1", code=1)
     assert "watching" not in missing.stdout

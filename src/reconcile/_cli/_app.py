@@ -22,6 +22,7 @@ from reconcile._errors import ReconcileError, StalePlanError
 from reconcile._outcomes import Interrupted
 from reconcile._plan import Plan
 from reconcile._sync import PrunePolicy
+from reconcile.sources import parse_git_spec
 
 from ._config import FORMATS, load_config
 from ._kube import with_kube_hint
@@ -237,10 +238,20 @@ def _prepare(
         return session, made, desired, revision
     session = Session.for_saved(saved, common.parallelism)
     desired, revision = session.desired()
-    recorded = (saved.meta.get("source") or {}).get("revision")
-    if recorded != revision:
-        raise StalePlanError("the manifests changed since the plan was saved; plan again")
+    source = saved.meta.get("source") or {}
+    if source.get("revision") != revision:
+        raise StalePlanError(_source_moved(source.get("git"), source.get("revision"), revision))
     return session, saved, desired, revision
+
+
+def _source_moved(git: str | None, recorded: str | None, now: str) -> str:
+    """Why a saved plan's source is stale: a Git ref that moved, or manifests that changed."""
+    if not git:
+        return "the manifests changed since the plan was saved; plan again"
+    repo, ref, _ = parse_git_spec(git)
+    was = (recorded or "?")[:7]
+    moved = f"{repo}@{ref} moved from {was} to {now[:7]}"
+    return f"the plan is stale: {moved} since it was saved; plan again"
 
 
 def _saved_plan(paths: Sequence[str]) -> Plan | None:
