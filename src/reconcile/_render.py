@@ -70,7 +70,9 @@ def render_steps(
 ) -> str:
     """The whole plan as text; an empty plan says so in words; left-out addresses last."""
     changing = [s for s in steps if s.changes_anything]
-    if not changing:
+    if not changing and excluded:  # what targeting left out was not compared
+        lines = ["No changes to the targeted resources."]
+    elif not changing:
         lines = ["No changes. Live state matches the desired state."]
     else:
         lines = ["reconcile will perform the following actions:", ""]

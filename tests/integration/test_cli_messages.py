@@ -38,6 +38,30 @@ def project(tmp_path: Path) -> Path:
     return root
 
 
+@pytest.mark.parametrize("command", ["plan", "apply"])
+def test_targeting_never_says_live_state_matches_when_it_left_changes_out(
+    quickstart: Path, command: str
+) -> None:
+    reconcile(quickstart, "apply", "--yes", "--include", CSS)  # the file and its two folders
+    yes = ["--yes"] if command == "apply" else []
+    args = [command, "--include", CSS, *yes]
+    out = reconcile(quickstart, *args).stdout
+    assert "Live state matches the desired state" not in out
+    assert "No changes to the targeted resources." in out
+    assert "4 changes were left out by targeting (--include)" in out  # index, blog dir, post, link
+    assert not (quickstart / "site/public/index.html").exists()
+
+    args = [command, "--exclude", "directory[public/blog]", *yes]
+    excluded = reconcile(quickstart, *args).stdout
+    assert "Plan: 1 to add" in excluded  # index.html; the blog and what is in it left out
+    assert "3 changes were left out by targeting (--exclude)" in excluded
+
+    reconcile(quickstart, "apply", "--yes")
+    done = reconcile(quickstart, command, *args[1:]).stdout
+    assert "No changes to the targeted resources." in done
+    assert "Nothing left out by targeting (--exclude) needs a change." in done
+
+
 def test_a_saved_git_plan_made_stale_by_a_moved_ref_names_the_ref_and_commits(
     project: Path,
 ) -> None:

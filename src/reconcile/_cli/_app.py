@@ -168,6 +168,7 @@ def plan(
         output.plain(made.to_json(indent=2) + "\n")
     else:
         output.plan(made)
+        _targeting_note(output, made)
         if out:
             output.line(f"\nSaved the plan to {out}; apply it with: reconcile apply {out}")
     sys.exit(EXIT_CHANGES if exit_code and not made.is_empty else 0)
@@ -196,11 +197,33 @@ def apply(
     except ReconcileError as err:
         _fail(output, str(err))
     output.plan(made)
+    _targeting_note(output, made)
     if made.is_empty and not made.stale_records:
         sys.exit(0)
     if not yes and not made.is_empty and not made.saved:  # a saved plan was approved already
         _confirm(output)
     _run_apply(output, session, made, desired, revision)
+
+
+def _targeting_note(output: Output, made: Plan) -> None:
+    """Terraform's targeting warning: how many changes --include/--exclude left out."""
+    targeting = made.meta.get("targeting")
+    if not targeting:
+        return
+    flags = " and ".join(targeting.get("flags") or ["targeting"])
+    count = targeting.get("left_out_changes")
+    if count == 0:
+        output.line(f"\nNothing left out by targeting ({flags}) needs a change.")
+        return
+    if count is None:
+        note = f"what targeting ({flags}) left out could not be checked for changes"
+    else:
+        note = f"{count} {'change was' if count == 1 else 'changes were'} left out by targeting"
+        note += f" ({flags})"
+    output.line(
+        f"\nWarning: {note}; this plan does not show everything the desired state needs. "
+        f"Plan without {flags} to see them."
+    )
 
 
 def _run_apply(
