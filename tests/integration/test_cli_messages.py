@@ -48,18 +48,18 @@ def test_targeting_never_says_live_state_matches_when_it_left_changes_out(
     out = reconcile(quickstart, *args).stdout
     assert "Live state matches the desired state" not in out
     assert "No changes to the targeted resources." in out
-    assert "4 changes were left out by targeting (--include)" in out  # index, blog dir, post, link
+    assert "4 addresses were left out by targeting (--include) and not checked" in out
     assert not (quickstart / "site/public/index.html").exists()
 
     args = [command, "--exclude", "directory[public/blog]", *yes]
     excluded = reconcile(quickstart, *args).stdout
     assert "Plan: 1 to add" in excluded  # index.html; the blog and what is in it left out
-    assert "3 changes were left out by targeting (--exclude)" in excluded
+    assert "3 addresses were left out by targeting (--exclude) and not checked" in excluded
 
     reconcile(quickstart, "apply", "--yes")
     done = reconcile(quickstart, command, *args[1:]).stdout
     assert "No changes to the targeted resources." in done
-    assert "Nothing left out by targeting (--exclude) needs a change." in done
+    assert "Live state matches the desired state" not in done  # the blog was not checked
 
 
 def test_a_saved_git_plan_made_stale_by_a_moved_ref_names_the_ref_and_commits(

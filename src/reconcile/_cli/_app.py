@@ -206,23 +206,17 @@ def apply(
 
 
 def _targeting_note(output: Output, made: Plan) -> None:
-    """Terraform's targeting warning: how many changes --include/--exclude left out."""
+    """Terraform's targeting warning: what --include/--exclude left out was not checked."""
     targeting = made.meta.get("targeting")
     if not targeting:
         return
     flags = " and ".join(targeting.get("flags") or ["targeting"])
-    count = targeting.get("left_out_changes")
-    if count == 0:
-        output.line(f"\nNothing left out by targeting ({flags}) needs a change.")
-        return
-    if count is None:
-        note = f"what targeting ({flags}) left out could not be checked for changes"
-    else:
-        note = f"{count} {'change was' if count == 1 else 'changes were'} left out by targeting"
-        note += f" ({flags})"
+    count = targeting.get("left_out", 0)
+    things = "address was" if count == 1 else "addresses were"
     output.line(
-        f"\nWarning: {note}; this plan does not show everything the desired state needs. "
-        f"Plan without {flags} to see them."
+        f"\nWarning: {count} {things} left out by targeting ({flags}) and not checked; "
+        f"this plan may not show everything the desired state needs. Plan without {flags} "
+        "to see it all."
     )
 
 

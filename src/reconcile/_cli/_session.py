@@ -23,7 +23,7 @@ from reconcile._reconciler import Reconciler
 from reconcile._source import describe
 from reconcile._sqlite import SQLiteState
 from reconcile._state import State
-from reconcile._sync import PrunePolicy, without_prune
+from reconcile._sync import PrunePolicy
 from reconcile.sources import GitSource, ManifestSource, parse_git_spec
 
 from ._config import Config, ConfigError, load_config
@@ -173,26 +173,10 @@ class Session:
                 "state": str(self.state_path or self.config.state),
             }
         }
-        if plan.excluded:
+        if plan.excluded:  # what targeting left out is not read: Terraform's -target too
             flags = [f for f, given in (("--include", include), ("--exclude", exclude)) if given]
-            left_out = self._left_out_changes(desired, plan, prune)
-            meta["targeting"] = {"flags": flags, "left_out_changes": left_out}
+            meta["targeting"] = {"flags": flags, "left_out": len(plan.excluded)}
         return attrs.evolve(plan, meta=meta), desired, revision
-
-    def _left_out_changes(
-        self, desired: list[Any], targeted: Plan, prune: PrunePolicy | None
-    ) -> int | None:
-        """How many changes targeting left out of ``targeted``: a whole plan, counted over
-        the left-out addresses (None: it could not be made, e.g. a left-out read fails)."""
-        reconciler = self.reconciler_for(desired)
-        try:
-            whole = reconciler.plan(desired)
-        except ReconcileError:
-            return None
-        if self.git is not None and not prune:
-            whole = without_prune(whole)  # as the plan itself: no deletes unless --prune
-        left_out = {address for address, _ in targeted.excluded}
-        return sum(1 for step in whole.changes if step.address in left_out)
 
     def journal_meta(self, revision: str, desired: list[Any] | None = None) -> dict[str, Any]:
         """What the journal records of where desired state came from (commit, author...)."""
