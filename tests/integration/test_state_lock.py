@@ -146,7 +146,11 @@ def test_a_live_holder_still_blocks_and_a_timeout_waits_for_it(tmp_path: Path) -
 def test_the_cli_resumes_after_a_killed_holder_without_unlock(tmp_path: Path) -> None:
     assert RECONCILE is not None, "the reconcile console script is not installed"
     project = tmp_path / "quickstart"
-    shutil.copytree(ROOT / "examples" / "quickstart", project)
+    shutil.copytree(
+        ROOT / "examples" / "quickstart",
+        project,
+        ignore=shutil.ignore_patterns("site", ".reconcile"),
+    )
     state = project / ".reconcile" / "state.db"
     state.parent.mkdir()
     command = [RECONCILE, "apply", str(project), "--yes"]
