@@ -23,6 +23,7 @@ from ._clock import Clock, SystemClock
 from ._errors import ReconcileError
 from ._events import Event, EventKind, EventSink, emit
 from ._limits import Limiter
+from ._observe import Retrying
 from ._order import prerequisites
 from ._outcomes import ApplyResult, Interrupted, Outcome, Status
 from ._plan import Plan
@@ -56,6 +57,10 @@ class Execution:
     cancel: threading.Event = attrs.field(factory=threading.Event)
     seed: int | None = None
 
+    def reads(self) -> Retrying:
+        """How reads retry a ``TransientError``: this policy, clock and event sink."""
+        return Retrying(self.retry, self.clock, self.on_event, random.Random(self.seed))
+
 
 def apply(
     plan: Plan,
@@ -66,7 +71,7 @@ def apply(
 ) -> ApplyResult:
     """Execute ``plan`` over its graph; ``desired`` supplies what a saved plan redacted."""
     execution = execution or Execution()
-    steps = complete(plan, providers, desired)
+    steps = complete(plan, providers, desired, reads=execution.reads())
     run = _ApplyRun(steps, providers, recorder or Recorder(), execution)
 
     def pool() -> cf.Executor:
@@ -181,6 +186,7 @@ class _ApplyRun:
                 step = self._resolved(step)
             except Exception as err:
                 return Done("failed", error=err)
+            self.resolved[address] = step  # what is recorded: references resolved, even in a noop
             if step.action in (Action.NOOP, Action.FORGET) or (
                 step.action is Action.UPDATE and not step.diff
             ):
@@ -277,8 +283,8 @@ class _ApplyRun:
 
     def _resolved(self, step: Step) -> Step:
         """The step with references resolved against what already ran."""
-        if not step.references:
-            return step
+        if not step.references or step.desired is None:
+            return step  # None: a saved plan's no-op without its desired state
         desired = resolve(step.desired, self._value)
         declared = resolve(step.declared, self._value) if step.declared is not None else desired
         changes: dict[str, Any] = {"desired": desired, "declared": declared}

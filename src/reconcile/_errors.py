@@ -12,7 +12,7 @@
     │   ├── CycleError                   dependencies form a cycle
     │   ├── ManifestError                manifest files are malformed; lists every problem
     │   └── PathEscapeError              a path leads outside a provider's root
-    ├── ObserveError                     a provider's read failed while planning
+    ├── ObserveError                     a provider's read failed (after retries) while planning
     ├── ProtectedResourceError           a plan would destroy a prevent_destroy resource
     ├── UnsupportedOperation             a provider lacks an optional method
     ├── PlanNeedsDesiredStateError       a saved plan lacks values only desired state has
@@ -154,11 +154,16 @@ class PathEscapeError(InvalidStateError):
 
 
 class ObserveError(ReconcileError):
-    """A provider's ``read`` failed while planning; the cause is chained."""
+    """A provider's ``read`` failed while planning; the cause is chained.
 
-    def __init__(self, address: str, error: BaseException) -> None:
-        super().__init__(f"{address}: reading the actual state failed: {error!r}")
+    ``attempts`` says how many times it was tried (a ``TransientError`` is retried).
+    """
+
+    def __init__(self, address: str, error: BaseException, *, attempts: int = 1) -> None:
+        tries = f" after {attempts} attempts" if attempts > 1 else ""
+        super().__init__(f"{address}: reading the actual state failed{tries}: {error!r}")
         self.address = address
+        self.attempts = attempts
 
 
 class ProtectedResourceError(ReconcileError):

@@ -31,7 +31,11 @@ class EventKind(enum.StrEnum):
 
 @attrs.frozen
 class Event:
-    """One step's progress: ``attempt`` counts from 1; ``delay`` is the backoff before a retry."""
+    """One step's progress: ``attempt`` counts from 1; ``delay`` is the backoff before a retry.
+
+    A read retried while observing is reported as ``retried`` too, its ``action``
+    ``read``, ``read_many`` or ``list``.
+    """
 
     kind: EventKind
     address: str

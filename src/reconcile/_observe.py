@@ -1,48 +1,101 @@
 """Observation: read many resources through their providers, in parallel where it helps.
 
-Called by the planner. Providers doing I/O (``Provider.blocking_io``) are read
-on a thread pool of ``parallelism`` workers, each call holding its provider's
-limiter slot; in-memory providers are read inline, which is faster.
+Called by the planner, and by apply for a saved plan's reads. Providers doing
+I/O (``Provider.blocking_io``) are read on a thread pool of ``parallelism``
+workers, each call holding its provider's limiter slot; in-memory providers are
+read inline, which is faster. A read, ``read_many`` or ``list`` raising
+``TransientError`` is retried as apply retries a write (:class:`Retrying`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import logging
+import random
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
-from ._errors import InvalidStateError, ObserveError
+import attrs
+
+from ._clock import Clock, SystemClock
+from ._errors import InvalidStateError, ObserveError, TransientError
+from ._events import Event, EventKind, EventSink, emit
 from ._limits import Limiter
 from ._model import address_of
+from ._policy import RetryPolicy
 from ._provider import Provider
 
-__all__ = ["Probe", "observe"]
+__all__ = ["Probe", "Retrying", "observe"]
+
+log = logging.getLogger("reconcile.observe")
+
+T = TypeVar("T")
 
 Probe = tuple[str, Any, Provider[Any]]
 """An address, the resource to read it by, and the provider to ask."""
 
 
+@attrs.frozen
+class Retrying:
+    """How reads are retried: apply's ``RetryPolicy`` on its clock, each retry logged and
+    reported as a ``retried`` event as apply reports a write's; other errors are final."""
+
+    policy: RetryPolicy = attrs.field(factory=RetryPolicy)
+    clock: Clock = attrs.field(factory=SystemClock)
+    on_event: EventSink | None = None
+    rng: random.Random = attrs.field(factory=random.Random, eq=False, repr=False)
+
+    def call(self, address: str, action: str, fn: Callable[[], T]) -> T:
+        """``fn()``, retried on ``TransientError``; a final failure is an ``ObserveError``."""
+        attempt = 1
+        while True:
+            try:
+                return fn()
+            except InvalidStateError:
+                raise  # the desired state is wrong (e.g. a path escape): say so, not "read failed"
+            except TransientError as err:
+                if attempt >= self.policy.attempts:
+                    raise ObserveError(address, err, attempts=attempt) from err
+                self._wait(address, action, attempt, err)
+                attempt += 1
+            except Exception as err:
+                raise ObserveError(address, err, attempts=attempt) from err
+
+    def _wait(self, address: str, action: str, attempt: int, error: BaseException) -> None:
+        delay = self.policy.delay(attempt, self.rng)
+        log.warning(
+            "%s: attempt %d failed (%r); retrying in %.2fs",
+            address, attempt, error, delay, extra={"address": address},
+        )  # fmt: skip
+        emit(self.on_event, Event(EventKind.RETRIED, address, action, attempt, repr(error), delay))
+        self.clock.sleep(delay)
+
+
 def observe(
-    probes: Sequence[Probe], parallelism: int, limiters: Mapping[str, Limiter]
+    probes: Sequence[Probe],
+    parallelism: int,
+    limiters: Mapping[str, Limiter],
+    retrying: Retrying | None = None,
 ) -> dict[str, Any]:
     """Every probe's actual state (None when absent), by address; ``ObserveError`` on failure.
 
     A provider that observes by ``list`` or reads in batches is asked once for all
     its probes; others are read one by one, on threads when they do I/O.
     """
+    retrying = retrying or Retrying()
     found: dict[str, Any] = {}
     single: list[Probe] = []
     for provider, group in _by_provider(probes).items():
         if provider.observe_by_list or provider.reads_in_batches:
-            found.update(_batch(provider, group))
+            found.update(_batch(provider, group, retrying))
         else:
             single += group
     pooled = [p for p in single if parallelism > 1 and p[2].blocking_io]
     inline = [p for p in single if not (parallelism > 1 and p[2].blocking_io)]
-    found.update({a: _read(a, probe, provider, limiters) for a, probe, provider in inline})
+    found.update({p[0]: _read(*p, limiters, retrying) for p in inline})
     if pooled:
         with ThreadPoolExecutor(min(parallelism, len(pooled)), "reconcile-read") as pool:
-            futures = [(p[0], pool.submit(_read, *p, limiters)) for p in pooled]
+            futures = [(p[0], pool.submit(_read, *p, limiters, retrying)) for p in pooled]
             for address, future in futures:
                 found[address] = future.result()
     return found
@@ -55,17 +108,15 @@ def _by_provider(probes: Sequence[Probe]) -> dict[Provider[Any], list[Probe]]:
     return groups
 
 
-def _batch(provider: Provider[Any], group: list[Probe]) -> dict[str, Any]:
+def _batch(provider: Provider[Any], group: list[Probe], retrying: Retrying) -> dict[str, Any]:
     """One ``list()`` matched by address, or one ``read_many`` for the whole group."""
-    try:
-        if provider.observe_by_list:
-            listed = {address_of(item): item for item in provider.list()}
-            return {address: listed.get(address) for address, _, _ in group}
-        results = provider.read_many([probe for _, probe, _ in group])
-    except InvalidStateError:
-        raise
-    except Exception as err:
-        raise ObserveError(group[0][0] if len(group) == 1 else provider.kind, err) from err
+    where = group[0][0] if len(group) == 1 else provider.kind
+    if provider.observe_by_list:
+        listed = retrying.call(where, "list", lambda: list(provider.list()))
+        by_address = {address_of(item): item for item in listed}
+        return {address: by_address.get(address) for address, _, _ in group}
+    wants = [probe for _, probe, _ in group]
+    results = retrying.call(where, "read_many", lambda: provider.read_many(wants))
     if len(results) != len(group):
         raise ObserveError(
             provider.kind, ValueError("read_many returned a wrong number of results")
@@ -74,15 +125,18 @@ def _batch(provider: Provider[Any], group: list[Probe]) -> dict[str, Any]:
 
 
 def _read(
-    address: str, probe: Any, provider: Provider[Any], limiters: Mapping[str, Limiter]
+    address: str,
+    probe: Any,
+    provider: Provider[Any],
+    limiters: Mapping[str, Limiter],
+    retrying: Retrying,
 ) -> Any:
     limiter = limiters.get(provider.kind)
-    try:
-        if limiter is None:
-            return provider.read(probe)
+    if limiter is None:
+        return retrying.call(address, "read", lambda: provider.read(probe))
+
+    def read_in_slot() -> Any:  # the slot is held for the call, not for the backoff
         with limiter.slot():
             return provider.read(probe)
-    except InvalidStateError:
-        raise  # the desired state is wrong (e.g. a path escape): say so, not "read failed"
-    except Exception as err:
-        raise ObserveError(address, err) from err
+
+    return retrying.call(address, "read", read_in_slot)

@@ -27,7 +27,7 @@ from ._errors import (
 from ._gcpause import no_cycle_collection
 from ._limits import Limiter
 from ._model import Lifecycle, lifecycle_of, replace_fields, resource_spec, spec_of
-from ._observe import Probe, observe
+from ._observe import Probe, Retrying, observe
 from ._order import order_steps, topological
 from ._plan import Plan
 from ._provider import Provider
@@ -65,12 +65,13 @@ class Desired:
 
 @attrs.frozen
 class Planning:
-    """How to observe: the read parallelism and each provider's limiter."""
+    """How to observe: the read parallelism, each provider's limiter, how reads retry."""
 
     parallelism: int = 1
     limiters: Mapping[str, Limiter] = attrs.field(factory=dict)
     include: Collection[str] | None = None
     exclude: Collection[str] | None = None
+    retrying: Retrying = attrs.field(factory=Retrying)
 
 
 def validate(desired: Iterable[Any], providers: Providers) -> Desired:
@@ -205,7 +206,7 @@ def _plan_chosen(
     wanted, pruned = chosen.wanted(), chosen.pruned()
     probes = _probes(wanted, providers, records)
     probes += [p for r in pruned if (p := _prune_probe(r, providers)) is not None]
-    seen = observe(probes, planning.parallelism, planning.limiters)
+    seen = observe(probes, planning.parallelism, planning.limiters, planning.retrying)
     facts: dict[type, _KindFacts] = {}
     linked = refs_exist()
     known: dict[str, Any] = {}
@@ -292,7 +293,8 @@ def _prune_probe(record: Record, providers: Providers) -> Probe | None:
     provider = providers.get(record.kind)
     if provider is None:
         raise UnknownKindError(record.address, record.kind, list(providers))
-    return record.address, rebuild(provider.resource, record.spec, record.outputs), provider
+    probe = rebuild(provider.resource, record.spec, record.outputs, address=record.address)
+    return record.address, probe, provider
 
 
 def _desired_step(

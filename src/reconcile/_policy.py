@@ -1,4 +1,7 @@
-"""How steps are retried and bounded: exponential backoff with full jitter, timeouts.
+"""How provider calls are retried and bounded: exponential backoff with full jitter, timeouts.
+
+A step's writes and the reads that observe (``read``, ``read_many``, ``list``)
+follow the same policy.
 
 Defaults: 5 attempts, delays drawn uniformly from ``[0, min(cap, base * 2**n))``
 with base 0.5 s and cap 30 s (the "full jitter" of AWS's backoff study), and no
@@ -16,7 +19,8 @@ __all__ = ["RetryPolicy"]
 
 @attrs.frozen
 class RetryPolicy:
-    """Retry a step raising ``TransientError`` up to ``attempts`` times in all."""
+    """Retry a call raising ``TransientError`` (a step, or a read while observing) up to
+    ``attempts`` times in all."""
 
     attempts: int = attrs.field(default=5, validator=attrs.validators.ge(1))
     base: float = attrs.field(default=0.5, validator=attrs.validators.ge(0))

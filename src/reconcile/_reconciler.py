@@ -95,6 +95,7 @@ class Reconciler(GitOps):
             cancel=self._cancel,
             seed=seed,
         )
+        self._reads = self._execution.reads()  # a TransientError is retried as in a write
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -122,7 +123,7 @@ class Reconciler(GitOps):
                 self._recover_if_free()
                 snapshot = self.state.snapshot()
         planning = _planner.Planning(
-            self._execution.parallelism, self._execution.limiters, include, exclude
+            self._execution.parallelism, self._execution.limiters, include, exclude, self._reads
         )
         return _planner.plan(desired, self._providers, snapshot, planning)
 
@@ -198,7 +199,7 @@ class Reconciler(GitOps):
             snapshot = state.snapshot()
         if plan.saved:  # refuse a stale saved plan before anything is journaled
             with use_salt(snapshot.salt):
-                steps = complete(plan, self._providers, desired)
+                steps = complete(plan, self._providers, desired, snapshot.records, self._reads)
             plan = attrs.evolve(plan, steps=steps, saved=False)
         text = plan.to_json()
         journal = {**_who(), **(meta or {}), "plan_digest": digest(text.encode())}
@@ -226,7 +227,7 @@ class Reconciler(GitOps):
         with self._locked():
             if address in state.snapshot().records:
                 raise StateError(f"{address}: already managed; nothing to import")
-            found = provider.read(resource)
+            found = self._reads.call(address, "read", lambda: provider.read(resource))
             if found is None:
                 raise StateError(f"{address}: does not exist, so it cannot be imported")
             with use_salt(state.snapshot().salt):
@@ -237,13 +238,12 @@ class Reconciler(GitOps):
         """Existing things of listable kinds that are neither desired nor recorded."""
         wanted = {address_of(r) for r in desired}
         records = self.state.snapshot().records if self.state is not None else {}
-        return [
-            item
-            for provider in self._providers.values()
-            if provider.can_list
-            for item in provider.list()
-            if _orphan(item, wanted, records)
-        ]
+        found = []
+        for provider in self._providers.values():
+            if provider.can_list:
+                listed = self._reads.call(provider.kind, "list", provider.list)
+                found += [item for item in listed if _orphan(item, wanted, records)]
+        return found
 
     def moved(self, old_address: str, new_address: str) -> None:
         """Rebind the record at ``old_address`` to ``new_address``: a rename, not a replace."""
@@ -312,7 +312,7 @@ class Reconciler(GitOps):
             state.release(holder)
 
     def _recover(self) -> None:
-        for address in recover(self._required_state(), self._providers):
+        for address in recover(self._required_state(), self._providers, self._reads):
             log.warning("%s: recovered from an interrupted apply", address)
 
     def _recover_if_free(self) -> None:

@@ -71,6 +71,8 @@ class Recorder:
             return
         self._depose_old(step, result)
         declared = step.declared or step.desired
+        if declared is None:  # a saved plan's no-op applied without its desired state:
+            return  # nothing declared to record, and its record is what the plan saw
         source, stored = self._intended.pop(step.address, (None, None))
         record = record_for(
             declared,

@@ -16,11 +16,12 @@ from typing import Any
 import attrs
 
 from ._diff import Cause, Change, strict_equal
+from ._errors import StateError
 from ._model import Lifecycle, address_of, lifecycle_of, replace_fields, spec_of
 from ._secrets import Redacted, redact
-from ._serialize import structure, unstructure, unstructure_value
+from ._serialize import holds_ref, structure_reported, unstructure, unstructure_value
 from ._state import Record, now
-from ._values import UNKNOWN
+from ._values import UNKNOWN, refs_exist
 
 __all__ = [
     "cause_of",
@@ -113,10 +114,13 @@ def record_for(
     ``stored`` is ``stored_spec(declared)`` when the caller has it already (the intent's).
     """
     spec = spec_of(declared)
+    address = address_of(declared)
+    if refs_exist():
+        _refuse_refs(address, declared)
     lifecycle = lifecycle_of(declared)
     stamp = now()
     return Record(
-        address=address_of(declared),
+        address=address,
         kind=spec.kind,
         spec=stored_spec(declared) if stored is None else stored,
         outputs=outputs_of(result) if result is not None else {},
@@ -128,6 +132,16 @@ def record_for(
         created_at=stamp,
         updated_at=stamp,
     )
+
+
+def _refuse_refs(address: str, declared: Any) -> None:
+    """A record keeps values: a reference still unresolved would be unreadable later."""
+    for f in spec_of(declared).fields:
+        if holds_ref(getattr(declared, f.name)):
+            raise StateError(
+                f"{address}: {f.name} is still an unresolved reference; "
+                "a record keeps values, so it was not recorded"
+            )
 
 
 def deposed(record: Record | None, old: Any, new: Any) -> Record | None:
@@ -211,13 +225,47 @@ def with_outputs(want: Any, outputs: Mapping[str, Any]) -> Any:
     return replace_fields(want, changes) if changes else want
 
 
-def rebuild(cls: type[Any], spec: Mapping[str, Any], outputs: Mapping[str, Any]) -> Any:
-    """A resource from a recorded spec and outputs; secrets (kept as digests) get defaults."""
+def rebuild(
+    cls: type[Any],
+    spec: Mapping[str, Any],
+    outputs: Mapping[str, Any],
+    *,
+    address: str | None = None,
+) -> Any:
+    """A resource from a recorded spec and outputs; secrets (kept as digests) get defaults.
+
+    A record that does not fit ``cls`` (written by an older version, or edited by
+    hand) raises ``StateError`` naming its address (``address``, else its kind and
+    recorded key) and each field at fault.
+    """
     doc = dict(spec)
     for f in spec_of(cls).sensitive_fields:
         doc.pop(f.name, None)
     doc.update(outputs)
-    return structure(doc, cls)
+    rebuilt, problems = structure_reported(doc, cls)
+    if problems:
+        found = "; ".join(_problem_text(doc, p.path, p.message) for p in problems)
+        where = address or _recorded_address(cls, doc)
+        raise StateError(
+            f"{where}: its recorded state cannot be read ({found}); declare it again "
+            "and apply to rewrite the record, or restore the state from a backup"
+        )
+    return rebuilt
+
+
+def _recorded_address(cls: type[Any], doc: Mapping[str, Any]) -> str:
+    """``kind[key]`` from a recorded document's key values, as ``address_of`` writes it."""
+    spec = spec_of(cls)
+    return f"{spec.kind}[{','.join(str(doc.get(k)) for k in spec.keys)}]"
+
+
+def _problem_text(doc: Mapping[str, Any], path: tuple[str | int, ...], message: str) -> str:
+    """One unreadable field by path; a reference recorded unresolved is named as such."""
+    where = ".".join(map(str, path)) or "the record"
+    value = _at(doc, path)
+    if isinstance(value, dict) and set(value) == {"address", "field"}:
+        return f"{where} holds an unresolved reference to {value['address']}.{value['field']}"
+    return f"{where}: {message}"
 
 
 def preserve_foreign(want: Any, have: Any, last: Mapping[str, Any] | None) -> Any:

@@ -18,6 +18,7 @@ import attrs
 
 from ._diff import strict_equal
 from ._model import address_of, spec_of
+from ._observe import Retrying
 from ._provider import Provider
 from ._records import deposed, document, outputs_of, rebuild, record_for, with_keys_of
 from ._secrets import use_salt
@@ -28,8 +29,14 @@ __all__ = ["recover"]
 log = logging.getLogger("reconcile.recovery")
 
 
-def recover(state: State, providers: Mapping[str, Provider[Any]]) -> list[str]:
-    """Resolve every open intent; returns the addresses whose record changed."""
+def recover(
+    state: State, providers: Mapping[str, Provider[Any]], reads: Retrying | None = None
+) -> list[str]:
+    """Resolve every open intent; returns the addresses whose record changed.
+
+    ``reads`` retries a read or list raising ``TransientError``, as planning does.
+    """
+    reads = reads or Retrying()
     snapshot = state.snapshot()
     changed = []
     with use_salt(snapshot.salt):  # records written here digest secrets as the state does
@@ -37,15 +44,18 @@ def recover(state: State, providers: Mapping[str, Provider[Any]]) -> list[str]:
             provider = providers.get(intent.kind)
             if provider is None:
                 continue  # a kind we cannot see now; leave the intent for a run that can
-            if _resolve(state, provider, intent, snapshot.records.get(intent.address)):
+            if _resolve(state, provider, intent, snapshot.records.get(intent.address), reads):
                 changed.append(intent.address)
     return changed
 
 
-def _resolve(state: State, provider: Provider[Any], intent: Intent, record: Record | None) -> bool:
+def _resolve(
+    state: State, provider: Provider[Any], intent: Intent, record: Record | None, reads: Retrying
+) -> bool:
     outputs = record.outputs if record is not None else {}
-    probe = rebuild(provider.resource, intent.spec, outputs)
-    found = provider.read(probe) or _listed(provider, intent.address)
+    probe = rebuild(provider.resource, intent.spec, outputs, address=intent.address)
+    found = reads.call(intent.address, "read", lambda: provider.read(probe))
+    found = found or _listed(provider, intent.address, reads)
     if found is None:
         log.warning("%s: interrupted %s left nothing; forgetting it", intent.address, intent.action)
         if record is not None and intent.action != "update":
@@ -57,7 +67,7 @@ def _resolve(state: State, provider: Provider[Any], intent: Intent, record: Reco
     if record is None:
         state.save(record_for(probe, found, None), intent=intent.id)
         return True
-    fresh = _replacement(provider, intent, record, found)
+    fresh = _replacement(provider, intent, record, found, reads)
     if fresh is not None:  # a create-before-destroy replace made it; the old one is deposed
         log.warning("%s: its replacement exists; the old object will be destroyed", intent.address)
         old = deposed(record, found, fresh)
@@ -100,18 +110,23 @@ def _after_interrupted(
     return spec
 
 
-def _replacement(provider: Provider[Any], intent: Intent, record: Record, found: Any) -> Any:
+def _replacement(
+    provider: Provider[Any], intent: Intent, record: Record, found: Any, reads: Retrying
+) -> Any:
     """The new object of an interrupted replace, when ``found`` is still the old one.
 
     Only ``list`` can show it: it has the address, and outputs (an id) of its own.
     """
     if intent.action != "replace" or outputs_of(found) != record.outputs:
         return None
-    return _listed(provider, intent.address, other_than=record.outputs)
+    return _listed(provider, intent.address, reads, other_than=record.outputs)
 
 
 def _listed(
-    provider: Provider[Any], address: str, other_than: Mapping[str, Any] | None = None
+    provider: Provider[Any],
+    address: str,
+    reads: Retrying,
+    other_than: Mapping[str, Any] | None = None,
 ) -> Any:
     """Find a thing by address through ``list`` when ``read`` needs an id we never recorded.
 
@@ -122,7 +137,7 @@ def _listed(
     return next(
         (
             item
-            for item in provider.list()
+            for item in reads.call(address, "list", lambda: list(provider.list()))
             if address_of(item) == address
             and (other_than is None or outputs_of(item) != other_than)
         ),

@@ -2,7 +2,10 @@
 
 Called by apply before anything runs. A saved plan is re-observed: if what it
 saw changed, or the re-supplied desired state's secrets differ from its
-digests, it raises ``StalePlanError`` and nothing is applied.
+digests, it raises ``StalePlanError`` and nothing is applied. Its no-op steps
+carry no documents: each is read again by its re-supplied resource (or its
+record), so references to it resolve and its record is refreshed as a fresh
+apply would refresh it.
 """
 
 from __future__ import annotations
@@ -14,11 +17,14 @@ import attrs
 
 from ._errors import PlanNeedsDesiredStateError, StalePlanError
 from ._model import address_of, registered_kind
+from ._observe import Retrying
 from ._plan import Plan
 from ._provider import Provider
-from ._records import document
+from ._records import document, rebuild, with_outputs
+from ._refs import without_refs
 from ._secrets import Redacted
 from ._serialize import structure
+from ._state import Record
 from ._steps import Action, Step
 from ._values import Ref
 
@@ -31,34 +37,68 @@ _NEEDS_WANT = (Action.CREATE, Action.UPDATE, Action.REPLACE)
 _NEEDS_HAVE = (Action.UPDATE, Action.REPLACE, Action.DELETE)
 
 
-def complete(plan: Plan, providers: Providers, desired: Iterable[Any] | None) -> tuple[Step, ...]:
-    """Fill in what a saved plan could not rebuild, refusing it if the world moved since."""
+def complete(
+    plan: Plan,
+    providers: Providers,
+    desired: Iterable[Any] | None,
+    records: Mapping[str, Record] | None = None,
+    reads: Retrying | None = None,
+) -> tuple[Step, ...]:
+    """Fill in what a saved plan could not rebuild, refusing it if the world moved since.
+
+    ``records`` (the recorded state the plan was made against) gives a no-op step's
+    ids for its read, and its spec when the desired state is not given again.
+    ``reads`` retries a read raising ``TransientError``, as planning does.
+    """
+    reads = reads or Retrying()
     supplied = {address_of(r): r for r in desired or ()}
     out = []
     for step in plan.steps:
+        if plan.saved and step.action is Action.NOOP:
+            provider, record = providers[step.kind], (records or {}).get(step.address)
+            out.append(_unchanged(step, provider, supplied.get(step.address), record, reads))
+            continue
         if plan.saved and step.changes_anything:
             step = _with_resources(step)
         if step.action in _NEEDS_WANT and step.desired is None:
             want, declared = _resupplied(step, supplied, plan.salt)
             step = attrs.evolve(step, desired=want, declared=declared)
         if plan.saved and step.action is not Action.FORGET:
-            step = _reobserved(step, providers[step.kind], plan.salt)
+            step = _reobserved(step, providers[step.kind], plan.salt, reads)
         out.append(step)
     return tuple(out)
 
 
-def _reobserved(step: Step, provider: Provider[Any], salt: str) -> Step:
+def _reobserved(step: Step, provider: Provider[Any], salt: str, reads: Retrying) -> Step:
     """Read again what a saved plan saw; any difference makes the plan stale."""
     probe = step.desired if step.desired is not None else step.actual
     if probe is None:
         if step.action in _NEEDS_HAVE:
             raise StalePlanError(f"{step.address}: cannot re-read it to check the saved plan")
         return step
-    have = provider.read(probe)
+    have = reads.call(step.address, "read", lambda: provider.read(probe))
     seen = document(have, salt) if have is not None else None
     if seen != step.before:
         raise StalePlanError(f"{step.address}: the actual state changed since planning")
     return attrs.evolve(step, actual=have)
+
+
+def _unchanged(
+    step: Step, provider: Provider[Any], declared: Any, record: Record | None, reads: Retrying
+) -> Step:
+    """A saved no-op with its resource objects: the declared one, when given again, and
+    the one that exists now, read by it (or by the record) as the planner read it."""
+    outputs = record.outputs if record is not None and not provider.identified_by_key else {}
+    if declared is not None:
+        probe = without_refs(with_outputs(declared, outputs))
+    elif record is not None:
+        probe = rebuild(provider.resource, record.spec, record.outputs)
+    else:
+        return step  # neither given nor recorded: nothing refers to what it is
+    have = reads.call(step.address, "read", lambda: provider.read(probe))
+    if have is None:
+        raise StalePlanError(f"{step.address}: it no longer exists since planning")
+    return attrs.evolve(step, desired=declared, declared=declared, actual=have)
 
 
 def _resupplied(step: Step, supplied: Mapping[str, Any], salt: str) -> tuple[Any, Any]:

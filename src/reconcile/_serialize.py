@@ -33,8 +33,10 @@ __all__ = [
     "FieldProblem",
     "accepted_type",
     "error_text",
+    "holds_ref",
     "structure",
     "structure_checked",
+    "structure_reported",
     "unstructure",
     "unstructure_value",
 ]
@@ -101,6 +103,19 @@ def structure_checked(doc: Any, cls: type[T]) -> tuple[T | None, tuple[FieldProb
     """Build ``cls`` from a hand-written document; on failure, every problem by path."""
     try:
         return _strict.structure(doc, cls), ()
+    except (ClassValidationError, IterableValidationError) as err:
+        return None, tuple(_problems(err, ()))
+    except (ValueError, TypeError, AttributeError, cattrs.StructureHandlerNotFoundError) as err:
+        return None, (FieldProblem((), _describe(err, None)),)
+
+
+def structure_reported(
+    doc: dict[str, Any], cls: type[T]
+) -> tuple[T | None, tuple[FieldProblem, ...]]:
+    """:func:`structure`, or every field that cannot be structured by path (a record
+    an older version wrote, or one edited by hand): for an error naming them."""
+    try:
+        return _converter.structure(doc, cls), ()
     except (ClassValidationError, IterableValidationError) as err:
         return None, tuple(_problems(err, ()))
     except (ValueError, TypeError, AttributeError, cattrs.StructureHandlerNotFoundError) as err:
@@ -259,17 +274,18 @@ def accepted_type(a: attrs.Attribute[Any]) -> Any:
 
 def _ref_or(hook: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
     def structure_field(value: Any, t: Any) -> Any:
-        return value if _holds_ref(value) else hook(value, t)
+        return value if holds_ref(value) else hook(value, t)
 
     return structure_field
 
 
-def _holds_ref(value: Any) -> bool:
+def holds_ref(value: Any) -> bool:
+    """Whether ``value`` is a ``Ref`` or holds one in a dict or list, at any depth."""
     if isinstance(value, Ref):
         return True
     if isinstance(value, dict):
-        return any(_holds_ref(v) for v in value.values())
-    return isinstance(value, list) and any(_holds_ref(v) for v in value)
+        return any(holds_ref(v) for v in value.values())
+    return isinstance(value, list) and any(holds_ref(v) for v in value)
 
 
 _strict = _converter.copy(forbid_extra_keys=True, detailed_validation=True)

@@ -16,7 +16,7 @@ from reconcile._errors import ReconcileError
 
 __all__ = ["METHODS", "Decision", "Faults", "InjectedFailure", "methods_named"]
 
-METHODS = frozenset({"read", "list", "create", "update", "delete"})
+METHODS = frozenset({"read", "read_many", "list", "create", "update", "delete"})
 
 ErrorFactory = Callable[[str], BaseException]
 

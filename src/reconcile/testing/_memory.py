@@ -11,7 +11,7 @@ from __future__ import annotations
 import builtins
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
 import attrs
@@ -47,6 +47,8 @@ class MemoryProvider(Provider[R], Generic[R]):
 
     ``clock`` times latency and the call log (a fresh :class:`SimulatedClock` by
     default, so tests never really wait); ``seed`` drives ``fail(probability=...)``.
+    ``batch_reads=True`` makes it read in batches: planning calls ``read_many`` once
+    for all its resources, a call that faults can be injected into as one.
     """
 
     blocking_io: ClassVar[bool] = False  # in memory: plan reads it inline, not on threads
@@ -59,10 +61,12 @@ class MemoryProvider(Provider[R], Generic[R]):
         fill: Callable[[R], R] | None = None,
         clock: Clock | None = None,
         seed: int | None = 0,
+        batch_reads: bool = False,
     ) -> None:
         spec_of(resource_cls)  # a clear error now if it is not a resource class
         self._resource_cls = resource_cls
         self._fill = fill
+        self._batch_reads = batch_reads
         self.clock: Clock = clock if clock is not None else SimulatedClock()
         self._store: Store[R] = Store()
         self._faults = Faults(seed)
@@ -87,6 +91,16 @@ class MemoryProvider(Provider[R], Generic[R]):
         call = self._enter("list", "")
         with self._lock:
             return self._store.all_seen_by(call)
+
+    def read_many(self, wants: Sequence[R]) -> Sequence[R | None]:
+        """All ``wants`` read by one call (logged as ``read_many``, with no address)."""
+        call = self._enter("read_many", "")
+        with self._lock:
+            return [self._store.seen_by(call, address_of(want)) for want in wants]
+
+    @property
+    def reads_in_batches(self) -> bool:
+        return self._batch_reads
 
     def create(self, want: R) -> R:
         address = address_of(want)
