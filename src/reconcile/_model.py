@@ -53,6 +53,7 @@ class FieldFlags:
     sensitive: bool = False
     ignore: bool = False
     normalize: Callable[[Any], Any] | None = None
+    write_only: bool = False
 
 
 _DRIFT_MODES = ("off", "detect", "correct")
@@ -137,6 +138,8 @@ class ResourceSpec:
     """The fields a provider sets (``computed``), in declaration order."""
     sensitive_fields: tuple[FieldSpec, ...] = attrs.field(init=False, eq=False, repr=False)
     """The fields kept out of plans, logs and state (``sensitive``)."""
+    write_only_fields: tuple[FieldSpec, ...] = attrs.field(init=False, eq=False, repr=False)
+    """The fields a provider cannot read back (``write_only``): compared with the last applied."""
 
     @computed_fields.default
     def _computed_fields(self) -> tuple[FieldSpec, ...]:
@@ -145,6 +148,10 @@ class ResourceSpec:
     @sensitive_fields.default
     def _sensitive_fields(self) -> tuple[FieldSpec, ...]:
         return tuple(f for f in self.fields if f.flags.sensitive)
+
+    @write_only_fields.default
+    def _write_only_fields(self) -> tuple[FieldSpec, ...]:
+        return tuple(f for f in self.fields if f.flags.write_only)
 
     @compared.default
     def _compared(self) -> tuple[FieldSpec, ...]:
@@ -172,12 +179,17 @@ def field(
     sensitive: bool = False,
     ignore: bool = False,
     normalize: Callable[[Any], Any] | None = None,
+    write_only: bool = False,
     factory: Callable[[], Any] | None = None,
     validator: Any = None,
     converter: Any = None,
 ) -> Any:
-    """Declare a resource field with reconcile's flags; attrs options pass through."""
-    flags = FieldFlags(key, replace, computed, sensitive, ignore, normalize)
+    """Declare a resource field with reconcile's flags; attrs options pass through.
+
+    ``write_only``: the provider can set the field but never read it back (a
+    password, a token); the engine compares it with the last applied value.
+    """
+    flags = FieldFlags(key, replace, computed, sensitive, ignore, normalize, write_only)
     return attrs.field(
         default=default,
         factory=factory,
@@ -292,6 +304,11 @@ def _check_flags(cls: type[Any], fields: tuple[FieldSpec, ...], lifecycle: Lifec
         if f.flags.key and (f.flags.sensitive or f.flags.computed or f.flags.ignore):
             raise DefinitionError(
                 f"{name}.{f.name}: a key field cannot be sensitive, computed or ignored"
+            )
+        if f.flags.write_only and (f.flags.key or f.flags.computed or f.flags.ignore):
+            raise DefinitionError(
+                f"{name}.{f.name}: a write_only field is set by the desired state and never "
+                "read back, so it cannot be a key, computed or ignored"
             )
     unknown = lifecycle.ignore_changes - {f.name for f in fields}
     if unknown:

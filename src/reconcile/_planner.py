@@ -26,7 +26,14 @@ from ._errors import (
 )
 from ._gcpause import no_cycle_collection
 from ._limits import Limiter
-from ._model import Lifecycle, lifecycle_of, replace_fields, resource_spec, spec_of
+from ._model import (
+    Lifecycle,
+    ResourceSpec,
+    lifecycle_of,
+    replace_fields,
+    resource_spec,
+    spec_of,
+)
 from ._observe import Probe, Retrying, observe
 from ._order import order_steps, topological
 from ._plan import Plan
@@ -41,6 +48,8 @@ from ._records import (
     rebuild,
     record_outdated,
     with_outputs,
+    write_only_changes,
+    written_as_desired,
 )
 from ._refs import dependencies, ref_paths, resolve, unknown_fields, without_refs
 from ._secrets import PROCESS_SALT, use_salt
@@ -234,7 +243,7 @@ def _plan_chosen(
                 stale.append(address)
             continue
         step, known[address] = _desired_step(
-            address, want, providers[kind.kind], record, have, known
+            address, want, providers[kind.kind], (record, track_records), have, known
         )
         steps.append(step)
         if track_records and step.action is noop:
@@ -257,7 +266,11 @@ class _KindFacts:
     @classmethod
     def of(cls, resource_class: type, providers: Providers, *, linked: bool) -> _KindFacts:
         spec = spec_of(resource_class)
-        fast = type(providers[spec.kind]).diff is Provider.diff and not linked
+        fast = (
+            type(providers[spec.kind]).diff is Provider.diff
+            and not linked
+            and not spec.write_only_fields  # never compared with what a read returns
+        )
         return cls(spec.kind, fast, spec.lifecycle, spec.computed)
 
 
@@ -301,11 +314,15 @@ def _desired_step(
     address: str,
     declared: Any,
     provider: Provider[Any],
-    record: Record | None,
+    recorded: tuple[Record | None, bool],
     have: Any,
     known: Mapping[str, Any],
 ) -> tuple[Step, Any]:
-    """The step for one desired resource, and what it will look like after apply."""
+    """The step for one desired resource, and what it will look like after apply.
+
+    ``recorded`` is the resource's record, and whether there is recorded state at all.
+    """
+    record, tracked = recorded
     lifecycle = lifecycle_of(declared)
     common: dict[str, Any] = {
         "address": address,
@@ -322,7 +339,12 @@ def _desired_step(
     last = load_spec(record.spec) if record is not None else None
     want = preserve_foreign(declared, have, last)
     resolved = resolve(want, lambda r: _known_value(r, known))
-    diff = _with_causes(_diff(provider, resolved, have), _normalized(declared, last))
+    applied = _normalized(declared, last)
+    diff = _diff(provider, resolved, written_as_desired(resolved, have))
+    written = write_only_changes(resolved, have, applied, recorded=tracked)
+    if written:
+        diff = _with_written(diff, written, spec_of(declared))
+    diff = _with_causes(diff, applied)
     action, reason = _choose(diff, record)
     if action is Action.UPDATE:
         want = with_outputs(want, outputs_of(have))  # update what exists, by its id
@@ -331,6 +353,12 @@ def _desired_step(
         raise ProtectedResourceError(address, f"replace it ({forced} forces replacement)")
     step = _step(action, reason, want, resolved, have, diff, **common)
     return step, _known_after(resolved, None if action is Action.REPLACE else have)
+
+
+def _with_written(diff: Diff, written: tuple[Change, ...], spec: ResourceSpec) -> Diff:
+    """``diff`` and the changes to write-only fields (a ``replace`` one forces replacement)."""
+    forced = tuple(c.path for c in written if spec.field(str(c.path[0])).flags.replace)
+    return Diff(diff.changes + written, diff.replace_paths + forced)
 
 
 def _known_after(resolved: Any, have: Any) -> Any:

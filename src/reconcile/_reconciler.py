@@ -271,7 +271,8 @@ class Reconciler(GitOps):
         return self._required_state().entry(apply_id)
 
     def force_unlock(self) -> LockInfo | None:
-        """Break the state's lock whoever holds it (after a crash); returns the old holder."""
+        """Remove a lock no running process holds that the OS cannot release by itself
+        (an older version's row, or files that cannot be locked); returns its holder."""
         holder = self._required_state().force_unlock()
         if holder is not None:
             log.warning("lock held by %s was broken by force_unlock", holder.describe())
@@ -342,8 +343,9 @@ def _orphan(item: Any, wanted: Collection[str], records: Mapping[str, Record]) -
 
 def _locked_message(holder: LockInfo) -> str:
     advice = (
-        "it is no longer running: break the lock with force_unlock() "
-        "(or `reconcile unlock`) after checking nothing else uses this state"
+        "it is no longer running, but its lock is one the OS does not release (an "
+        "older reconcile's, or on files that cannot be locked): break it with "
+        "force_unlock() (or `reconcile unlock`) after checking nothing else uses this state"
         if holder.alive is False
         else "wait for it to finish, or pass lock_timeout= to wait"
     )

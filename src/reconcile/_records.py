@@ -39,6 +39,8 @@ __all__ = [
     "stored_spec",
     "with_keys_of",
     "with_outputs",
+    "write_only_changes",
+    "written_as_desired",
 ]
 
 _SENSITIVE = "$sensitive"
@@ -284,6 +286,47 @@ def preserve_foreign(want: Any, have: Any, last: Mapping[str, Any] | None) -> An
             if not strict_equal(merged, mine):
                 changes[f.name] = merged
     return attrs.evolve(want, **changes) if changes else want
+
+
+def written_as_desired(want: Any, have: Any) -> Any:
+    """``have`` with its write-only fields taken from ``want``: a read cannot show them,
+    so the diff never compares them (:func:`write_only_changes` does, with the last applied)."""
+    changes = {
+        f.name: value
+        for f in spec_of(want).write_only_fields
+        if (value := getattr(want, f.name)) is not UNKNOWN
+    }
+    return replace_fields(have, changes) if changes else have
+
+
+def write_only_changes(
+    want: Any, have: Any, last: Mapping[str, Any] | None, *, recorded: bool
+) -> tuple[Change, ...]:
+    """Write-only fields whose desired value differs from the last applied one (by digest).
+
+    Without a last applied value for the field, but with recorded state (a thing
+    adopted, or recorded before the field existed), the read stands in for it, so
+    the value is written once. Without recorded state nothing is known: no change.
+    """
+    spec = spec_of(want)
+    if not spec.write_only_fields or not recorded:
+        return ()
+    ignored = lifecycle_of(want).ignore_changes
+    cls = spec.cls
+    wanted = normalized_document(cls, document(want))
+    seen = normalized_document(cls, document(have))
+    changes = []
+    for f in spec.write_only_fields:
+        if f.name in ignored or getattr(want, f.name) is UNKNOWN:
+            continue
+        before = last.get(f.name, _MISSING) if last is not None else _MISSING
+        if before is _MISSING:
+            before = seen[f.name]
+        elif f.flags.sensitive and not isinstance(before, Redacted):
+            before = redact(before)  # recorded in clear before the field was sensitive
+        if not strict_equal(before, wanted[f.name]):
+            changes.append(Change((f.name,), "replace", before, wanted[f.name]))
+    return tuple(changes)
 
 
 def with_keys_of(before: Any, written: Any) -> Any:

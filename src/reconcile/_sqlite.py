@@ -4,6 +4,8 @@ or per ``batch()``, whose step rows are written together by ``_sqlpending``).
 The default store. Opening checks the file before anything runs: not SQLite,
 not reconcile's, a newer schema, corruption or no write access each raise
 ``StateError`` and leave the file untouched. Older schemas migrate in place.
+The apply lock is an OS file lock beside the database (``_filelock``), which
+dies with its holder; the ``lock`` row names the holder to older versions.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ._errors import StateError
+from ._errors import LockedError, StateError
+from ._filelock import FileLock
 from ._secrets import new_salt
 from ._sqlpending import (
     DELETE_INTENT,
@@ -95,6 +98,8 @@ class SQLiteState(State):
     The journal keeps the newest ``keep_history`` applies (default 1,000).
     ``synchronous="NORMAL"`` (default, WAL) survives any crash of the process,
     kill -9 included; ``"FULL"`` also survives power loss, at an fsync per step.
+    The apply lock is an ``flock`` on ``<path>.lock``: the OS releases it when its
+    holder ends, however it ends.
     """
 
     def __init__(
@@ -118,12 +123,17 @@ class SQLiteState(State):
         self._intent_specs: dict[int | None, tuple[Mapping[str, Any], str]] = {}
         self._db = _connect(self.path, synchronous)
         self._salt = self._meta("salt")
+        self._file_lock = FileLock(self.path.with_name(self.path.name + ".lock"))
+        self._holder: LockInfo | None = None  # who holds the lock through this object
 
     def __repr__(self) -> str:
         return f"SQLiteState({str(self.path)!r})"
 
     def close(self) -> None:
+        """Close the database; a lock held through this object ends with it."""
         with self._mutex:
+            if self._holder is not None:
+                self.release(self._holder)
             self._db.close()
 
     @contextmanager
@@ -316,29 +326,69 @@ class SQLiteState(State):
         self._change([*_journaled(step), (DELETE_INTENT, (intent,))])
 
     def acquire(self, holder: LockInfo) -> LockInfo | None:
-        with self._tx() as db:
-            row = db.execute("SELECT pid, host, since, note FROM lock").fetchone()
-            if row is not None:
-                current = LockInfo(row[0], row[1], row[2], row[3])
-                return None if current == holder else current
-            db.execute(
-                "INSERT INTO lock VALUES (1, ?, ?, ?, ?)",
-                (holder.pid, holder.host, holder.since, holder.note),
-            )
+        """Take the file lock, then the row: a row is stale only when its holder held
+        the file lock too (the file still names it) and has died, releasing it."""
+        with self._mutex:
+            if self._holder is not None:
+                return None if self._holder == holder else self._holder
+            taken = self._file_lock.acquire(holder)
+            if taken is False:
+                return self._live_holder()
+            with self._tx() as db:
+                current = _lock_row(db)
+                stale = taken and current == self._file_lock.previous
+                if current is not None and current != holder and not stale:
+                    self._file_lock.release()
+                    return current  # an older version's, or the row alone: not ours to judge
+                db.execute(
+                    "INSERT OR REPLACE INTO lock VALUES (1, ?, ?, ?, ?)",
+                    (holder.pid, holder.host, holder.since, holder.note),
+                )
+            self._holder = holder
             return None
 
+    def _live_holder(self) -> LockInfo:
+        """Who holds the file lock in another process (its row while the file is unwritten)."""
+        found = self._file_lock.holder()
+        if found is None:
+            with self._mutex:
+                found = _lock_row(self._db)
+        return found if found is not None else LockInfo(0, "unknown host", "unknown time")
+
     def release(self, holder: LockInfo) -> None:
-        with self._tx() as db:
-            db.execute(
-                "DELETE FROM lock WHERE pid = ? AND host = ? AND since = ? AND note = ?",
-                (holder.pid, holder.host, holder.since, holder.note),
-            )
+        with self._mutex:
+            with self._tx() as db:
+                db.execute(
+                    "DELETE FROM lock WHERE pid = ? AND host = ? AND since = ? AND note = ?",
+                    (holder.pid, holder.host, holder.since, holder.note),
+                )
+            if self._holder == holder:
+                self._holder = None
+                self._file_lock.release()
 
     def force_unlock(self) -> LockInfo | None:
-        with self._tx() as db:
-            row = db.execute("SELECT pid, host, since, note FROM lock").fetchone()
-            db.execute("DELETE FROM lock")
-            return None if row is None else LockInfo(row[0], row[1], row[2], row[3])
+        """Remove a lock no live process holds (an older version's row, or the row alone
+        where files cannot be locked); a lock a running process holds is refused."""
+        with self._mutex:
+            if self._holder is not None:
+                held = self._holder
+                self.release(held)
+                return held
+            probe = LockInfo.mine("force_unlock")
+            if self._file_lock.acquire(probe) is False:
+                live = self._live_holder()
+                raise LockedError(
+                    f"state is locked by {live.describe()}: a running process holds it, "
+                    "and the lock ends when it does; stop that process instead",
+                    live,
+                )
+            try:
+                with self._tx() as db:
+                    row = _lock_row(db)
+                    db.execute("DELETE FROM lock")
+            finally:
+                self._file_lock.release()
+            return row
 
     def begin_apply(self, revision: str | None, plan: str, meta: Mapping[str, Any]) -> int:
         with self._tx() as db:
@@ -445,6 +495,11 @@ def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
         db.close()
         raise
     return db
+
+
+def _lock_row(db: sqlite3.Connection) -> LockInfo | None:
+    row = db.execute("SELECT pid, host, since, note FROM lock").fetchone()
+    return None if row is None else LockInfo(row[0], row[1], row[2], row[3])
 
 
 def _verify(db: sqlite3.Connection, path: Path) -> None:

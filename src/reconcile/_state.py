@@ -182,7 +182,10 @@ class State(abc.ABC):
 
     @abc.abstractmethod
     def acquire(self, holder: LockInfo) -> LockInfo | None:
-        """Take the apply lock; returns None on success, else the current holder."""
+        """Take the apply lock; returns None on success, else the current holder.
+
+        The lock should end with the process holding it, as an OS file lock does.
+        """
 
     @abc.abstractmethod
     def release(self, holder: LockInfo) -> None:
@@ -190,7 +193,11 @@ class State(abc.ABC):
 
     @abc.abstractmethod
     def force_unlock(self) -> LockInfo | None:
-        """Break the lock whoever holds it; returns who held it."""
+        """Remove a lock whose holder cannot release it; returns who held it.
+
+        A store whose lock dies with its holder (``SQLiteState``'s file lock) refuses,
+        with ``LockedError``, to break one a running process holds.
+        """
 
     @abc.abstractmethod
     def begin_apply(self, revision: str | None, plan: str, meta: Mapping[str, Any]) -> int:

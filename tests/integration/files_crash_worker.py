@@ -1,6 +1,6 @@
 """A process the files crash-safety test runs and kills with SIGKILL at a named point.
 
-``python files_crash_worker.py ROOT STATE GENERATION KILL_AT [--recover]`` converges
+``python files_crash_worker.py ROOT STATE GENERATION KILL_AT`` converges
 GENERATION's files (generation 1: 150 files in 5 folders; generation 2 rewrites
 40, changes the mode of 8, deletes 30 and adds 10) into ROOT with the built-in
 providers, ``local_providers(ROOT, durable=False)``, whose calls run inline on
@@ -12,9 +12,9 @@ Every crossing point passes a hook labelled with its kind: ``intent-before`` /
 write, the temporary file complete but not yet renamed over the target) and
 ``record-before`` / ``record-after`` (a record saved or forgotten, inside a
 cycle's completions batch). KILL_AT is ``LABEL:N`` (SIGKILL at the Nth crossing
-of LABEL, naming it on stderr first) or ``0`` (never). ``--recover`` first
-breaks the dead process's lock, as an operator would. Prints the crossings of
-each label, whether it converged, and whether every write ran on this thread.
+of LABEL, naming it on stderr first) or ``0`` (never). The next process resumes
+by itself: the dead one's lock died with it. Prints the crossings of each label,
+whether it converged, and whether every write ran on this thread.
 """
 
 from __future__ import annotations
@@ -133,8 +133,6 @@ def main(argv: list[str]) -> int:
     made = providers(root, hook)
     state = HookedState(state_path, hook)
     reconciler = rc.Reconciler(made, state=state)
-    if "--recover" in argv:
-        reconciler.force_unlock()
     report = reconciler.converge(desired(generation), revision=f"gen{generation}")
     inline = all(p.inline_apply for p in made) and hook.threads <= {threading.get_ident()}
     print(json.dumps({"hooks": dict(hook.passed), "converged": report.converged, "inline": inline}))

@@ -5,7 +5,8 @@
 state written in one batch per scheduler cycle) and SIGKILLs itself at a named
 point: inside a cycle's intents batch, before or after a provider write, in the
 middle of a file write (temporary file complete, not yet renamed), or inside a
-cycle's batch of records. A fresh process then recovers and converges, and the
+cycle's batch of records. A fresh process (nobody breaks the dead one's lock: it
+died with it) then recovers and converges, and the
 test checks the tree and the state: every desired file has its bytes and mode,
 nothing else is there, the state records exactly the desired resources with no
 intent open, SQLite's integrity check passes and a new plan is empty.
@@ -139,7 +140,7 @@ def _crash_and_recover(tmp_path: Path, generation: int, kill_at: str) -> None:
     killed = _run(root, state, generation, kill_at)
     assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
     assert f"killed at {kill_at} " in killed.stderr
-    recovered = _run(root, state, generation, "0", "--recover")
+    recovered = _run(root, state, generation, "0")
     assert recovered.returncode == 0, recovered.stderr
     report: dict[str, Any] = json.loads(recovered.stdout)
     assert report["converged"]

@@ -327,7 +327,8 @@ def providers(common: Common) -> None:
 @cli.command()
 @_common
 def unlock(common: Common) -> None:
-    """Break the state's apply lock after a crash (check nothing else is applying first)."""
+    """Remove a lock no running process holds: an older version's, or where files cannot
+    be locked (a crashed apply's lock needs none: it died with its process)."""
     output = common.output
     try:
         holder = common.session().reconciler.force_unlock()

@@ -3,13 +3,16 @@
 For examples and users' tests: it logs and counts every call, injects the
 faults a test asks for (failures, random failures, latency on a clock, lagging
 reads) and lets a test change the "live" world behind the engine's back
-(drift). ``fill`` computes provider-set fields on create and update.
+(drift). ``fill`` computes provider-set fields on create and update. Like the
+APIs they stand for, reads never return ``write_only`` fields (see
+``reveal_write_only``).
 """
 
 from __future__ import annotations
 
 import builtins
 import threading
+import typing
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
@@ -18,7 +21,7 @@ import attrs
 
 from reconcile._diff import Diff
 from reconcile._errors import TransientError
-from reconcile._model import address_of, spec_of
+from reconcile._model import address_of, replace_fields, spec_of
 from reconcile._provider import Provider
 
 from ._clock import Clock, SimulatedClock
@@ -47,6 +50,9 @@ class MemoryProvider(Provider[R], Generic[R]):
 
     ``clock`` times latency and the call log (a fresh :class:`SimulatedClock` by
     default, so tests never really wait); ``seed`` drives ``fail(probability=...)``.
+    ``read``, ``read_many``, ``list``, ``create`` and ``update`` return ``write_only`` fields blank
+    (their default, else None), as an API that never returns a password does;
+    ``reveal_write_only=True`` returns them. :meth:`get` always shows what is stored.
     ``batch_reads=True`` makes it read in batches: planning calls ``read_many`` once
     for all its resources, a call that faults can be injected into as one.
     """
@@ -61,10 +67,16 @@ class MemoryProvider(Provider[R], Generic[R]):
         fill: Callable[[R], R] | None = None,
         clock: Clock | None = None,
         seed: int | None = 0,
+        reveal_write_only: bool = False,
         batch_reads: bool = False,
     ) -> None:
-        spec_of(resource_cls)  # a clear error now if it is not a resource class
+        spec = spec_of(resource_cls)  # a clear error now if it is not a resource class
         self._resource_cls = resource_cls
+        self._blanks = (
+            {}
+            if reveal_write_only
+            else {f.name: f.default if f.has_default else None for f in spec.write_only_fields}
+        )
         self._fill = fill
         self._batch_reads = batch_reads
         self.clock: Clock = clock if clock is not None else SimulatedClock()
@@ -85,18 +97,19 @@ class MemoryProvider(Provider[R], Generic[R]):
         address = address_of(want)
         call = self._enter("read", address)
         with self._lock:
-            return self._store.seen_by(call, address)
+            return self._returned(self._store.seen_by(call, address))
 
     def list(self) -> Iterable[R]:
         call = self._enter("list", "")
         with self._lock:
-            return self._store.all_seen_by(call)
+            found = self._store.all_seen_by(call)
+        return found if not self._blanks else [self._returned(r) for r in found]
 
     def read_many(self, wants: Sequence[R]) -> Sequence[R | None]:
         """All ``wants`` read by one call (logged as ``read_many``, with no address)."""
         call = self._enter("read_many", "")
         with self._lock:
-            return [self._store.seen_by(call, address_of(want)) for want in wants]
+            return [self._returned(self._store.seen_by(call, address_of(want))) for want in wants]
 
     @property
     def reads_in_batches(self) -> bool:
@@ -108,7 +121,7 @@ class MemoryProvider(Provider[R], Generic[R]):
         with self._lock:
             made = self._filled(want, None)
             self._store.write(call, address, made)
-        return made
+        return self._returned(made)
 
     def update(self, have: R, want: R, diff: Diff) -> R:
         address = address_of(want)
@@ -116,13 +129,14 @@ class MemoryProvider(Provider[R], Generic[R]):
         with self._lock:
             made = self._filled(want, self._store.get(address))
             self._store.write(call, address, made)
-        return made
+        return self._returned(made)
 
     def delete(self, have: R) -> None:
         address = address_of(have)
         call = self._enter("delete", address)
         with self._lock:
-            if self._store.get(address) == have:
+            stored = self._store.get(address)
+            if stored is not None and self._returned(stored) == self._returned(have):
                 self._store.write(call, address, None)
 
     # -- fault injection -------------------------------------------------------
@@ -259,6 +273,17 @@ class MemoryProvider(Provider[R], Generic[R]):
         if decision.error is not None:
             raise decision.error
         return number
+
+    @typing.overload
+    def _returned(self, res: R) -> R: ...
+    @typing.overload
+    def _returned(self, res: None) -> None: ...
+    def _returned(self, res: R | None) -> R | None:
+        """What the API hands back: ``res`` with its write-only fields blank."""
+        if res is None or not self._blanks:
+            return res
+        blanked: R = replace_fields(res, self._blanks)
+        return blanked
 
     def _existing(self, address: str) -> R:
         found = self._store.get(address)
