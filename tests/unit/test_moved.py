@@ -11,6 +11,7 @@ import pytest
 
 import reconcile as rc
 from reconcile.sources import load_manifests
+from reconcile.testing import MemoryProvider
 
 
 @rc.resource("mv_vm")
@@ -18,6 +19,11 @@ class Vm:
     name: str = rc.field(key=True)
     size: str = "small"
     id: str | None = rc.field(default=None, computed=True)
+
+
+@rc.resource("mv_listed")
+class Listed:
+    name: str = rc.field(key=True)
 
 
 class Cloud(rc.Provider[Vm]):
@@ -98,3 +104,15 @@ def test_a_bad_moved_document_is_named_by_file_and_line():
     (folder / "m.yaml").write_text("kind: moved\nspec: {from: 'mv_vm[a]'}\n")
     with pytest.raises(rc.ManifestError, match=r"m\.yaml:2.*from: ADDRESS, to: ADDRESS"):
         load_manifests(folder)
+
+
+def test_orphans_takes_the_desired_state_with_its_moves():
+    """The list given to plan, moved declarations included, is the list orphans() takes."""
+    world = MemoryProvider(Listed)
+    reconciler = rc.Reconciler([world], state=rc.MemoryState())
+    assert reconciler.converge([Listed("old")]).converged
+    world.remove("mv_listed[old]")
+    world.put(Listed("new"))
+    world.put(Listed("stray"))
+    desired = [Listed("new"), rc.moved("mv_listed[old]", "mv_listed[new]")]
+    assert [rc.address_of(o) for o in reconciler.orphans(desired)] == ["mv_listed[stray]"]
