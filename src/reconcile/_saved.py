@@ -26,7 +26,7 @@ from ._secrets import Redacted
 from ._serialize import structure
 from ._state import Record
 from ._steps import Action, Step
-from ._values import Ref
+from ._values import Moved, Ref
 
 __all__ = ["complete"]
 
@@ -51,7 +51,7 @@ def complete(
     ``reads`` retries a read raising ``TransientError``, as planning does.
     """
     reads = reads or Retrying()
-    supplied = {address_of(r): r for r in desired or ()}
+    supplied = {address_of(r): r for r in desired or () if not isinstance(r, Moved)}
     out = []
     for step in plan.steps:
         if plan.saved and step.action is Action.NOOP:

@@ -116,3 +116,13 @@ def test_orphans_takes_the_desired_state_with_its_moves():
     world.put(Listed("stray"))
     desired = [Listed("new"), rc.moved("mv_listed[old]", "mv_listed[new]")]
     assert [rc.address_of(o) for o in reconciler.orphans(desired)] == ["mv_listed[stray]"]
+
+
+def test_a_plan_applies_with_the_desired_state_and_its_moves():
+    """``apply(plan, desired=...)`` takes the list plan took, moved declarations included."""
+    vms, reconciler = _cloud()
+    assert reconciler.converge([Vm("old")]).converged
+    desired = [Vm("new"), rc.moved("mv_vm[old]", "mv_vm[new]")]
+    assert reconciler.apply(reconciler.plan(desired), desired=desired).ok
+    assert set(reconciler.state.snapshot().records) == {"mv_vm[new]"}
+    assert vms.calls["create"] == 1
