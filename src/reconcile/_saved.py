@@ -79,7 +79,7 @@ def _reobserved(
     """
     probe = step.desired if step.desired is not None else step.actual
     if probe is None and record is not None:
-        probe = rebuild(provider.resource, record.spec, record.outputs)
+        probe = rebuild(provider.resource, record.spec, record.outputs, address=step.address)
     if probe is None:
         if step.action in _NEEDS_HAVE:
             raise StalePlanError(f"{step.address}: cannot re-read it to check the saved plan")
@@ -100,7 +100,7 @@ def _unchanged(
     if declared is not None:
         probe = without_refs(with_outputs(declared, outputs))
     elif record is not None:
-        probe = rebuild(provider.resource, record.spec, record.outputs)
+        probe = rebuild(provider.resource, record.spec, record.outputs, address=step.address)
     else:
         return step  # neither given nor recorded: nothing refers to what it is
     have = reads.call(step.address, "read", lambda: provider.read(probe))

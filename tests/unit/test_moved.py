@@ -126,3 +126,33 @@ def test_a_plan_applies_with_the_desired_state_and_its_moves():
     assert reconciler.apply(reconciler.plan(desired), desired=desired).ok
     assert set(reconciler.state.snapshot().records) == {"mv_vm[new]"}
     assert vms.calls["create"] == 1
+
+
+def _renamed_in_the_world(tmp_path: Path) -> tuple[MemoryProvider[Listed], rc.Reconciler]:
+    """A thing found by its key, renamed by hand from old to new after it was applied."""
+    world = MemoryProvider(Listed)
+    reconciler = rc.Reconciler([world], state=rc.SQLiteState(tmp_path / "state.db"))
+    assert reconciler.converge([Listed("old")]).converged
+    world.remove("mv_listed[old]")
+    world.put(Listed("new"))
+    return world, reconciler
+
+
+def test_a_move_to_an_address_no_longer_declared_destroys_what_moved(tmp_path):
+    """The moved record is read at its new address, not at the key its spec kept."""
+    world, reconciler = _renamed_in_the_world(tmp_path)
+    plan = reconciler.plan([rc.moved("mv_listed[old]", "mv_listed[new]")])
+    assert [(s.address, s.action) for s in plan.steps] == [("mv_listed[new]", rc.Action.DELETE)]
+    assert reconciler.apply(plan).ok
+    assert list(world) == []
+    assert reconciler.state.snapshot().records == {}
+
+
+def test_a_saved_plan_with_a_move_applies_without_the_desired_state(tmp_path):
+    world, reconciler = _renamed_in_the_world(tmp_path)
+    desired = [Listed("new"), rc.moved("mv_listed[old]", "mv_listed[new]")]
+    plan = rc.Plan.from_json(reconciler.plan(desired).to_json())
+    assert reconciler.apply(plan).ok
+    assert set(reconciler.state.snapshot().records) == {"mv_listed[new]"}
+    assert reconciler.plan(desired).is_empty
+    assert list(world) == [Listed("new")]
