@@ -392,8 +392,7 @@ class WholeApi(RuleBasedStateMachine):
         if kind is Secret and address in self.desired:
             return  # its password cannot be read: adopting it could never notice the value
         self.worlds[kind].put(res)
-        if address not in self.desired:
-            self.foreign.add(address)
+        self.foreign.add(address)
         self.dirty.add(address)
         self.changed()
 
@@ -527,6 +526,7 @@ class WholeApi(RuleBasedStateMachine):
     @invariant()
     def recorded_state_agrees_with_the_world(self) -> None:
         snapshot = self.state.snapshot()
+        self.foreign -= set(snapshot.records)  # adopted or imported: managed from now on
         if not self.crashed:
             assert snapshot.intents == (), f"intents left open: {snapshot.intents}"
         world = self.world()
