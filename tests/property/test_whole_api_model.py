@@ -285,9 +285,7 @@ class WholeApi(RuleBasedStateMachine):
         # Declaring the old address again abandons the rename (both would be recorded):
         # what was renamed by hand is then nobody's, as if put there by hand.
         abandoned = [m for m in self.moves if m.old == address]
-        self.foreign |= {
-            m.new for m in abandoned if m.new not in self.desired and self.world_of(m.new)
-        }
+        self.foreign |= {m.new for m in abandoned if self.world_of(m.new) is not None}
         self.moves = [m for m in self.moves if m not in abandoned]
 
     @rule(
