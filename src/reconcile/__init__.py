@@ -45,7 +45,7 @@ from ._source import Source
 from ._sqlite import SQLiteState
 from ._state import ApplyEntry, LockInfo, Record, State, StepEntry
 from ._steps import Action, Reason, Step
-from ._sync import Health, PruneRefused, ResourceStatus, Sync, SyncStatus
+from ._sync import Health, PrunePolicy, PruneRefused, ResourceStatus, Sync, SyncStatus
 from ._values import UNKNOWN, Moved, Ref, moved, ref
 from ._watch import WatchEvent, WatchOptions, WatchReport
 
@@ -81,6 +81,7 @@ __all__ = [
     "PlanNeedsDesiredStateError",
     "ProtectedResourceError",
     "Provider",
+    "PrunePolicy",
     "PruneRefused",
     "Reason",
     "ReconcileError",

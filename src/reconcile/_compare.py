@@ -15,9 +15,9 @@ from typing import Any
 import attrs
 
 from ._diff import Diff, diff_resources
-from ._model import address_of
+from ._model import address_of, spec_of
 from ._records import document
-from ._render import render_path, render_value
+from ._render import document_lines, render_path, render_value
 from ._secrets import MASK, Redacted, new_salt, use_salt
 
 __all__ = ["DesiredDiff", "ResourceChange", "compare"]
@@ -25,12 +25,16 @@ __all__ = ["DesiredDiff", "ResourceChange", "compare"]
 
 @attrs.frozen
 class ResourceChange:
-    """One address: ``added``, ``removed`` or ``changed``, with field changes when changed."""
+    """One address: ``added``, ``removed`` or ``changed``, with field changes when changed.
+
+    ``unknown`` names the computed fields the document leaves unset (known after apply).
+    """
 
     address: str
     change: str
     diff: Diff = attrs.field(factory=Diff)
     document: dict[str, Any] | None = None
+    unknown: tuple[str, ...] = ()
 
 
 @attrs.frozen
@@ -109,8 +113,11 @@ def _body(c: ResourceChange) -> list[str]:
             + (f" -> {render_value(x.new)}" if x.op == "replace" else "")
             for x in c.diff
         ]
-    sign = "+" if c.change == "added" else "-"
-    return [f"{sign} {k} = {render_value(v)}" for k, v in (c.document or {}).items()]
+    kind = c.address.partition("[")[0]
+    if c.change == "added":  # as the plan shows a create
+        return document_lines("+", kind, c.document or {}, [(name,) for name in c.unknown])
+    known = {k: v for k, v in (c.document or {}).items() if k not in c.unknown}
+    return document_lines("-", kind, known)
 
 
 def _safe(value: Any) -> Any:
@@ -131,11 +138,19 @@ def compare(
     with use_salt(new_salt()):
         for address in sorted(old.keys() | new.keys()):
             if address not in old:
-                changes.append(ResourceChange(address, "added", document=document(new[address])))
+                changes.append(_whole(address, "added", new[address]))
             elif address not in new:
-                changes.append(ResourceChange(address, "removed", document=document(old[address])))
+                changes.append(_whole(address, "removed", old[address]))
             elif type(old[address]) is not type(new[address]):
-                changes.append(ResourceChange(address, "changed", document=document(new[address])))
+                changes.append(_whole(address, "changed", new[address]))
             elif found := diff_resources(new[address], old[address]):
                 changes.append(ResourceChange(address, "changed", found))
     return DesiredDiff(base_name, head_name, tuple(changes))
+
+
+def _whole(address: str, change: str, res: Any) -> ResourceChange:
+    """A change shown as the whole document, with its unset computed fields named."""
+    unknown = tuple(
+        f.name for f in spec_of(res).computed_fields if f.is_unset(getattr(res, f.name))
+    )
+    return ResourceChange(address, change, document=document(res), unknown=unknown)

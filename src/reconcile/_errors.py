@@ -28,7 +28,8 @@ Messages name the resource address and the field path; never a sensitive value.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+import difflib
+from collections.abc import Iterable, Sequence
 
 __all__ = [
     "CycleError",
@@ -52,6 +53,7 @@ __all__ = [
     "TransientError",
     "UnknownKindError",
     "UnsupportedOperation",
+    "did_you_mean",
 ]
 
 
@@ -101,8 +103,12 @@ class UnknownKindError(InvalidStateError):
 class DanglingDependencyError(InvalidStateError):
     """A resource depends on an address that is neither desired nor recorded."""
 
-    def __init__(self, address: str, missing: str, *, what: str = "depends on") -> None:
-        super().__init__(f"{address}: {what} {missing}, which is not part of the desired state")
+    def __init__(
+        self, address: str, missing: str, *, what: str = "depends on", hint: str = ""
+    ) -> None:
+        super().__init__(
+            f"{address}: {what} {missing}, which is not part of the desired state{hint}"
+        )
         self.address = address
         self.missing = missing
 
@@ -216,3 +222,9 @@ class PartiallyCreated(ReconcileError):
 
 class TransientError(ReconcileError):
     """Raised by a provider for a failure that may succeed if tried again."""
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` for the closest of ``known`` to a misspelt name, else ``""``."""
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""

@@ -25,7 +25,7 @@ from ._provider import Provider
 from ._records import stored_spec
 from ._source import Source, describe
 from ._state import State
-from ._sync import SyncStatus, drift_filtered, guard_prune, status_of, without_prune
+from ._sync import PrunePolicy, SyncStatus, drift_filtered, pruned, status_of
 from ._watch import WatchEvent, WatchOptions, WatchReport, watch
 
 __all__ = ["GitOps", "desired_digest", "digest"]
@@ -63,38 +63,29 @@ class GitOps:
         source: Source,
         *,
         revision: str | None = None,
-        prune: bool = False,
-        max_deletes: int | None = None,
-        allow_prune_all: bool = False,
+        prune: bool | PrunePolicy = False,
     ) -> tuple[Plan, str]:
         """The plan that syncs ``revision`` (default: current); prune is off unless asked."""
         revision = revision or source.revision()
         desired = source.load(revision)
         plan = self.plan(desired)
         plan = attrs.evolve(plan, meta={**plan.meta, "desired_digest": desired_digest(desired)})
-        if not prune:
-            return without_prune(plan), revision
+        return self.prune_guarded(plan, prune), revision
+
+    def prune_guarded(self, plan: Plan, prune: bool | PrunePolicy) -> Plan:
+        """``plan`` under the prune policy: its deletes dropped when off, else guarded."""
         recorded = len(self.state.snapshot().records) if self.state is not None else 0
-        guard_prune(plan, recorded, max_deletes=max_deletes, allow_prune_all=allow_prune_all)
-        return plan, revision
+        return pruned(plan, prune, recorded)
 
     def sync(
         self,
         source: Source,
         *,
         revision: str | None = None,
-        prune: bool = False,
-        max_deletes: int | None = None,
-        allow_prune_all: bool = False,
+        prune: bool | PrunePolicy = False,
     ) -> ApplyResult:
         """Apply a revision of ``source`` and journal where it came from (commit, author)."""
-        plan, revision = self.plan_sync(
-            source,
-            revision=revision,
-            prune=prune,
-            max_deletes=max_deletes,
-            allow_prune_all=allow_prune_all,
-        )
+        plan, revision = self.plan_sync(source, revision=revision, prune=prune)
         return self.apply(plan, revision=revision, meta=_journal(source, revision, plan))
 
     def watch(
@@ -120,38 +111,25 @@ class GitOps:
     def _watch_cycle(
         self, source: Source, options: WatchOptions, number: int, revision: str, new: bool
     ) -> WatchEvent:
-        guards = (options.prune, options.max_deletes, options.allow_prune_all)
         if new:
-            result = self.sync(
-                source,
-                revision=revision,
-                prune=guards[0],
-                max_deletes=guards[1],
-                allow_prune_all=guards[2],
-            )
+            result = self.sync(source, revision=revision, prune=options.prune)
             error = None if result.ok else f"{len(result.failed)} steps failed"
             after = self.status(source)
             return WatchEvent(
                 number, revision, after.sync, after.health, synced=result.ok,
                 applied=len(result.applied), error=error,
             )  # fmt: skip
-        plan, _ = self.plan_sync(
-            source,
-            revision=revision,
-            prune=guards[0],
-            max_deletes=guards[1],
-            allow_prune_all=guards[2],
-        )
+        plan, _ = self.plan_sync(source, revision=revision, prune=options.prune)
         fixing, report = drift_filtered(plan, options.self_heal)
-        healed = 0
+        healed: tuple[str, ...] = ()
         if fixing.changes:
             result = self.apply(fixing, revision=revision, meta=_journal(source, revision, plan))
-            healed = len(result.applied)
+            healed = tuple(o.address for o in result.applied)
         after = self.status(source)
         drifted = tuple(s.address for s in report)
         return WatchEvent(
-            number, revision, after.sync, after.health, healed=healed, drifted=drifted,
-            applied=healed,
+            number, revision, after.sync, after.health, healed=len(healed), drifted=drifted,
+            applied=len(healed), healed_addresses=healed,
         )  # fmt: skip
 
     def plan_rollback(self, source: Source, revision: str) -> Plan:
@@ -159,7 +137,7 @@ class GitOps:
         applied = {e.revision for e in self.history() if e.status == "ok"}
         if revision not in applied:
             raise StateError(f"revision {revision} was never applied here; cannot roll back to it")
-        plan, _ = self.plan_sync(source, revision=revision, prune=True, allow_prune_all=True)
+        plan, _ = self.plan_sync(source, revision=revision, prune=PrunePolicy(allow_prune_all=True))
         return plan
 
     def rollback(self, source: Source, revision: str) -> ApplyResult:

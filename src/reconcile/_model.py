@@ -28,6 +28,7 @@ __all__ = [
     "is_resource",
     "lifecycle_of",
     "registered_kind",
+    "registered_kinds",
     "replace_fields",
     "resource",
     "resource_spec",
@@ -331,6 +332,11 @@ def _register(kind: str, cls: type[Any]) -> None:
 def registered_kind(kind: str) -> type[Any] | None:
     """The class registered for ``kind``, if any."""
     return _KINDS.get(kind)
+
+
+def registered_kinds() -> list[str]:
+    """Every kind declared so far with ``@resource`` (for listings and "did you mean")."""
+    return sorted(_KINDS)
 
 
 def is_resource(obj: object) -> bool:

@@ -23,6 +23,7 @@ from ._errors import (
     InvalidStateError,
     ProtectedResourceError,
     UnknownKindError,
+    did_you_mean,
 )
 from ._gcpause import no_cycle_collection
 from ._limits import Limiter
@@ -108,14 +109,15 @@ def validate(desired: Iterable[Any], providers: Providers) -> Desired:
 def _check_edges(address: str, res: Any, by_address: Mapping[str, Any]) -> None:
     for dep in res.depends_on:
         if dep not in by_address:
-            raise DanglingDependencyError(address, dep)
+            raise DanglingDependencyError(address, dep, hint=did_you_mean(dep, by_address))
     keys = set(spec_of(res).keys)
     for path, r in ref_paths(res):
         if path[0] in keys:
             raise InvalidStateError(f"{address}: key field {path[0]} cannot be a reference")
         target = by_address.get(r.address)
         if target is None:
-            raise DanglingDependencyError(address, r.address, what="references")
+            hint = did_you_mean(r.address, by_address)
+            raise DanglingDependencyError(address, r.address, what="references", hint=hint)
         if r.field not in {f.name for f in spec_of(target).fields}:
             raise InvalidStateError(
                 f"{address}: {'.'.join(map(str, path))} references {r.address}.{r.field}, "

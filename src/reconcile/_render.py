@@ -18,7 +18,7 @@ from ._secrets import MASK, Redacted
 from ._steps import Action, Step
 from ._values import UNKNOWN
 
-__all__ = ["render_path", "render_steps", "render_value", "summary_line"]
+__all__ = ["document_lines", "render_path", "render_steps", "render_value", "summary_line"]
 
 Path = tuple[str | int, ...]
 
@@ -70,7 +70,9 @@ def render_steps(
 ) -> str:
     """The whole plan as text; an empty plan says so in words; left-out addresses last."""
     changing = [s for s in steps if s.changes_anything]
-    if not changing:
+    if not changing and excluded:  # what targeting left out was not compared
+        lines = ["No changes to the targeted resources."]
+    elif not changing:
         lines = ["No changes. Live state matches the desired state."]
     else:
         lines = ["reconcile will perform the following actions:", ""]
@@ -89,11 +91,10 @@ def _render_step(step: Step) -> list[str]:
     if step.action is Action.REPLACE and step.create_before_destroy:
         symbol, verb = _CBD
     lines = [f"  # {step.address} {verb}{_why(step)}", f"{symbol:>3} {step.address}"]
-    shown = registered_kind(step.kind)  # values as diffs show them: 0o644, not 420
     if step.action is Action.CREATE:
-        lines += _render_document("+", normalized_document(shown, step.after or {}), step.unknown)
+        lines += _indented(document_lines("+", step.kind, step.after or {}, step.unknown))
     elif step.action in (Action.DELETE, Action.FORGET):
-        lines += _render_document("-", normalized_document(shown, step.before or {}), ())
+        lines += _indented(document_lines("-", step.kind, step.before or {}))
     else:
         forced = set(step.diff.replace_paths)
         lines += [_render_change(c, forced) for c in step.diff.changes]
@@ -113,14 +114,23 @@ def _why(step: Step) -> str:
     return _WHY.get(step.reason.value, "")
 
 
-def _render_document(sign: str, doc: Mapping[str, Any], unknown: Sequence[Path]) -> list[str]:
+def document_lines(
+    sign: str, kind: str, doc: Mapping[str, Any], unknown: Sequence[Path] = ()
+) -> list[str]:
+    """A whole resource as ``sign name = value`` lines, as plans show created and deleted ones:
+    values as diffs show them (``"0o644"``, not 420), ``unknown`` fields as known after apply."""
+    doc = normalized_document(registered_kind(kind), doc)
     unknown_fields = {p[0] for p in unknown if p}
     width = max((len(k) for k in doc), default=0)
     lines = []
     for name, value in doc.items():
         shown = _UNKNOWN if name in unknown_fields else render_value(value)
-        lines.append(f"      {sign} {name:<{width}} = {shown}")
+        lines.append(f"{sign} {name:<{width}} = {shown}")
     return lines
+
+
+def _indented(lines: list[str]) -> list[str]:
+    return [f"      {line}" for line in lines]
 
 
 def _render_change(change: Change, forced: set[Path]) -> str:

@@ -24,7 +24,7 @@ from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, Iterabl
 from cattrs.gen import make_dict_structure_fn, override
 from cattrs.strategies import configure_union_passthrough
 
-from ._errors import DefinitionError
+from ._errors import DefinitionError, did_you_mean
 from ._model import RESERVED, spec_of
 from ._placeholders import unwrapped
 from ._values import Ref
@@ -125,9 +125,12 @@ def structure_reported(
 def _problems(err: BaseException, path: Path) -> list[FieldProblem]:
     """Walk cattrs' exception groups, turning each leaf into a problem at its path."""
     if isinstance(err, ForbiddenExtraKeysError):
-        known = ", ".join(_field_names(err.cl))
+        names = _field_names(err.cl)
+        known = ", ".join(names)
         return [
-            FieldProblem((*path, name), f"unknown field (known fields: {known})")
+            FieldProblem(
+                (*path, name), f"unknown field{did_you_mean(name, names)} (known fields: {known})"
+            )
             for name in sorted(err.extra_fields)
         ]
     if not isinstance(err, ClassValidationError | IterableValidationError):

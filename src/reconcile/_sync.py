@@ -3,9 +3,10 @@
 Called by the reconciler (``status``, ``sync``, ``watch``, ``rollback``). A
 status is a plan that changes nothing, read as Argo CD reads an application:
 ``Synced`` or ``OutOfSync`` per resource, health from each provider's
-optional ``health(have)``. A sync applies a revision; pruning deletes only what
-state records, and is refused when it would remove everything or more than
-``max_deletes``.
+optional ``health(have)``. A sync applies a revision; pruning happens only when
+asked (a ``PrunePolicy``), deletes only what state records, and is refused when
+it would remove everything or more than ``max_deletes``. One policy serves the
+Python API, ``apply --git``, ``sync`` and ``watch``; refusals name both spellings.
 """
 
 from __future__ import annotations
@@ -24,12 +25,14 @@ from ._steps import Action, Step
 
 __all__ = [
     "Health",
+    "PrunePolicy",
     "PruneRefused",
     "ResourceStatus",
     "Sync",
     "SyncStatus",
     "drift_filtered",
     "guard_prune",
+    "pruned",
     "status_of",
     "without_prune",
 ]
@@ -52,8 +55,35 @@ class Health(enum.StrEnum):
 _WORST_FIRST = list(Health)
 
 
+@attrs.frozen
+class PrunePolicy:
+    """Prune, with its guards: at most ``max_deletes``; everything only with ``allow_prune_all``.
+
+    Pass it as ``prune=`` to ``sync``, ``plan_sync`` and ``WatchOptions``; ``prune=True``
+    is ``PrunePolicy()``, and ``False`` (the default) never deletes what a revision drops.
+    The command line spells it ``--prune``, ``--max-deletes N`` and ``--allow-prune-all``.
+    """
+
+    max_deletes: int | None = attrs.field(default=None, kw_only=True)
+    allow_prune_all: bool = attrs.field(default=False, kw_only=True)
+
+    @classmethod
+    def of(cls, prune: bool | PrunePolicy) -> PrunePolicy | None:
+        """The policy ``prune=`` asks for, or None when pruning is off."""
+        if isinstance(prune, PrunePolicy):
+            return prune
+        return cls() if prune else None
+
+
 class PruneRefused(ReconcileError):
-    """A sync would prune everything, or more than ``max_deletes``; nothing was applied."""
+    """A sync would prune everything, or more than ``max_deletes``; nothing was applied.
+
+    ``deletes`` lists the addresses it would have deleted.
+    """
+
+    def __init__(self, message: str, deletes: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.deletes = deletes
 
 
 @attrs.frozen
@@ -114,23 +144,33 @@ def without_prune(plan: Plan) -> Plan:
     return attrs.evolve(plan, steps=tuple(s for s in plan.steps if s.action is not Action.DELETE))
 
 
-def guard_prune(
-    plan: Plan, recorded: int, *, max_deletes: int | None, allow_prune_all: bool
-) -> None:
+def pruned(plan: Plan, prune: bool | PrunePolicy, recorded: int) -> Plan:
+    """``plan`` under a prune policy: no deletes when off, else guarded (``recorded`` managed)."""
+    policy = PrunePolicy.of(prune)
+    if policy is None:
+        return without_prune(plan)
+    guard_prune(plan, recorded, policy)
+    return plan
+
+
+def guard_prune(plan: Plan, recorded: int, policy: PrunePolicy) -> None:
     """Refuse a prune of everything recorded, or of more than ``max_deletes``, listing them."""
-    deletes = [s.address for s in plan.steps if s.action is Action.DELETE]
+    deletes = tuple(s.address for s in plan.steps if s.action is Action.DELETE)
     if not deletes:
         return
     listed = ", ".join(deletes[:20]) + (" ..." if len(deletes) > 20 else "")
-    if len(deletes) >= recorded and not allow_prune_all:
+    if len(deletes) >= recorded and not policy.allow_prune_all:
         raise PruneRefused(
-            f"this revision would prune everything reconcile manages ({len(deletes)}: {listed}); "
-            "pass allow_prune_all to really do it"
+            f"refusing to delete all {len(deletes)} managed resources ({listed}); "
+            "pass --allow-prune-all (Python: PrunePolicy(allow_prune_all=True)) to do it",
+            deletes,
         )
-    if max_deletes is not None and len(deletes) > max_deletes:
+    limit = policy.max_deletes
+    if limit is not None and len(deletes) > limit:
         raise PruneRefused(
-            f"this revision would delete {len(deletes)} resources, more than max_deletes="
-            f"{max_deletes}: {listed}"
+            f"refusing to delete {len(deletes)} resources, more than --max-deletes {limit} "
+            f"(Python: PrunePolicy(max_deletes={limit})): {listed}",
+            deletes,
         )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 
-from ._errors import InvalidStateError
+from ._errors import InvalidStateError, did_you_mean
 from ._records import deposed_from
 
 __all__ = ["select"]
@@ -25,7 +25,9 @@ def select(
     for name, given in (("include", include), ("exclude", exclude)):
         unknown = sorted(set(given or ()) - everything)
         if unknown:
-            raise InvalidStateError(f"{name} names {', '.join(unknown)}: not desired or recorded")
+            hint = did_you_mean(unknown[0], everything) if len(unknown) == 1 else ""
+            names = ", ".join(unknown)
+            raise InvalidStateError(f"{name} names {names}: not desired or recorded{hint}")
     reasons: dict[str, str] = {}
     chosen = everything
     deposed = _deposed_by_owner(everything) if include is not None or exclude else {}

@@ -20,7 +20,7 @@ import attrs
 from ._clock import Clock, SystemClock
 from ._errors import ReconcileError
 from ._source import Source
-from ._sync import Health, Sync
+from ._sync import Health, PrunePolicy, Sync
 
 __all__ = ["WatchEvent", "WatchOptions", "WatchReport", "watch"]
 
@@ -29,20 +29,21 @@ log = logging.getLogger("reconcile.watch")
 
 @attrs.frozen
 class WatchOptions:
-    """How to watch: the poll interval, self-heal, prune and its guards, the backoff cap."""
+    """How to watch: the poll interval, self-heal, the prune policy, the backoff cap."""
 
     interval: float = 30.0
     self_heal: bool = False
-    prune: bool = False
-    max_deletes: int | None = None
-    allow_prune_all: bool = False
+    prune: bool | PrunePolicy = False
     backoff_cap: float = 600.0
     max_cycles: int | None = None
 
 
 @attrs.frozen
 class WatchEvent:
-    """One cycle: the revision seen, sync and health after it, what was done, any error."""
+    """One cycle: the revision seen, sync and health after it, what was done, any error.
+
+    ``healed`` counts the drifted resources corrected; ``healed_addresses`` names them.
+    """
 
     cycle: int
     revision: str | None
@@ -51,6 +52,7 @@ class WatchEvent:
     synced: bool = False
     healed: int = 0
     drifted: tuple[str, ...] = ()
+    healed_addresses: tuple[str, ...] = ()
     applied: int = 0
     error: str | None = None
     next_in: float = 0.0
@@ -58,11 +60,15 @@ class WatchEvent:
     def line(self) -> str:
         """The one log line per cycle the command line prints."""
         rev = (self.revision or "?")[:12]
-        what = "synced" if self.synced else f"healed {self.healed}" if self.healed else "watching"
+        what = "synced" if self.synced else self._healed() if self.healed else "watching"
         state = f"{self.sync or '?'}/{self.health or '?'}"
         tail = f" error: {self.error}" if self.error else ""
         drift = f" drift: {', '.join(self.drifted)}" if self.drifted else ""
         return f"cycle {self.cycle} rev {rev} {state} {what}, {self.applied} applied{drift}{tail}"
+
+    def _healed(self) -> str:
+        named = f" ({', '.join(self.healed_addresses)})" if self.healed_addresses else ""
+        return f"healed {self.healed}{named}"
 
 
 @attrs.frozen

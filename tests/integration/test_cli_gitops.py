@@ -162,7 +162,7 @@ V2 = {"www": "/", "www/index.html": "<h1>v2</h1>\n", "www/about.html": "about us
 
 
 def _apply(run: Callable[..., Result], site: Site, ref: str) -> Result:
-    result = run("apply", "--git", site.spec(ref), "--yes", "--config", site.config)
+    result = run("apply", "--git", site.spec(ref), "--yes", "--prune", "--config", site.config)
     assert result.exit_code == 0, result.output
     return result
 

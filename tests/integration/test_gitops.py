@@ -700,7 +700,7 @@ def test_a_revision_removing_everything_is_refused_unless_allowed(repo: GitRepo)
     assert len(apps) == 2
     assert len(reconciler.history()) == entries
 
-    assert reconciler.sync(src, prune=True, allow_prune_all=True).ok
+    assert reconciler.sync(src, prune=rc.PrunePolicy(allow_prune_all=True)).ok
     assert len(apps) == 0
     assert len(cfgs) == 0
     assert reconciler.status(src).sync is rc.Sync.SYNCED
@@ -716,7 +716,7 @@ def test_max_deletes_refuses_a_larger_prune_and_lists_what_would_go(repo: GitRep
     apps.reset_calls()
 
     with pytest.raises(rc.PruneRefused) as caught:
-        reconciler.sync(src, prune=True, max_deletes=3)
+        reconciler.sync(src, prune=rc.PrunePolicy(max_deletes=3))
     message = str(caught.value)
     assert "max_deletes=3" in message
     for n in names[1:]:
@@ -725,7 +725,7 @@ def test_max_deletes_refuses_a_larger_prune_and_lists_what_would_go(repo: GitRep
     assert apps.writes == 0
     assert len(apps) == 5
 
-    assert reconciler.sync(src, prune=True, max_deletes=4).ok
+    assert reconciler.sync(src, prune=rc.PrunePolicy(max_deletes=4)).ok
     assert {rc.address_of(a) for a in apps} == {"go_app[a]"}
 
 
@@ -1142,7 +1142,9 @@ def _replay(
         }
 
     for i, commit in enumerate(commits):
-        plan, _ = reconciler.plan_sync(src, revision=commit, prune=True, allow_prune_all=True)
+        plan, _ = reconciler.plan_sync(
+            src, revision=commit, prune=rc.PrunePolicy(allow_prune_all=True)
+        )
         steps = {_object_key(s): s for s in plan.steps}
         created = {k for k, s in steps.items() if s.action is rc.Action.CREATE}
         deleted = {k for k, s in steps.items() if s.action is rc.Action.DELETE}
@@ -1161,7 +1163,7 @@ def _replay(
             assert unchanged == set(moved["objects_unchanged"]), commit
         assert objects_at(i) == set(steps) - deleted
 
-        result = reconciler.sync(src, revision=commit, prune=True, allow_prune_all=True)
+        result = reconciler.sync(src, revision=commit, prune=rc.PrunePolicy(allow_prune_all=True))
         assert result.ok, [o.error for o in result.failed]
         pinned = source(commit)
         status = reconciler.status(pinned)

@@ -744,6 +744,19 @@ def test_loaded_manifests_plan_and_converge(tmp_path: Path) -> None:
     ]
 
 
+def test_a_saved_plan_in_a_manifest_folder_is_not_a_manifest(tmp_path: Path) -> None:
+    _write(tmp_path, {"m/a.yaml": GOOD_API})
+    source = ManifestSource(tmp_path / "m")
+    before = source.revision()
+    plan = rc.Reconciler([MemoryProvider(Record)]).plan(source.load())
+    (tmp_path / "m" / "plan.json").write_text(plan.to_json(indent=2))  # reconcile plan --out
+    assert [r.name for r in source.load()] == ["api"]
+    assert source.revision() == before  # so the saved plan is not stale by being saved
+    (tmp_path / "m" / "other.json").write_text(json.dumps({"format_version": "1.0"}))
+    with pytest.raises(ManifestError, match=r"other\.json"):
+        source.load()  # only a plan is passed over, not any JSON with one of its keys
+
+
 def test_revision_is_a_digest_of_the_files(tmp_path: Path) -> None:
     _write(tmp_path, {"m/a.yaml": GOOD_API, "m/README.md": "hi"})
     source = ManifestSource(tmp_path / "m")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,10 +21,14 @@ import click
 from reconcile._errors import ReconcileError, StalePlanError
 from reconcile._outcomes import Interrupted
 from reconcile._plan import Plan
+from reconcile._sync import PrunePolicy
+from reconcile.sources import parse_git_spec
 
-from ._config import load_config
+from ._config import FORMATS, load_config
+from ._kube import with_kube_hint
 from ._output import Output
-from ._registry import available
+from ._prune import prune_options
+from ._registry import available, installed
 from ._session import Session
 
 __all__ = ["cli", "main"]
@@ -42,6 +47,7 @@ class Common:
     state: str | None
     parallelism: int
     color: bool | None
+    source_format: str | None = None
 
     @property
     def output(self) -> Output:
@@ -49,12 +55,17 @@ class Common:
 
     def session(self, paths: Sequence[str] = (), git: str | None = None) -> Session:
         return Session.open(
-            paths, config=self.config, state=self.state, parallelism=self.parallelism, git=git
+            paths,
+            config=self.config,
+            state=self.state,
+            parallelism=self.parallelism,
+            git=git,
+            source_format=self.source_format,
         )
 
 
 def _common(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Add --config, --state, --parallelism and --color; pass them as one ``common``."""
+    """Add --config, --state, --parallelism, --color and --source-format as one ``common``."""
 
     @functools.wraps(fn)
     def wrapper(
@@ -63,15 +74,22 @@ def _common(fn: Callable[..., Any]) -> Callable[..., Any]:
         state: str | None,
         parallelism: int,
         color: bool | None,
+        source_format: str | None,
         **kwargs: Any,
     ) -> Any:
-        return fn(*args, common=Common(config, state, parallelism, color), **kwargs)
+        common = Common(config, state, parallelism, color, source_format)
+        return fn(*args, common=common, **kwargs)
 
     options = [
         click.option("--config", type=click.Path(dir_okay=False), help="reconcile.toml to use"),
         click.option("--state", type=click.Path(dir_okay=False), help="state database path"),
         click.option("--parallelism", type=click.IntRange(1), default=10, show_default=True),
         click.option("--color/--no-color", default=None, help="colour (default: on a terminal)"),
+        click.option(
+            "--source-format",
+            type=click.Choice(FORMATS),
+            help="what the source's files hold (default: [source] format, else reconcile)",
+        ),
     ]
     for option in reversed(options):
         wrapper = option(wrapper)
@@ -97,14 +115,24 @@ def _git(fn: F) -> F:
 
 
 def _fail(output: Output, message: str, code: int = 1) -> NoReturn:
-    output.error(message)
+    output.error(with_kube_hint(message))
     sys.exit(code)
+
+
+def _step_failure(record: logging.LogRecord) -> bool:
+    """False for a step's failure record: the apply summary lists each failure once."""
+    args = record.args if isinstance(record.args, tuple) else ()
+    return not (hasattr(record, "address") and args and isinstance(args[-1], BaseException))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="reconcile")
 def cli() -> None:
     """Make live state match the desired state declared in manifests."""
+    steps = logging.getLogger("reconcile.apply")
+    if _step_failure not in steps.filters:
+        steps.addFilter(_step_failure)
+    installed()  # provider packages' kinds are known before any command reads a manifest
 
 
 @cli.command()
@@ -114,6 +142,7 @@ def cli() -> None:
 @click.option("--exit-code", is_flag=True, help="exit 2 when there are changes, 0 when none")
 @_targeting
 @_git
+@prune_options
 @_common
 def plan(
     paths: Sequence[str],
@@ -123,13 +152,14 @@ def plan(
     include: Sequence[str],
     exclude: Sequence[str],
     git: str | None,
+    prune: PrunePolicy | None,
     common: Common,
 ) -> None:
     """Show what apply would change; changes nothing."""
     output = common.output
     try:
         session = common.session(paths, git)
-        made, _, _ = session.plan(include or None, exclude or None)
+        made, _, _ = session.plan(include or None, exclude or None, prune=prune)
     except ReconcileError as err:
         _fail(output, str(err))
     if out:
@@ -138,6 +168,7 @@ def plan(
         output.plain(made.to_json(indent=2) + "\n")
     else:
         output.plan(made)
+        _targeting_note(output, made)
         if out:
             output.line(f"\nSaved the plan to {out}; apply it with: reconcile apply {out}")
     sys.exit(EXIT_CHANGES if exit_code and not made.is_empty else 0)
@@ -148,6 +179,7 @@ def plan(
 @click.option("--yes", "-y", is_flag=True, help="apply without asking")
 @_targeting
 @_git
+@prune_options
 @_common
 def apply(
     paths: Sequence[str],
@@ -155,20 +187,37 @@ def apply(
     include: Sequence[str],
     exclude: Sequence[str],
     git: str | None,
+    prune: PrunePolicy | None,
     common: Common,
 ) -> None:
     """Apply the manifests in PATHS (or --git), or a plan saved with ``plan --out``."""
     output = common.output
     try:
-        session, made, desired, revision = _prepare(paths, common, include, exclude, git)
+        session, made, desired, revision = _prepare(paths, common, include, exclude, git, prune)
     except ReconcileError as err:
         _fail(output, str(err))
     output.plan(made)
+    _targeting_note(output, made)
     if made.is_empty and not made.stale_records:
         sys.exit(0)
     if not yes and not made.is_empty and not made.saved:  # a saved plan was approved already
         _confirm(output)
     _run_apply(output, session, made, desired, revision)
+
+
+def _targeting_note(output: Output, made: Plan) -> None:
+    """Terraform's targeting warning: what --include/--exclude left out was not checked."""
+    targeting = made.meta.get("targeting")
+    if not targeting:
+        return
+    flags = " and ".join(targeting.get("flags") or ["targeting"])
+    count = targeting.get("left_out", 0)
+    things = "address was" if count == 1 else "addresses were"
+    output.line(
+        f"\nWarning: {count} {things} left out by targeting ({flags}) and not checked; "
+        f"this plan may not show everything the desired state needs. Plan without {flags} "
+        "to see it all."
+    )
 
 
 def _run_apply(
@@ -197,18 +246,29 @@ def _prepare(
     include: Sequence[str],
     exclude: Sequence[str],
     git: str | None,
+    prune: PrunePolicy | None = None,
 ) -> tuple[Session, Plan, list[Any] | None, str | None]:
     saved = _saved_plan(paths)
     if saved is None:
         session = common.session(paths, git)
-        made, desired, revision = session.plan(include or None, exclude or None)
+        made, desired, revision = session.plan(include or None, exclude or None, prune=prune)
         return session, made, desired, revision
     session = Session.for_saved(saved, common.parallelism)
     desired, revision = session.desired()
-    recorded = (saved.meta.get("source") or {}).get("revision")
-    if recorded != revision:
-        raise StalePlanError("the manifests changed since the plan was saved; plan again")
+    source = saved.meta.get("source") or {}
+    if source.get("revision") != revision:
+        raise StalePlanError(_source_moved(source.get("git"), source.get("revision"), revision))
     return session, saved, desired, revision
+
+
+def _source_moved(git: str | None, recorded: str | None, now: str) -> str:
+    """Why a saved plan's source is stale: a Git ref that moved, or manifests that changed."""
+    if not git:
+        return "the manifests changed since the plan was saved; plan again"
+    repo, ref, _ = parse_git_spec(git)
+    was = (recorded or "?")[:7]
+    moved = f"{repo}@{ref} moved from {was} to {now[:7]}"
+    return f"the plan is stale: {moved} since it was saved; plan again"
 
 
 def _saved_plan(paths: Sequence[str]) -> Plan | None:
@@ -244,7 +304,7 @@ def status(
     output = common.output
     try:
         session = common.session(paths, git)
-        found = session.reconciler.status(session.source)
+        found = session.observer.status(session.source)
     except ReconcileError as err:
         _fail(output, str(err))
     revisions = f"revision {found.revision_wanted[:19]}, last applied "
@@ -274,7 +334,11 @@ def history(limit: int, common: Common) -> None:
     """List the journal of applies, newest first."""
     output = common.output
     try:
-        entries = common.session().reconciler.history(limit)
+        session = common.session()
+        if not session.state_file.exists():
+            output.line(f"No applies recorded yet. No state at {session.state_file}.")
+            sys.exit(0)
+        entries = session.journal.history(limit)
     except ReconcileError as err:
         _fail(output, str(err))
     if not entries:
@@ -295,9 +359,9 @@ def show(apply_id: int, common: Common) -> None:
     """Show one journaled apply: who, when, its plan, and each step's outcome."""
     output = common.output
     try:
-        entry = common.session().reconciler.history_entry(apply_id)
+        entry = common.session().journal.history_entry(apply_id)
     except KeyError:
-        _fail(output, f"no apply with id {apply_id} in the journal")
+        _fail(output, f"no apply with id {apply_id} in the journal{_newest(common)}")
     except ReconcileError as err:
         _fail(output, str(err))
     output.line(f"Apply {entry.id}: {entry.status}, {entry.started_at} .. {entry.ended_at or '-'}")
@@ -309,6 +373,12 @@ def show(apply_id: int, common: Common) -> None:
         output.line(
             f"  {s.status:<9} {s.action:<8} {s.address}" + (f"  {s.error}" if s.error else "")
         )
+
+
+def _newest(common: Common) -> str:
+    """Where the journal's ids end, for a ``show`` of an id that is not there."""
+    newest = common.session().journal.history(1)
+    return f" (the newest is {newest[0].id}; see reconcile history)" if newest else " (it is empty)"
 
 
 @cli.command()
@@ -331,7 +401,11 @@ def unlock(common: Common) -> None:
     be locked (a crashed apply's lock needs none: it died with its process)."""
     output = common.output
     try:
-        holder = common.session().reconciler.force_unlock()
+        session = common.session()
+        if not session.state_file.exists():
+            output.line(f"No state at {session.state_file}: nothing is locked.")
+            return
+        holder = session.journal.force_unlock()  # no manifests read, no provider built
     except ReconcileError as err:
         _fail(output, str(err))
     output.line(

@@ -10,6 +10,9 @@ has a default:
     [state]
     path = ".reconcile/state.db"       # relative to this file's folder
     synchronous = "NORMAL"             # or "FULL": each recorded step survives power loss
+    [source]
+    format = "reconcile"               # or "kube": the files are plain Kubernetes YAML
+    namespace = ""                     # kube: the namespace of objects that name none
     [providers.files]                  # settings of the built-in file providers
     root = "."                         # the managed tree; paths may not leave it
     durable = true                     # fsync every write; false: atomic, not fsynced
@@ -26,12 +29,15 @@ import attrs
 
 from reconcile._errors import ReconcileError
 
-__all__ = ["CONFIG_NAME", "Config", "ConfigError", "load_config"]
+__all__ = ["CONFIG_NAME", "FORMATS", "Config", "ConfigError", "load_config"]
 
 CONFIG_NAME = "reconcile.toml"
-_KNOWN = {"manifests", "state", "providers"}
+_KNOWN = {"manifests", "state", "providers", "source"}
 _STATE_KEYS = {"path", "synchronous"}
 _SYNCHRONOUS = ("NORMAL", "FULL")
+_SOURCE_KEYS = {"format", "namespace"}
+#: What the files of a source hold: reconcile manifests, or plain Kubernetes documents.
+FORMATS = ("reconcile", "kube")
 
 
 class ConfigError(ReconcileError, ValueError):
@@ -48,6 +54,8 @@ class Config:
     providers: Mapping[str, Mapping[str, Any]]
     file: Path | None = None
     synchronous: str = "NORMAL"
+    source_format: str = "reconcile"
+    namespace: str = ""
 
     def settings(self, section: str) -> Mapping[str, Any]:
         return self.providers.get(section, {})
@@ -96,6 +104,7 @@ def _resolve(base: Path, data: Mapping[str, Any], file: Path | None, given: list
         raise ConfigError(f"{where}: [providers.NAME] sections must be tables")
     config_folder = file is not None and [p.resolve() for p in given] in ([], [base])
     chosen = tuple(base / m for m in manifests) if config_folder else tuple(given)
+    source_format, namespace = _source(where, data.get("source", {}))
     return Config(
         base,
         tuple(p.resolve() for p in chosen),
@@ -103,6 +112,8 @@ def _resolve(base: Path, data: Mapping[str, Any], file: Path | None, given: list
         providers,
         file,
         synchronous,
+        source_format,
+        namespace,
     )
 
 
@@ -119,3 +130,21 @@ def _state(where: str, table: Any) -> tuple[str, str]:
     if synchronous not in _SYNCHRONOUS:
         raise ConfigError(f"{where}: [state] synchronous must be one of {list(_SYNCHRONOUS)}")
     return str(table.get("path", ".reconcile/state.db")), synchronous
+
+
+def _source(where: str, table: Any) -> tuple[str, str]:
+    """The ``[source]`` table: what the files hold, and kube's default namespace."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: [source] must be a table")
+    unknown = sorted(set(table) - _SOURCE_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"{where}: [source] has unknown keys {unknown} (known: {sorted(_SOURCE_KEYS)})"
+        )
+    fmt = table.get("format", "reconcile")
+    if fmt not in FORMATS:
+        raise ConfigError(f"{where}: [source] format must be one of {list(FORMATS)}, not {fmt!r}")
+    namespace = table.get("namespace", "")
+    if not isinstance(namespace, str):
+        raise ConfigError(f"{where}: [source] namespace must be a string")
+    return fmt, namespace

@@ -15,10 +15,16 @@ import click
 
 from reconcile._compare import compare
 from reconcile._errors import ReconcileError
+from reconcile._plan import Plan
+from reconcile._render import summary_line
+from reconcile._sync import PrunePolicy
 from reconcile._watch import WatchOptions
 from reconcile.sources import GitSource
 
 from ._app import Common, _common, _confirm, _fail, _run_apply, cli
+from ._config import load_config
+from ._kube import git_source
+from ._prune import prune_options
 
 __all__ = ["diff", "rollback", "watch"]
 
@@ -27,30 +33,25 @@ __all__ = ["diff", "rollback", "watch"]
 @click.option("--git", "git", required=True, metavar="REPO[@REF][:PATH]", help="the source")
 @click.option("--interval", type=click.FloatRange(0.1), default=30.0, show_default=True)
 @click.option("--self-heal", is_flag=True, help="revert drift (default: only report it)")
-@click.option("--prune", is_flag=True, help="delete resources removed from the repository")
-@click.option("--max-deletes", type=click.IntRange(0), help="refuse prunes larger than this")
-@click.option("--allow-prune-all", is_flag=True, help="allow a revision that prunes everything")
+@prune_options
 @click.option("--max-cycles", type=click.IntRange(1), help="stop after this many cycles")
 @_common
 def watch(
     git: str,
     interval: float,
     self_heal: bool,
-    prune: bool,
-    max_deletes: int | None,
-    allow_prune_all: bool,
+    prune: PrunePolicy | None,
     max_cycles: int | None,
     common: Common,
 ) -> None:
     """Follow a Git ref: sync new commits, report or heal drift; stop with Ctrl-C or SIGTERM."""
     output = common.output
-    options = WatchOptions(
-        interval, self_heal, prune, max_deletes, allow_prune_all, max_cycles=max_cycles
-    )
+    options = WatchOptions(interval, self_heal, prune or False, max_cycles=max_cycles)
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (SIGINT, SIGTERM)}
     try:
         session = common.session((), git)
+        session.source.revision()  # the repository and the ref exist, or nothing is printed
         output.line(f"watching {git} every {interval:g}s (Ctrl-C stops after the current cycle)")
         session.reconciler.watch(
             session.source, options, stop=stop, on_event=lambda e: output.line(e.line())
@@ -83,13 +84,15 @@ def diff(
     head_ref, _, path = head.partition(":")
     base_ref, _, base_path = base.partition(":")
     try:
-        new = GitSource(repo, head_ref, path)
+        config = load_config([], common.config)
+        holds = common.source_format or config.source_format
+        new = git_source(repo, head_ref, path, holds, config.namespace)
         if live:
-            session = common.session()
-            made = session.reconciler.plan(new.load(new.revision()))
-            output.plain(made.to_json(indent=2) + "\n") if fmt == "json" else output.plan(made)
+            session, desired = common.session(), new.load(new.revision())
+            made = session.reconciler_for(desired, create_state=False).plan(desired)
+            output.plan(made) if fmt == "text" else output.plain(_plan_text(made, fmt, head_ref))
             return
-        old = GitSource(repo, base_ref, base_path or path)
+        old = git_source(repo, base_ref, base_path or path, holds, config.namespace)
         found = compare(
             old.load(old.revision()),
             new.load(new.revision()),
@@ -100,6 +103,17 @@ def diff(
         _fail(output, str(err))
     text = {"text": found.render, "json": found.to_json, "markdown": found.to_markdown}[fmt]()
     output.plain(text if text.endswith("\n") else text + "\n")
+
+
+def _plan_text(made: Plan, fmt: str, head: str) -> str:
+    """A live plan as JSON, or as a pull-request comment in Markdown."""
+    if fmt == "json":
+        return made.to_json(indent=2) + "\n"
+    headline = f"**{summary_line(made.summary)}**" if not made.is_empty else "**No changes.**"
+    return (
+        f"### Live state → `{head}`\n\n{headline}\n\n"
+        f"<details><summary>Plan</summary>\n\n```diff\n{made.render()}```\n</details>\n"
+    )
 
 
 @cli.command()
@@ -119,6 +133,7 @@ def rollback(
         session = common.session((), git)
         source = session.source
         assert isinstance(source, GitSource)
+        source.revision()  # the ref rolled back from exists (the ref status compares with)
         full = source.describe(revision).id
         made = session.reconciler.plan_rollback(source, full)
     except ReconcileError as err:

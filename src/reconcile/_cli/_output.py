@@ -78,7 +78,10 @@ class Output:
         for o in result.applied:
             counts[o.action] += 1
         done = ", ".join(f"{n} {_PAST[a]}" for a, n in counts.items())
-        self.line(f"Apply complete: {done}.")
+        if result.failed:
+            self.line(f"Apply failed: {len(result.failed)} failed; {done}.")
+        else:
+            self.line(f"Apply complete: {done}.")
         for o in result.failed:
             self.err.print(Text(f"  failed  {o.address} ({o.action}): {o.error!r}", style="red"))
         for o in result.outcomes:

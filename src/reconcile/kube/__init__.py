@@ -8,7 +8,7 @@ served at several versions, so an apiVersion change is an update of ``version``.
 See docs/kubernetes.md.
 """
 
-from ._compare import compare, desired_view
+from ._compare import SERVER_METADATA, compare, desired_view, without_server_fields
 from ._load import KubeLoad, Unsupported, load_kube_documents, read_kube_documents
 from ._object import (
     CLUSTER_SCOPED_KINDS,
@@ -21,6 +21,7 @@ from ._object import (
 
 __all__ = [
     "CLUSTER_SCOPED_KINDS",
+    "SERVER_METADATA",
     "KubeDocumentError",
     "KubeLoad",
     "KubeObject",
@@ -32,6 +33,7 @@ __all__ = [
     "read_kube_documents",
     "split_api_version",
     "to_manifest",
+    "without_server_fields",
 ]
 
 # KubeObject keeps its defining module: cattrs resolves its type hints there.

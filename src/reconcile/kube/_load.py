@@ -98,8 +98,9 @@ def read_kube_documents(
     report = _Report(default_namespace, cluster_scoped)
     files = _unique(f for given in _as_paths(paths) for f in report.discover(given))
     parsed = [(f, docs) for f in files if (docs := report.parse(f)) is not None]
-    config = [(f, docs) for f, docs in parsed if _is_kustomization(f, docs)]
+    config = [(f, docs) for f, docs in parsed if f.path.name in _KUSTOMIZATION_FILES]
     patches = report.kustomizations(config)
+    patches.update(_embedded_patches(parsed))
     skipped = {f.real for f, _ in config}
     for file, docs in parsed:
         if file.real in patches:
@@ -283,13 +284,22 @@ def _chart_part(file: _File, chart: pathlib.Path) -> str:
     return "a file"
 
 
-def _is_kustomization(file: _File, docs: list[RawDoc]) -> bool:
-    if file.path.name in _KUSTOMIZATION_FILES:
-        return True
-    return any(
-        isinstance(d.data, dict) and str(d.data.get("apiVersion", "")).startswith(KUSTOMIZE_GROUP)
-        for d in docs
-    )
+def _embedded_patches(parsed: list[tuple[_File, list[RawDoc]]]) -> dict[str, str]:
+    """Patch files used by kustomize documents inside other files (the documents are
+    reported alone, by ``build``; the file's other objects load)."""
+    patches: dict[str, str] = {}
+    for file, docs in parsed:
+        for doc in docs:
+            if _is_kustomize_document(doc) and file.path.name not in _KUSTOMIZATION_FILES:
+                where = f"{file.label} document {doc.index}"
+                for ref in _patch_refs(doc.data):
+                    patches[os.path.realpath(file.path.parent / ref)] = where
+    return patches
+
+
+def _is_kustomize_document(doc: RawDoc) -> bool:
+    data = doc.data
+    return isinstance(data, dict) and str(data.get("apiVersion", "")).startswith(KUSTOMIZE_GROUP)
 
 
 def _kustomize_reason(data: Mapping[str, Any]) -> str:

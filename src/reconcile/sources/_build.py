@@ -7,14 +7,13 @@ checks that need all documents at once live in ``_checks``.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from typing import Any
 
 import attrs
 
-from reconcile._errors import ManifestProblem
-from reconcile._model import Lifecycle, address_of, registered_kind, spec_of
+from reconcile._errors import ManifestProblem, did_you_mean
+from reconcile._model import Lifecycle, address_of, registered_kind, registered_kinds, spec_of
 from reconcile._serialize import FieldProblem, structure_checked
 from reconcile._values import Ref
 
@@ -42,11 +41,10 @@ class KindTable:
         """Why ``kind`` is not readable, with a hint."""
         if self._given is None:
             return (
-                f"unknown kind {kind!r}: no @reconcile.resource class declares it "
-                "(is the module that defines it imported?)"
+                f"unknown kind {kind!r}: no @reconcile.resource class declares it (is the "
+                f"module that defines it imported?){did_you_mean(kind, registered_kinds())}"
             )
-        close = difflib.get_close_matches(kind, list(self._given), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(kind, self._given)
         return f"unknown kind {kind!r} (kinds read here: {', '.join(sorted(self._given))}){hint}"
 
 
@@ -59,6 +57,7 @@ class Built:
     resource: Any = None
     depends: Depends = ()
     refs: tuple[tuple[Path, Ref], ...] = ()
+    kind: type[Any] | None = None  # the class its kind names, known even when it has problems
 
 
 def build(doc: RawDoc, kinds: KindTable) -> tuple[Built | None, list[ManifestProblem]]:
@@ -103,7 +102,7 @@ class _Builder:
         made = self._resource(cls, spec) if cls is not None and spec is not None else None
         if made is not None and not self.problems:
             made = self._finish(made, depends, lifecycle)
-        return Built(self.doc, self.address, made, depends, tuple(self.refs))
+        return Built(self.doc, self.address, made, depends, tuple(self.refs), cls)
 
     def _kind(self) -> type[Any] | None:
         kind = self.data.get("kind")

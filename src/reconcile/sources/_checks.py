@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 
-from reconcile._errors import CycleError, ManifestProblem
+from reconcile._errors import CycleError, ManifestProblem, did_you_mean
 from reconcile._model import spec_of
 from reconcile._order import topological
 
@@ -44,24 +44,28 @@ def _duplicate(first: Built, again: Built) -> ManifestProblem:
 
 def _dangling(b: Built, known: dict[str, Built]) -> list[ManifestProblem]:
     problems = [
-        b.doc.problem(path, f"depends_on names {dep}, which no manifest declares", b.address)
+        b.doc.problem(path, _undeclared("depends_on", dep, known), b.address)
         for path, dep in b.depends
         if dep not in known
     ]
     for path, ref in b.refs:
         target = known.get(ref.address)
         if target is None:
-            message = f"$ref names {ref.address}, which no manifest declares"
-            problems.append(b.doc.problem(path, message, b.address))
-        elif target.resource is not None and ref.field not in _fields(target.resource):
-            kind = spec_of(target.resource).kind
-            message = f"$ref field {ref.field!r}: kind {kind} has no such field"
+            problems.append(b.doc.problem(path, _undeclared("$ref", ref.address, known), b.address))
+        elif target.kind is not None and ref.field not in _fields(target.kind):
+            kind = spec_of(target.kind).kind
+            hint = did_you_mean(ref.field, _fields(target.kind))
+            message = f"$ref field {ref.field!r}: kind {kind} has no such field{hint}"
             problems.append(b.doc.problem(path, message, b.address))
     return problems
 
 
-def _fields(res: object) -> set[str]:
-    return {f.name for f in spec_of(res).fields}
+def _undeclared(key: str, address: str, known: dict[str, Built]) -> str:
+    return f"{key} names {address}, which no manifest declares{did_you_mean(address, known)}"
+
+
+def _fields(cls: type) -> list[str]:
+    return [f.name for f in spec_of(cls).fields]
 
 
 def _from_smallest(cycle: Sequence[str]) -> list[str]:

@@ -21,7 +21,7 @@ from dulwich.errors import NotGitRepository
 from dulwich.objects import Blob, Commit, Tree
 from dulwich.repo import Repo
 
-from reconcile._errors import ManifestError, SourceError
+from reconcile._errors import ManifestError, ManifestProblem, SourceError, did_you_mean
 
 from ._manifests import is_manifest_name, load_blobs
 
@@ -65,7 +65,8 @@ class GitSource:
         try:
             self._repo = Repo(str(self.location))
         except NotGitRepository:
-            raise SourceError(f"{self.location}: not a Git repository") from None
+            missing = "" if self.location.exists() else " (no such folder)"
+            raise SourceError(f"{self.location}: not a Git repository{missing}") from None
 
     def __repr__(self) -> str:
         where = f":{self.path}" if self.path else ""
@@ -113,10 +114,7 @@ class GitSource:
             try:
                 return loader(root / self.path if self.path else root)
             except ManifestError as err:
-                prefix = str(root / self.path) if self.path else str(root)
-                raise ManifestError(
-                    [replace(p, file=p.file.replace(prefix + "/", label)) for p in err.problems]
-                ) from None
+                raise ManifestError([_relabel(p, root, label) for p in err.problems]) from None
 
     def files(self, revision: str, *, every: bool = False) -> list[tuple[str, bytes]]:
         """Manifest files under ``path`` at ``revision`` (``every``: all files, for loaders
@@ -131,8 +129,11 @@ class GitSource:
             raise SourceError(f"{self.location}: the repository has no commits yet")
         try:
             found = objectspec.parse_commit(self._repo, self._named(ref))
-        except (KeyError, ValueError) as err:
-            raise SourceError(f"{self.location}: unknown revision {ref!r} ({err})") from None
+        except (KeyError, ValueError):
+            hint = did_you_mean(ref, self._ref_names())
+            raise SourceError(
+                f"{self.location}: no branch, tag or commit {ref!r} in this repository{hint}"
+            ) from None
         if not isinstance(found, Commit):
             raise SourceError(f"{self.location}: {ref!r} does not name a commit")
         return found
@@ -145,6 +146,15 @@ class GitSource:
             return bytes(objectspec.parse_object(self._repo, ref).id)
         except KeyError:
             return ref
+
+    def _ref_names(self) -> list[str]:
+        """Branch and tag names (``main``, ``v1.0``), for a did-you-mean on a misspelt ref."""
+        names = []
+        for full in self._repo.refs.allkeys():
+            for prefix in (b"refs/heads/", b"refs/tags/"):
+                if full.startswith(prefix):
+                    names.append(full[len(prefix) :].decode("utf-8", "replace"))
+        return names
 
     def _has_commits(self) -> bool:
         try:
@@ -181,6 +191,18 @@ class GitSource:
                 yield from self._walk(obj, full, wanted)
             elif isinstance(obj, Blob) and wanted(full):
                 yield full, obj.as_raw_string()
+
+
+def _relabel(problem: ManifestProblem, root: Path, label: str) -> ManifestProblem:
+    """A loader's problem with the temporary folder's paths as ``repo@rev:path`` in the repo."""
+    prefixes = dict.fromkeys([str(root), os.path.realpath(root)])
+
+    def shown(text: str) -> str:
+        for prefix in prefixes:
+            text = text.replace(prefix + os.sep, label).replace(prefix, label.rstrip(":"))
+        return text
+
+    return replace(problem, file=shown(problem.file), message=shown(problem.message))
 
 
 def parse_git_spec(spec: str) -> tuple[str, str, str]:

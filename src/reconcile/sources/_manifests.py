@@ -10,6 +10,7 @@ resource is returned, so nothing bad can reach a plan.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import pathlib
 from collections.abc import Iterable
@@ -170,10 +171,25 @@ def _snapshot(paths: Iterable[pathlib.Path]) -> _Snapshot:
             continue  # named twice, or inside two folders given: read once
         seen.add(real)
         try:
-            files.append((file, file.path.read_bytes()))
+            data = file.path.read_bytes()
         except OSError as err:
             problems.append(ManifestProblem(file.label, f"cannot read: {err.strerror or err}"))
+            continue
+        if not _is_saved_plan(file, data):
+            files.append((file, data))
     return _Snapshot(tuple(files), tuple(problems))
+
+
+def _is_saved_plan(file: _File, data: bytes) -> bool:
+    """A plan saved with ``reconcile plan --out`` into a manifest folder: never a manifest,
+    nor part of the folder's revision (applying it would otherwise find it stale)."""
+    if file.explicit or file.path.suffix.lower() != ".json" or b'"resource_changes"' not in data:
+        return False
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        return False
+    return isinstance(doc, dict) and {"format_version", "resource_changes"} <= doc.keys()
 
 
 def _expand(given: pathlib.Path, problems: list[ManifestProblem]) -> list[_File]:

@@ -25,7 +25,7 @@ import attrs
 from reconcile._diff import Diff
 from reconcile._model import address_of
 from reconcile._provider import Provider
-from reconcile.kube import KubeObject, compare
+from reconcile.kube import KubeObject, compare, without_server_fields
 
 from ._clock import Clock, SimulatedClock
 
@@ -34,8 +34,6 @@ __all__ = ["FakeCluster", "Health"]
 Health = Literal["Healthy", "Progressing", "Degraded", "Missing"]
 Body = dict[str, Any]
 
-#: Metadata only the server writes: never taken from a client, never compared.
-SERVER_METADATA = ("uid", "creationTimestamp", "resourceVersion", "generation", "managedFields")
 _WORKLOADS = ("Deployment", "ReplicaSet", "StatefulSet")
 
 
@@ -223,11 +221,7 @@ def _copy(obj: KubeObject) -> KubeObject:
 
 def _client_part(body: Body) -> Body:
     """What a client may write: no status, no server-owned metadata."""
-    mine = {k: copy.deepcopy(v) for k, v in body.items() if k != "status"}
-    meta = mine.get("metadata")
-    if isinstance(meta, dict):
-        mine["metadata"] = {k: v for k, v in meta.items() if k not in SERVER_METADATA}
-    return mine
+    return copy.deepcopy(without_server_fields(body))
 
 
 def _apply(live: Any, mine: Any, last: Any) -> Any:

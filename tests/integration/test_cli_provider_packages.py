@@ -1,0 +1,296 @@
+"""Provider packages installed with pip, used through the ``reconcile`` console script.
+
+Two real packages are built as wheels here and installed by ``pip install
+--target`` into a temporary folder, which the subprocess gets on its
+``PYTHONPATH``: nothing is installed into the test environment itself, and no
+network or build backend is needed. ``acme-kv`` provides the kind ``acme_kv``
+(pairs kept as files in a folder); ``acme-vault`` provides ``acme_secret`` and its
+factory needs a ``token`` setting.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+QUICKSTART = Path(__file__).resolve().parents[2] / "examples" / "quickstart"
+
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("pip") is None, reason="installing the test packages needs pip"
+)
+
+KV = '''
+"""Key-value pairs kept as files in a folder."""
+from pathlib import Path
+
+import reconcile as rc
+
+
+@rc.resource("acme_kv")
+class Pair:
+    key: str = rc.field(key=True)
+    value: str = ""
+
+
+class Pairs(rc.Provider[Pair]):
+    resource = Pair
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def read(self, want: Pair) -> Pair | None:
+        path = self.folder / want.key
+        return Pair(want.key, path.read_text()) if path.exists() else None
+
+    def create(self, want: Pair) -> Pair:
+        if want.value == "refused":
+            raise RuntimeError("the store refused the value")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / want.key).write_text(want.value)
+        return want
+
+    def update(self, have: Pair, want: Pair, diff: rc.Diff) -> Pair:
+        return self.create(want)
+
+    def delete(self, have: Pair) -> None:
+        (self.folder / have.key).unlink()
+
+
+def factory(settings, base):
+    return [Pairs(base / settings.get("folder", "kv"))]
+'''
+
+VAULT = '''
+"""A kind whose provider cannot work without a token."""
+import reconcile as rc
+
+
+@rc.resource("acme_secret")
+class Secret:
+    name: str = rc.field(key=True)
+
+
+class Secrets(rc.Provider[Secret]):
+    resource = Secret
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def read(self, want):
+        return None
+
+    def create(self, want):
+        return want
+
+    def update(self, have, want, diff):
+        return want
+
+    def delete(self, have):
+        pass
+
+
+def factory(settings, base):
+    return [Secrets(settings["token"])]
+'''
+
+
+def _wheel(folder: Path, dist: str, module: str, source: str, entry: str) -> Path:
+    """A pure-Python wheel holding one module and one ``reconcile.providers`` entry point."""
+    info = f"{dist.replace('-', '_')}-1.0.dist-info"
+    files = {
+        f"{module}.py": source,
+        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n",
+        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\n"
+        "Tag: py3-none-any\n",
+        f"{info}/entry_points.txt": f"[reconcile.providers]\n{entry}\n",
+    }
+    record = [f"{name},sha256={_digest(text)},{len(text.encode())}" for name, text in files.items()]
+    files[f"{info}/RECORD"] = "\n".join([*record, f"{info}/RECORD,,"]) + "\n"
+    wheel = folder / f"{dist.replace('-', '_')}-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return wheel
+
+
+def _digest(text: str) -> str:
+    raw = hashlib.sha256(text.encode()).digest()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+@pytest.fixture(scope="module")
+def packages(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder both packages were pip-installed into."""
+    root = tmp_path_factory.mktemp("packages")
+    wheels = [
+        _wheel(root, "acme-kv", "acme_kv", KV, "kv = acme_kv:factory"),
+        _wheel(root, "acme-vault", "acme_vault", VAULT, "vault = acme_vault:factory"),
+    ]
+    target = root / "site"
+    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index"]
+    done = subprocess.run(
+        [*pip, "--target", str(target), *map(str, wheels)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return target
+
+
+def _reconcile(packages: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    beside = shutil.which("reconcile", path=str(Path(sys.executable).parent))
+    command = [beside] if beside else [sys.executable, "-m", "reconcile"]
+    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "NO_COLOR", "TERM")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(packages), env.get("PYTHONPATH")]))
+    return subprocess.run(
+        [*command, *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+def _project(folder: Path, manifest: str, config: str = "") -> Path:
+    folder.mkdir()
+    (folder / "pairs.yaml").write_text(manifest)
+    (folder / "reconcile.toml").write_text(config)
+    return folder
+
+
+def _quickstart(dest: Path) -> Path:
+    shutil.copytree(QUICKSTART, dest, ignore=shutil.ignore_patterns("site", ".reconcile"))
+    return dest
+
+
+PAIRS = "kind: acme_kv\nspec: {key: colour, value: blue}\n---\nkind: acme_kv\nspec: {key: size}\n"
+
+
+def test_providers_lists_the_installed_packages_kinds(packages: Path) -> None:
+    listed = _reconcile(packages, "providers")
+    assert listed.returncode == 0, listed.stderr
+    lines = {line.split()[0]: line.split()[1:] for line in listed.stdout.splitlines()}
+    assert lines["kv"] == ["acme-kv", "acme_kv"]
+    assert lines["vault"] == ["acme-vault", "acme_secret"]
+    assert lines["files"][0] == "built-in"
+
+
+def test_a_package_kind_plans_applies_and_reports_status(packages: Path, tmp_path: Path) -> None:
+    project = _project(tmp_path / "kv", PAIRS, '[providers.kv]\nfolder = "store"\n')
+    plan = _reconcile(packages, "plan", project)
+    assert plan.returncode == 0, plan.stderr
+    assert "+ acme_kv[colour]" in plan.stdout
+    assert "+ acme_kv[size]" in plan.stdout
+
+    applied = _reconcile(packages, "apply", project, "--yes")
+    assert applied.returncode == 0, applied.stderr
+    assert (project / "store" / "colour").read_text() == "blue"
+    assert (project / "store" / "size").read_text() == ""
+
+    (project / "store" / "colour").write_text("red")
+    status = _reconcile(packages, "status", project)
+    assert status.returncode == 0, status.stderr
+    assert "acme_kv[colour]: value (drift)" in status.stdout
+
+
+def test_pruning_a_package_kind_needs_only_recorded_state(packages: Path, tmp_path: Path) -> None:
+    """With no manifest naming the kind left, its provider still deletes what was applied."""
+    project = _project(tmp_path / "kv", PAIRS)
+    assert _reconcile(packages, "apply", project, "--yes").returncode == 0
+    (project / "pairs.yaml").write_text("")
+    pruned = _reconcile(packages, "apply", project, "--yes")
+    assert pruned.returncode == 0, pruned.stderr
+    assert "2 deleted" in pruned.stdout
+    assert sorted(p.name for p in (project / "kv").iterdir()) == []
+
+
+def test_a_factory_that_needs_a_setting_does_not_break_the_quickstart(
+    packages: Path, tmp_path: Path
+) -> None:
+    project = _quickstart(tmp_path / "quickstart")
+    applied = _reconcile(packages, "apply", project, "--yes")
+    assert applied.returncode == 0, applied.stderr
+    assert "7 created" in applied.stdout
+    assert _reconcile(packages, "status", project).returncode == 0
+
+
+def test_a_factory_missing_its_setting_is_a_clear_error(packages: Path, tmp_path: Path) -> None:
+    project = _project(tmp_path / "vault", "kind: acme_secret\nspec: {name: db}\n")
+    for command in ("plan", "apply", "status"):
+        done = _reconcile(packages, command, project, *(["--yes"] if command == "apply" else []))
+        assert done.returncode == 1
+        assert "Traceback" not in done.stderr
+        config = project / "reconcile.toml"
+        expected = (
+            "Error: provider package 'acme-vault' (entry point 'vault'): "
+            f"missing setting 'token' in [providers.vault] of {config}"
+        )
+        assert expected in done.stderr.replace("\n", ""), done.stderr
+        assert not (project / ".reconcile").exists()  # no state made for a failed command
+    given = _reconcile(packages, "plan", project, "--config", _with(project, "token = 't0k3n'"))
+    assert given.returncode == 0, given.stderr
+    assert "+ acme_secret[db]" in given.stdout
+
+
+def _with(project: Path, setting: str) -> Path:
+    config = project / "reconcile.toml"
+    config.write_text(f"[providers.vault]\n{setting}\n")
+    return config
+
+
+def test_a_failed_step_prints_the_summary_and_its_error_once(
+    packages: Path, tmp_path: Path
+) -> None:
+    manifest = "kind: acme_kv\nspec: {key: bad, value: refused}\n"
+    project = _project(tmp_path / "kv", manifest)
+    done = _reconcile(packages, "apply", project, "--yes")
+    assert done.returncode == 1
+    both = done.stdout + done.stderr
+    assert "Apply complete" not in both
+    assert both.count("Apply failed: 1 failed; 0 created") == 1, both
+    assert both.count("the store refused the value") == 1, both
+    assert "failed  acme_kv[bad] (create)" in done.stderr
+
+
+def test_diff_live_builds_the_providers_of_the_revisions_kinds(
+    packages: Path, tmp_path: Path
+) -> None:
+    """``diff --live`` plans a Git revision whose kinds nothing local declares or recorded."""
+    repo = _project(tmp_path / "repo", PAIRS)
+    git = ["git", "-C", str(repo), "-c", "user.email=t@example.com", "-c", "user.name=t"]
+    for args in (["init", "-q"], ["add", "pairs.yaml"], ["commit", "-qm", "pairs"]):
+        subprocess.run([*git, *args], check=True, capture_output=True)
+    config = tmp_path / "elsewhere" / "reconcile.toml"
+    config.parent.mkdir()
+    config.write_text('[providers.kv]\nfolder = "store"\n')
+    live = ("--from", "HEAD", "--live", "--config", config)
+    done = _reconcile(packages, "diff", "--git", repo, *live)
+    assert done.returncode == 0, done.stderr
+    assert "+ acme_kv[colour]" in done.stdout
+    assert not (config.parent / "store").exists()  # a plan changes nothing
+
+
+def test_diff_between_revisions_reads_a_package_kind(packages: Path, tmp_path: Path) -> None:
+    repo = _project(tmp_path / "repo", PAIRS)
+    git = ["git", "-C", str(repo), "-c", "user.email=t@example.com", "-c", "user.name=t"]
+    subprocess.run([*git, "init", "-q"], check=True, capture_output=True)
+    for text in (PAIRS, PAIRS.replace("blue", "green")):
+        (repo / "pairs.yaml").write_text(text)
+        subprocess.run([*git, "add", "pairs.yaml"], check=True, capture_output=True)
+        subprocess.run([*git, "commit", "-qm", "pairs"], check=True, capture_output=True)
+    done = _reconcile(packages, "diff", "--git", repo, "--from", "HEAD~1", "--to", "HEAD")
+    assert done.returncode == 0, done.stderr
+    assert "acme_kv[colour]" in done.stdout
+    assert "green" in done.stdout
