@@ -498,6 +498,9 @@ class WholeApi(RuleBasedStateMachine):
             note(f"crashed at {self.fuse.blown_at} ({'after' if after else 'before'} the write)")
             assert self.fuse.blown_at is not None
             self.dirty.add(self.fuse.blown_at)
+            # Steps in flight (a replace between its delete and its create, a retry
+            # waiting) left their intents open: their records wait for recovery too.
+            self.dirty |= {i.address for i in self.state.snapshot().intents}
             self.crashed = True
             self.restart()
         finally:
