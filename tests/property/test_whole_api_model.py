@@ -597,7 +597,10 @@ class WholeApiInMemory(WholeApi):
         return self.memory
 
 
+#: Twice the profile's examples (300 under ``ci``): each is cheap, and the paths that
+#: combine a reference, a no-op and a second apply are rare among random steps.
+_MACHINE = settings(stateful_step_count=30, max_examples=2 * settings.default.max_examples)
 TestWholeApi = WholeApi.TestCase
-TestWholeApi.settings = settings(stateful_step_count=30)
+TestWholeApi.settings = _MACHINE
 TestWholeApiInMemory = WholeApiInMemory.TestCase
-TestWholeApiInMemory.settings = settings(stateful_step_count=30)
+TestWholeApiInMemory.settings = _MACHINE
