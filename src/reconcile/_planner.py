@@ -41,6 +41,7 @@ from ._plan import Plan
 from ._provider import Provider
 from ._records import (
     cause_of,
+    deposed_from,
     document,
     load_spec,
     normalized_document,
@@ -252,8 +253,20 @@ def _plan_chosen(
             lifecycle = lifecycle_of(want)
             if record_outdated(record, have, step.depends_on, lifecycle, kind.computed):
                 stale.append(address)
-    steps += [_prune_step(r, seen.get(r.address)) for r in pruned]
+    steps += [_prune_step(r, _unless_replacement(r, seen.get(r.address), records)) for r in pruned]
     return steps, tuple(stale)
+
+
+def _unless_replacement(record: Record, have: Any, records: Mapping[str, Record]) -> Any:
+    """What a pruned record's probe read, or None when a deposed record's probe read the
+    replacement (a thing found by its key): the old object is gone, the new one stays."""
+    owner = deposed_from(record.address)
+    if have is None or owner is None:
+        return have
+    current = records.get(owner)
+    if current is not None and current.outputs and dict(current.outputs) == outputs_of(have):
+        return None
+    return have
 
 
 @attrs.frozen

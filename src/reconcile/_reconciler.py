@@ -38,6 +38,7 @@ from ._recovery import recover
 from ._saved import complete
 from ._secrets import use_salt
 from ._state import ApplyEntry, LockInfo, Record, State
+from ._values import Moved
 
 __all__ = ["Reconciler"]
 
@@ -236,7 +237,7 @@ class Reconciler(GitOps):
 
     def orphans(self, desired: Iterable[Any] = ()) -> list[Any]:
         """Existing things of listable kinds that are neither desired nor recorded."""
-        wanted = {address_of(r) for r in desired}
+        wanted = {address_of(r) for r in desired if not isinstance(r, Moved)}
         records = self.state.snapshot().records if self.state is not None else {}
         found = []
         for provider in self._providers.values():

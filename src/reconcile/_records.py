@@ -238,12 +238,15 @@ def rebuild(
 
     A record that does not fit ``cls`` (written by an older version, or edited by
     hand) raises ``StateError`` naming its address (``address``, else its kind and
-    recorded key) and each field at fault.
+    recorded key) and each field at fault. ``address`` also gives the key fields:
+    a record ``moved`` to it keeps the old key in its spec until it is rewritten.
     """
     doc = dict(spec)
     for f in spec_of(cls).sensitive_fields:
         doc.pop(f.name, None)
     doc.update(outputs)
+    if address is not None:
+        doc.update(_keys_in(cls, address, doc))
     rebuilt, problems = structure_reported(doc, cls)
     if problems:
         found = "; ".join(_problem_text(doc, p.path, p.message) for p in problems)
@@ -253,6 +256,19 @@ def rebuild(
             "and apply to rewrite the record, or restore the state from a backup"
         )
     return rebuilt
+
+
+def _keys_in(cls: type[Any], address: str, doc: Mapping[str, Any]) -> dict[str, str]:
+    """The key values ``address`` names where ``doc`` holds others (a moved record's)."""
+    spec = spec_of(cls)
+    prefix = f"{spec.kind}["
+    if not address.startswith(prefix) or not address.endswith("]"):
+        return {}
+    inner = address[len(prefix) : -1]
+    values = [inner] if len(spec.keys) == 1 else inner.split(",")
+    if len(values) != len(spec.keys):
+        return {}  # a comma inside a key value: the address cannot say which is which
+    return {k: v for k, v in zip(spec.keys, values, strict=True) if str(doc.get(k)) != v}
 
 
 def _recorded_address(cls: type[Any], doc: Mapping[str, Any]) -> str:

@@ -26,7 +26,7 @@ from ._secrets import Redacted
 from ._serialize import structure
 from ._state import Record
 from ._steps import Action, Step
-from ._values import Ref
+from ._values import Moved, Ref
 
 __all__ = ["complete"]
 
@@ -51,7 +51,7 @@ def complete(
     ``reads`` retries a read raising ``TransientError``, as planning does.
     """
     reads = reads or Retrying()
-    supplied = {address_of(r): r for r in desired or ()}
+    supplied = {address_of(r): r for r in desired or () if not isinstance(r, Moved)}
     out = []
     for step in plan.steps:
         if plan.saved and step.action is Action.NOOP:
@@ -64,14 +64,22 @@ def complete(
             want, declared = _resupplied(step, supplied, plan.salt)
             step = attrs.evolve(step, desired=want, declared=declared)
         if plan.saved and step.action is not Action.FORGET:
-            step = _reobserved(step, providers[step.kind], plan.salt, reads)
+            record = (records or {}).get(step.address)
+            step = _reobserved(step, providers[step.kind], plan.salt, reads, record)
         out.append(step)
     return tuple(out)
 
 
-def _reobserved(step: Step, provider: Provider[Any], salt: str, reads: Retrying) -> Step:
-    """Read again what a saved plan saw; any difference makes the plan stale."""
+def _reobserved(
+    step: Step, provider: Provider[Any], salt: str, reads: Retrying, record: Record | None
+) -> Step:
+    """Read again what a saved plan saw; any difference makes the plan stale.
+
+    A step whose resources the JSON hides (a secret to destroy) is read by its record.
+    """
     probe = step.desired if step.desired is not None else step.actual
+    if probe is None and record is not None:
+        probe = rebuild(provider.resource, record.spec, record.outputs, address=step.address)
     if probe is None:
         if step.action in _NEEDS_HAVE:
             raise StalePlanError(f"{step.address}: cannot re-read it to check the saved plan")
@@ -92,7 +100,7 @@ def _unchanged(
     if declared is not None:
         probe = without_refs(with_outputs(declared, outputs))
     elif record is not None:
-        probe = rebuild(provider.resource, record.spec, record.outputs)
+        probe = rebuild(provider.resource, record.spec, record.outputs, address=step.address)
     else:
         return step  # neither given nor recorded: nothing refers to what it is
     have = reads.call(step.address, "read", lambda: provider.read(probe))
@@ -116,8 +124,19 @@ def _resupplied(step: Step, supplied: Mapping[str, Any], salt: str) -> tuple[Any
             if given.get(name) != value:
                 raise StalePlanError(f"{step.address}: {name} changed since planning")
             doc[name] = getattr(declared, name)
-    want = attrs.evolve(structure(doc, type(declared)), depends_on=step.depends_on)
+    want = attrs.evolve(
+        structure(doc, type(declared)), depends_on=step.depends_on, **_references(step, declared)
+    )
     return want, declared
+
+
+def _references(step: Step, declared: Any) -> dict[str, Any]:
+    """The fields holding references, as the plan saw them (nested: as declared), which
+    apply resolves; the plan's ``after`` shows them only as known after apply."""
+    return {
+        str(path[0]): Ref(address, field) if len(path) == 1 else getattr(declared, str(path[0]))
+        for path, address, field in step.references
+    }
 
 
 def _with_resources(step: Step) -> Step:

@@ -11,6 +11,7 @@ import pytest
 
 import reconcile as rc
 from reconcile.sources import load_manifests
+from reconcile.testing import MemoryProvider
 
 
 @rc.resource("mv_vm")
@@ -18,6 +19,11 @@ class Vm:
     name: str = rc.field(key=True)
     size: str = "small"
     id: str | None = rc.field(default=None, computed=True)
+
+
+@rc.resource("mv_listed")
+class Listed:
+    name: str = rc.field(key=True)
 
 
 class Cloud(rc.Provider[Vm]):
@@ -98,3 +104,55 @@ def test_a_bad_moved_document_is_named_by_file_and_line():
     (folder / "m.yaml").write_text("kind: moved\nspec: {from: 'mv_vm[a]'}\n")
     with pytest.raises(rc.ManifestError, match=r"m\.yaml:2.*from: ADDRESS, to: ADDRESS"):
         load_manifests(folder)
+
+
+def test_orphans_takes_the_desired_state_with_its_moves():
+    """The list given to plan, moved declarations included, is the list orphans() takes."""
+    world = MemoryProvider(Listed)
+    reconciler = rc.Reconciler([world], state=rc.MemoryState())
+    assert reconciler.converge([Listed("old")]).converged
+    world.remove("mv_listed[old]")
+    world.put(Listed("new"))
+    world.put(Listed("stray"))
+    desired = [Listed("new"), rc.moved("mv_listed[old]", "mv_listed[new]")]
+    assert [rc.address_of(o) for o in reconciler.orphans(desired)] == ["mv_listed[stray]"]
+
+
+def test_a_plan_applies_with_the_desired_state_and_its_moves():
+    """``apply(plan, desired=...)`` takes the list plan took, moved declarations included."""
+    vms, reconciler = _cloud()
+    assert reconciler.converge([Vm("old")]).converged
+    desired = [Vm("new"), rc.moved("mv_vm[old]", "mv_vm[new]")]
+    assert reconciler.apply(reconciler.plan(desired), desired=desired).ok
+    assert set(reconciler.state.snapshot().records) == {"mv_vm[new]"}
+    assert vms.calls["create"] == 1
+
+
+def _renamed_in_the_world(tmp_path: Path) -> tuple[MemoryProvider[Listed], rc.Reconciler]:
+    """A thing found by its key, renamed by hand from old to new after it was applied."""
+    world = MemoryProvider(Listed)
+    reconciler = rc.Reconciler([world], state=rc.SQLiteState(tmp_path / "state.db"))
+    assert reconciler.converge([Listed("old")]).converged
+    world.remove("mv_listed[old]")
+    world.put(Listed("new"))
+    return world, reconciler
+
+
+def test_a_move_to_an_address_no_longer_declared_destroys_what_moved(tmp_path):
+    """The moved record is read at its new address, not at the key its spec kept."""
+    world, reconciler = _renamed_in_the_world(tmp_path)
+    plan = reconciler.plan([rc.moved("mv_listed[old]", "mv_listed[new]")])
+    assert [(s.address, s.action) for s in plan.steps] == [("mv_listed[new]", rc.Action.DELETE)]
+    assert reconciler.apply(plan).ok
+    assert list(world) == []
+    assert reconciler.state.snapshot().records == {}
+
+
+def test_a_saved_plan_with_a_move_applies_without_the_desired_state(tmp_path):
+    world, reconciler = _renamed_in_the_world(tmp_path)
+    desired = [Listed("new"), rc.moved("mv_listed[old]", "mv_listed[new]")]
+    plan = rc.Plan.from_json(reconciler.plan(desired).to_json())
+    assert reconciler.apply(plan).ok
+    assert set(reconciler.state.snapshot().records) == {"mv_listed[new]"}
+    assert reconciler.plan(desired).is_empty
+    assert list(world) == [Listed("new")]

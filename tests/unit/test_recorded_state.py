@@ -1047,6 +1047,28 @@ def test_an_old_object_whose_destroy_failed_is_deposed_then_destroyed(state):
     assert reconciler.plan([Machine("web", image="alpine")]).is_empty
 
 
+def test_a_deposed_object_read_by_its_key_is_gone_once_the_key_finds_its_replacement(state):
+    """Found by the whole-API model: with a provider that finds things by key, reading
+    the deposed record found the replacement, and the next plan destroyed it."""
+    ids = itertools.count(1)
+    world = MemoryProvider(
+        Machine, fill=lambda m: m if m.id else attrs.evolve(m, id=f"k-{next(ids)}")
+    )
+    reconciler = rc.Reconciler([world], state=state)
+    assert reconciler.converge([Machine("web")]).converged
+    world.fail("delete")  # the old one cannot be destroyed: it stays deposed
+    assert not reconciler.apply(reconciler.plan([Machine("web", image="alpine")])).ok
+    assert list(_deposed(state).values()) == [{"id": "k-1"}]
+
+    plan = reconciler.plan([Machine("web", image="alpine")])
+    (action,) = [x for a, x in _actions(plan).items() if "~deposed-" in a]
+    assert action is rc.Action.FORGET, plan.render()
+    assert reconciler.apply(plan).ok
+    assert [(m.image, m.id) for m in world] == [("alpine", "k-2")]
+    assert set(_records(state)) == {"rs_machine[web]"}
+    assert reconciler.plan([Machine("web", image="alpine")]).is_empty
+
+
 def test_a_partly_created_replacement_still_deposes_the_old_object(state):
     cloud = MachineCloud()
     reconciler = rc.Reconciler([cloud], state=state)
