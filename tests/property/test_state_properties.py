@@ -17,7 +17,6 @@ A new ``Reconciler`` on the same state object then plays the next process.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import contextlib
 import datetime
 import itertools
@@ -34,6 +33,7 @@ from hypothesis import strategies as st
 
 import reconcile as rc
 from reconcile.testing import MemoryProvider
+from tests.crashes import Crash, Fuse, InlineExecutor
 
 # -- the world ---------------------------------------------------------------------------
 
@@ -86,36 +86,6 @@ class Cloud(rc.Provider[VM]):
         return list(self.objects.values())
 
 
-class Crash(BaseException):
-    """A kill: not an ``Exception``, so nothing in the engine may swallow it."""
-
-
-class Fuse:
-    """Counts provider writes across kinds; blows before or after the Nth one when armed."""
-
-    def __init__(self) -> None:
-        self.left: int | None = None
-        self.after = False
-        self.blown = False
-
-    def arm(self, nth: int, after: bool) -> None:
-        self.left, self.after, self.blown = nth, after, False
-
-    def disarm(self) -> None:
-        self.left = None
-
-    def write(self, call: Callable[[], Any]) -> Any:
-        if self.left is None:
-            return call()
-        self.left -= 1
-        if self.left > 0:
-            return call()
-        self.left, self.blown = None, True
-        if self.after:
-            call()
-        raise Crash
-
-
 class _Crashing(rc.Provider[Any]):
     blocking_io = False
 
@@ -133,15 +103,15 @@ class _Crashing(rc.Provider[Any]):
         return self.inner.diff(want, have)
 
     def create(self, want: Any) -> Any:
-        return self.fuse.write(lambda: self.inner.create(want))
+        return self.fuse.write(rc.address_of(want), lambda: self.inner.create(want))
 
     def update(self, have: Any, want: Any, diff: rc.Diff) -> Any:
         theirs = _foreign(have)
         assert _foreign(want) == theirs, f"an update changes another writer's key: {diff}"
-        return self.fuse.write(lambda: self.inner.update(have, want, diff))
+        return self.fuse.write(rc.address_of(want), lambda: self.inner.update(have, want, diff))
 
     def delete(self, have: Any) -> None:
-        self.fuse.write(lambda: self.inner.delete(have))
+        self.fuse.write(rc.address_of(have), lambda: self.inner.delete(have))
 
 
 def _foreign(res: Any) -> dict[str, str]:
@@ -155,18 +125,6 @@ class CrashingCloud(_Crashing):
 
 class CrashingItems(_Crashing):
     resource = Item
-
-
-class InlineExecutor(cf.Executor):
-    """Runs each step in the caller's thread, so a ``Crash`` escapes as a kill would."""
-
-    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> cf.Future[Any]:
-        future: cf.Future[Any] = cf.Future()
-        try:
-            future.set_result(fn(*args, **kwargs))
-        except Exception as err:
-            future.set_exception(err)
-        return future
 
 
 class World:

@@ -20,7 +20,6 @@ read and write faults. After every step:
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import inspect
 import itertools
 import json
@@ -43,6 +42,7 @@ from hypothesis.stateful import (
 
 import reconcile as rc
 from reconcile.testing import MemoryProvider, SimulatedClock
+from tests.crashes import Crash, Fuse, InlineExecutor
 
 # -- the resources: references, replace fields, secrets ----------------------------------
 
@@ -100,36 +100,6 @@ def _name_of(address: str) -> str:
 # -- the world: providers that can crash mid-write ------------------------------------------
 
 
-class Crash(BaseException):
-    """A kill: not an ``Exception``, so nothing in the engine may swallow it."""
-
-
-class Fuse:
-    """Counts provider writes across kinds; blows before or after the Nth one when armed."""
-
-    def __init__(self) -> None:
-        self.left: int | None = None
-        self.after = False
-        self.blown_at: str | None = None
-
-    def arm(self, nth: int, after: bool) -> None:
-        self.left, self.after, self.blown_at = nth, after, None
-
-    def disarm(self) -> None:
-        self.left = None
-
-    def write(self, address: str, call: Callable[[], Any]) -> Any:
-        if self.left is None:
-            return call()
-        self.left -= 1
-        if self.left > 0:
-            return call()
-        self.left, self.blown_at = None, address
-        if self.after:
-            call()
-        raise Crash
-
-
 class Live(MemoryProvider[Any]):
     """A ``MemoryProvider`` whose writes go through the fuse; ``fill`` assigns fresh ids."""
 
@@ -167,18 +137,6 @@ class Vault(Live):
         stored = self.get(rc.address_of(have))
         same = stored is not None and attrs.evolve(stored, password=None) == have
         super().delete(stored if same else have)  # what was read, whatever its password
-
-
-class InlineExecutor(cf.Executor):
-    """Runs each step in the caller's thread: deterministic, and a ``Crash`` escapes."""
-
-    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> cf.Future[Any]:
-        future: cf.Future[Any] = cf.Future()
-        try:
-            future.set_result(fn(*args, **kwargs))
-        except Exception as err:
-            future.set_exception(err)
-        return future
 
 
 @attrs.frozen

@@ -8,7 +8,6 @@ are addressed by an id the provider chooses, so ``read`` needs the recorded id.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import contextlib
 import getpass
 import itertools
@@ -29,6 +28,7 @@ import pytest
 
 import reconcile as rc
 from reconcile.testing import InjectedFailure, MemoryProvider
+from tests.crashes import Crash, InlineExecutor
 
 # -- resources and providers -----------------------------------------------------
 
@@ -856,36 +856,20 @@ def test_a_saved_plan_with_secrets_needs_the_same_desired_state(state):
 # -- crash recovery, two stories (the property test covers the rest) ---------------------------
 
 
-class _Killed(BaseException):
-    """Stands in for SIGKILL: not an Exception, so the engine must not treat it as a failure."""
-
-
-class InlineExecutor(cf.Executor):
-    """Runs each step in the caller's thread; a BaseException escapes as a kill would."""
-
-    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> cf.Future[Any]:
-        future: cf.Future[Any] = cf.Future()
-        try:
-            future.set_result(fn(*args, **kwargs))
-        except Exception as err:
-            future.set_exception(err)
-        return future
-
-
 def _dies_after_first_create(cloud: Cloud) -> None:
     real_create = cloud.create
 
     def create_then_die(want: VM) -> VM:
         real_create(want)
         del cloud.create  # the process is gone; the next one runs the real code
-        raise _Killed
+        raise Crash
 
     cloud.create = create_then_die  # type: ignore[method-assign]
 
 
 def test_a_create_killed_after_the_remote_call_is_adopted_not_repeated(state, cloud):
     _dies_after_first_create(cloud)
-    with pytest.raises(_Killed):
+    with pytest.raises(Crash):
         rc.Reconciler([cloud], state=state, executor=InlineExecutor()).converge([VM("web")])
     assert "rs_vm[web]" not in _records(state)
     assert [i.address for i in state.snapshot().intents] == ["rs_vm[web]"]
@@ -907,7 +891,7 @@ def test_a_kill_inside_a_worker_thread_is_not_taken_for_an_ordinary_failure(stat
     round creates a second VM and the first is orphaned.
     """
     _dies_after_first_create(cloud)
-    with contextlib.suppress(_Killed):
+    with contextlib.suppress(Crash):
         rc.Reconciler([cloud], state=state).converge([VM("web")])
     rc.Reconciler([cloud], state=state).converge([VM("web")])
     assert [vm.id for vm in cloud.objects.values()] == ["i-1"], (
@@ -920,7 +904,7 @@ def _killed_at_next(provider: Any, method: str) -> None:
 
     def die(*args: Any) -> Any:
         delattr(provider, method)  # the process is gone; the next one runs the real code
-        raise _Killed
+        raise Crash
 
     setattr(provider, method, die)
 
@@ -928,7 +912,7 @@ def _killed_at_next(provider: Any, method: str) -> None:
 def _kill_during_update(state: rc.State, items: MemoryProvider[Item], desired: list[Item]) -> None:
     _killed_at_next(items, "update")
     inline = rc.Reconciler([items], state=state, executor=InlineExecutor(), parallelism=1)
-    with pytest.raises(_Killed):
+    with pytest.raises(Crash):
         inline.converge(desired)
     assert len(state.snapshot().intents) == 1
 
@@ -955,11 +939,11 @@ def test_an_update_killed_after_the_call_still_removes_keys_it_added(state, item
     def update_then_die(*args: Any) -> Any:
         real_update(*args)
         del items.update
-        raise _Killed
+        raise Crash
 
     items.update = update_then_die  # type: ignore[method-assign]
     inline = rc.Reconciler([items], state=state, executor=InlineExecutor(), parallelism=1)
-    with pytest.raises(_Killed):
+    with pytest.raises(Crash):
         inline.converge([Item("cfg", labels={"app": "web", "tier": "front"})])
     assert items.get("rs_item[cfg]").labels == {"app": "web", "owner": "ops", "tier": "front"}
 
@@ -1093,11 +1077,11 @@ def test_a_replace_killed_between_create_and_destroy_leaves_no_orphan(state, kil
         if kill == "after the destroy":
             real_delete(have)
         del cloud.delete
-        raise _Killed
+        raise Crash
 
     cloud.delete = die  # type: ignore[method-assign]
     inline = rc.Reconciler([cloud], state=state, executor=InlineExecutor(), parallelism=1)
-    with pytest.raises(_Killed):
+    with pytest.raises(Crash):
         inline.converge([Machine("web", image="alpine")])
     assert list(_deposed(state).values()) == [{"id": "i-1"}]
 
@@ -1111,7 +1095,7 @@ def test_a_replace_killed_right_after_its_create_adopts_the_replacement(state):
     rc.Reconciler([cloud], state=state).converge([Machine("web")])
     _dies_after_first_create(cloud)
     inline = rc.Reconciler([cloud], state=state, executor=InlineExecutor(), parallelism=1)
-    with pytest.raises(_Killed):
+    with pytest.raises(Crash):
         inline.converge([Machine("web", image="alpine")])
     assert _records(state)["rs_machine[web]"].outputs == {"id": "i-1"}
 

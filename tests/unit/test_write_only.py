@@ -8,17 +8,16 @@ itself is never shown or stored in clear.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import logging
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import strategies as st
 
 import reconcile as rc
 from reconcile.testing import MemoryProvider, ProviderConformance, strategies
+from tests.crashes import Crash, InlineExecutor
 
 SECRET = "pw-hunter2-7f3a"
 ROTATED = "pw-rotated-91c4"
@@ -144,10 +143,6 @@ def test_a_saved_plan_with_a_write_only_noop_applies(tmp_path: Path) -> None:
     state.close()
 
 
-class Crash(BaseException):
-    """A kill between the provider's write and its record: nothing may swallow it."""
-
-
 class CrashAfterWrite(rc.Provider[User]):
     """Writes through to ``inner``, then dies before the engine can record the write."""
 
@@ -173,25 +168,13 @@ class CrashAfterWrite(rc.Provider[User]):
         raise Crash
 
 
-class Inline(cf.Executor):
-    """Runs each step in the caller's thread, so a ``Crash`` escapes as a kill would."""
-
-    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> cf.Future[Any]:
-        future: cf.Future[Any] = cf.Future()
-        try:
-            future.set_result(fn(*args, **kwargs))
-        except Exception as err:
-            future.set_exception(err)
-        return future
-
-
 @pytest.mark.parametrize("before", [[], [User("ann", password=SECRET)]], ids=["create", "update"])
 def test_a_crash_after_writing_the_secret_recovers_and_converges(
     state: rc.State, before: list[User]
 ) -> None:
     users = MemoryProvider(User)
     rc.Reconciler([users], state=state).converge(before)
-    crashing = rc.Reconciler([CrashAfterWrite(users)], state=state, executor=Inline())
+    crashing = rc.Reconciler([CrashAfterWrite(users)], state=state, executor=InlineExecutor())
     with pytest.raises(Crash):
         crashing.apply(crashing.plan([User("ann", password=ROTATED)]))
     assert state.snapshot().intents, "the crash left no open intent to recover"
