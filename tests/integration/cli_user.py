@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,13 +31,20 @@ def user_env() -> dict[str, str]:
 
 
 def reconcile(
-    cwd: Path, *args: str | Path, code: int = 0, stdin: str | None = None
+    cwd: Path | None,
+    *args: str | Path,
+    code: int | None = 0,
+    stdin: str | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """``reconcile ARGS`` in ``cwd``; asserts the exit code and that no traceback is shown."""
+    """``reconcile ARGS`` in ``cwd`` with ``env`` added; asserts that no traceback is shown.
+
+    The exit code must be ``code``; ``code=None`` leaves it to the caller to check.
+    """
     done = subprocess.run(
         [str(RECONCILE), *map(str, args)],
         cwd=cwd,
-        env=user_env(),
+        env={**user_env(), **(env or {})},
         input=stdin if stdin is not None else "",
         capture_output=True,
         text=True,
@@ -44,7 +52,8 @@ def reconcile(
         check=False,
     )
     shown = f"$ reconcile {' '.join(map(str, args))}\n{done.stdout}\n--- stderr:\n{done.stderr}"
-    assert done.returncode == code, f"exit {done.returncode}, wanted {code}\n{shown}"
+    if code is not None:
+        assert done.returncode == code, f"exit {done.returncode}, wanted {code}\n{shown}"
     assert "Traceback" not in done.stdout + done.stderr, shown
     return done
 
