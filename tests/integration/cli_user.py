@@ -22,6 +22,17 @@ TIMEOUT = 120
 GENERATED = shutil.ignore_patterns("site", ".reconcile", "__pycache__")
 
 
+# The reconcile.toml of a project whose manifests come from Git (the quickstart's settings).
+QUICKSTART_TOML = '[state]\npath = ".reconcile/state.db"\n\n[providers.files]\nroot = "site"\n'
+# Git reads neither the system's nor the user's configuration.
+GIT_ALONE = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull}
+
+
+def home_env(home: Path) -> dict[str, str]:
+    """Extra variables for a user whose home is ``home`` and whose Git has no configuration."""
+    return {"HOME": str(home), **GIT_ALONE}
+
+
 def user_env() -> dict[str, str]:
     """The environment of a user whose PATH starts with this virtualenv (no colours)."""
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
@@ -65,12 +76,42 @@ def git(repo: Path, *args: str, author: str = "Ann <ann@example.org>") -> str:
     config += ["-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"]
     done = subprocess.run(
         ["git", "-C", str(repo), *config, *args],
+        env={**os.environ, **GIT_ALONE},
         capture_output=True,
         text=True,
         check=True,
         timeout=TIMEOUT,
     )
     return done.stdout.strip()
+
+
+def commit(
+    repo: Path,
+    files: Mapping[str, str | None],
+    subject: str,
+    *,
+    author: str = "Ann <ann@example.org>",
+    allow_empty: bool = False,
+) -> str:
+    """Write ``files`` in ``repo`` (``None`` deletes one) and commit them all; returns the hash."""
+    for name, text in files.items():
+        path = repo / name
+        if text is None:
+            path.unlink()
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+    git(repo, "add", "-A", author=author)
+    git(
+        repo,
+        "commit",
+        "-q",
+        *(["--allow-empty"] if allow_empty else []),
+        "-m",
+        subject,
+        author=author,
+    )
+    return git(repo, "rev-parse", "HEAD", author=author)
 
 
 def copy_example(name: str, into: Path) -> Path:
@@ -81,3 +122,16 @@ def copy_example(name: str, into: Path) -> Path:
     else:
         shutil.copy2(EXAMPLES / name, target)
     return target
+
+
+def git_project(root: Path) -> Path:
+    """``root`` with reconcile.toml and ./repo: the quickstart manifests as apps/ on main."""
+    repo = root / "repo"
+    (repo / "apps").mkdir(parents=True)
+    (root / "reconcile.toml").write_text(QUICKSTART_TOML)
+    git(repo, "init", "-q")
+    for page in (EXAMPLES / "quickstart" / "manifests").glob("*.yaml"):
+        (repo / "apps" / page.name).write_text(page.read_text())
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "add site")
+    return root

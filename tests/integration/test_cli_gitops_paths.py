@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -23,26 +22,14 @@ import reconcile as rc
 from reconcile.sources import GitSource
 from reconcile.testing import MemoryProvider
 
+from .cli_user import RECONCILE, commit, git, home_env, reconcile
+
 pytestmark = [
     pytest.mark.skipif(shutil.which("git") is None, reason="the git binary is needed"),
     pytest.mark.skipif(os.name != "posix", reason="POSIX paths and processes"),
 ]
 
-CONSOLE_SCRIPT = Path(sys.executable).parent / "reconcile"
-
-
-def _env(home: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "HOME": str(home),
-        "NO_COLOR": "1",
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CONFIG_GLOBAL": os.devnull,
-        "GIT_AUTHOR_NAME": "Ann Author",
-        "GIT_AUTHOR_EMAIL": "ann@example.org",
-        "GIT_COMMITTER_NAME": "Ann Author",
-        "GIT_COMMITTER_EMAIL": "ann@example.org",
-    }
+AUTHOR = "Ann Author <ann@example.org>"
 
 
 def _file(path: str, content: str) -> str:
@@ -57,29 +44,14 @@ class Site:
     live: Path
 
     def git(self, *args: str) -> str:
-        done = subprocess.run(
-            ["git", *args], cwd=self.repo, env=_env(self.root), check=True,
-            capture_output=True, text=True,
-        )  # fmt: skip
-        return done.stdout.strip()
+        return git(self.repo, *args, author=AUTHOR)
 
     def commit(self, files: Mapping[str, str | None], subject: str) -> str:
-        for name, text in files.items():
-            path = self.repo / name
-            if text is None:
-                path.unlink()
-            else:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(text)
-        self.git("add", "-A")
-        self.git("commit", "-q", "--allow-empty", "-m", subject)
-        return self.git("rev-parse", "HEAD")
+        return commit(self.repo, files, subject, author=AUTHOR, allow_empty=True)
 
     def reconcile(self, *args: str) -> subprocess.CompletedProcess[str]:
-        argv = [str(CONSOLE_SCRIPT), *args, "--config", str(self.config)]
-        return subprocess.run(
-            argv, env=_env(self.root), capture_output=True, text=True, timeout=120
-        )
+        more = ["--config", str(self.config)]
+        return reconcile(None, *args, *more, code=None, env=home_env(self.root))
 
     def apply(self, *more: str) -> subprocess.CompletedProcess[str]:
         return self.reconcile("apply", "--git", f"{self.repo}@main:site", "--yes", *more)
@@ -94,7 +66,7 @@ README = {"site/README.md": "The site's pages; Git keeps a folder only while it 
 
 @pytest.fixture
 def site(tmp_path: Path) -> Site:
-    if not CONSOLE_SCRIPT.exists():
+    if not RECONCILE.exists():
         pytest.skip("the reconcile console script is not installed in this environment")
     repo, config, live = tmp_path / "repo", tmp_path / "config", tmp_path / "live"
     for folder in (repo, config, live):

@@ -15,19 +15,20 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from .cli_user import RECONCILE, commit, git, home_env, reconcile
+
 pytestmark = [
     pytest.mark.skipif(shutil.which("git") is None, reason="the git binary is needed"),
     pytest.mark.skipif(os.name != "posix", reason="POSIX paths and processes"),
 ]
 
-CONSOLE_SCRIPT = Path(sys.executable).parent / "reconcile"
+AUTHOR = "Ann Author <ann@example.org>"
 CORPUS = Path(
     os.environ.get(
         "RECONCILE_CORPUS", Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
@@ -36,25 +37,11 @@ CORPUS = Path(
 HISTORY = CORPUS / "gitops" / "argocd-example-apps-history"
 
 
-def _env(home: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "HOME": str(home),
-        "NO_COLOR": "1",
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CONFIG_GLOBAL": os.devnull,
-        "GIT_AUTHOR_NAME": "Ann Author",
-        "GIT_AUTHOR_EMAIL": "ann@example.org",
-        "GIT_COMMITTER_NAME": "Ann Author",
-        "GIT_COMMITTER_EMAIL": "ann@example.org",
-    }
-
-
 class World:
     """A Git repository, a configuration folder and the console script run against both."""
 
     def __init__(self, root: Path, config: str) -> None:
-        if not CONSOLE_SCRIPT.exists():
+        if not RECONCILE.exists():
             pytest.skip("the reconcile console script is not installed in this environment")
         self.root, self.repo = root, root / "repo"
         self.repo.mkdir()
@@ -64,33 +51,17 @@ class World:
         self.git("init", "-q", "-b", "main")
 
     def git(self, *args: str) -> str:
-        done = subprocess.run(
-            ["git", *args], cwd=self.repo, env=_env(self.root), check=True,
-            capture_output=True, text=True,
-        )  # fmt: skip
-        return done.stdout.strip()
+        return git(self.repo, *args, author=AUTHOR)
 
     def commit(self, files: Mapping[str, str | None], subject: str) -> str:
-        for name, text in files.items():
-            if text is None:
-                (self.repo / name).unlink()
-            else:
-                (self.repo / name).parent.mkdir(parents=True, exist_ok=True)
-                (self.repo / name).write_text(text)
-        self.git("add", "-A")
-        self.git("commit", "-q", "-m", subject)
-        return self.git("rev-parse", "HEAD")
+        return commit(self.repo, files, subject, author=AUTHOR)
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        argv = [str(CONSOLE_SCRIPT), *args, "--config", str(self.config)]
-        env = _env(self.root)
-        return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+        more = ["--config", str(self.config)]
+        return reconcile(None, *args, *more, code=None, env=home_env(self.root))
 
     def ok(self, *args: str) -> str:
-        done = self.run(*args)
-        assert done.returncode == 0, done.stdout + done.stderr
-        assert "Traceback" not in done.stderr
-        return done.stdout
+        return reconcile(None, *args, "--config", str(self.config), env=home_env(self.root)).stdout
 
 
 def _deployment(image: str) -> str:

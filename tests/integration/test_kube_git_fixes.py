@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,8 @@ from reconcile.kube import load_kube_documents, read_kube_documents
 from reconcile.sources import GitSource
 from reconcile.testing import FakeCluster
 
+from .cli_user import commit, git
+
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="the git binary is needed")
 
 
@@ -31,26 +32,10 @@ class Repo:
     def __init__(self, root: Path) -> None:
         self.root = root
         root.mkdir()
-        self.git("init", "-q", "-b", "main")
-
-    def git(self, *args: str) -> str:
-        env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull}
-        who = ["-c", "user.name=Ann", "-c", "user.email=ann@example.org"]
-        done = subprocess.run(
-            ["git", *who, *args], cwd=self.root, env=env, check=True, capture_output=True, text=True
-        )
-        return done.stdout.strip()
+        git(root, "init", "-q", "-b", "main")
 
     def commit(self, files: Mapping[str, str | None], subject: str) -> str:
-        for name, text in files.items():
-            if text is None:
-                (self.root / name).unlink()
-            else:
-                (self.root / name).parent.mkdir(parents=True, exist_ok=True)
-                (self.root / name).write_text(text)
-        self.git("add", "-A")
-        self.git("commit", "-q", "-m", subject)
-        return self.git("rev-parse", "HEAD")
+        return commit(self.root, files, subject)
 
 
 def _kube(allow_unsupported: bool = True) -> Callable[[Path], list[Any]]:
@@ -84,18 +69,24 @@ KUSTOMIZATION = (
 NAMESPACE = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n"
 
 
-# -- defect 6: one Kustomization document beside 24 objects ------------------------------
-
-
-def test_a_kustomization_document_costs_only_itself_and_prune_keeps_the_rest(
-    tmp_path: Path,
-) -> None:
+def _released(tmp_path: Path) -> tuple[Repo, FakeCluster, rc.Reconciler, GitSource]:
+    """The release and its namespace committed to a new repository and synced to a cluster."""
     repo = Repo(tmp_path / "repo")
     repo.commit({"apps/release.yaml": RELEASE, "apps/namespace.yaml": NAMESPACE}, "release")
     cluster = FakeCluster()
     reconciler = rc.Reconciler([cluster], state=rc.MemoryState())
     source = GitSource(repo.root, "main", "apps", loader=_kube())
     assert reconciler.sync(source).ok
+    return repo, cluster, reconciler, source
+
+
+# -- defect 6: one Kustomization document beside 24 objects ------------------------------
+
+
+def test_a_kustomization_document_costs_only_itself_and_prune_keeps_the_rest(
+    tmp_path: Path,
+) -> None:
+    repo, cluster, reconciler, source = _released(tmp_path)
     assert len(cluster) == 25
 
     repo.commit({"apps/release.yaml": RELEASE + "---\n" + KUSTOMIZATION}, "kustomize it")
@@ -123,12 +114,7 @@ def test_the_kustomization_document_alone_is_reported_by_its_index(tmp_path: Pat
 def test_a_revision_whose_file_cannot_be_read_whole_is_refused_and_prunes_nothing(
     tmp_path: Path,
 ) -> None:
-    repo = Repo(tmp_path / "repo")
-    repo.commit({"apps/release.yaml": RELEASE, "apps/namespace.yaml": NAMESPACE}, "release")
-    cluster = FakeCluster()
-    reconciler = rc.Reconciler([cluster], state=rc.MemoryState())
-    source = GitSource(repo.root, "main", "apps", loader=_kube())
-    assert reconciler.sync(source).ok
+    repo, cluster, reconciler, source = _released(tmp_path)
     broken = RELEASE + "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: [unclosed\n"
     head = repo.commit({"apps/release.yaml": broken}, "a broken document")
     with pytest.raises(rc.ManifestError) as refused:
