@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from .cli_user import copy_example, git, reconcile
+from .cli_user import copy_example, git, git_project, reconcile
 
 QUICKSTART_MANIFESTS = Path(__file__).resolve().parents[2] / "examples/quickstart/manifests"
-TOML = '[state]\npath = ".reconcile/state.db"\n\n[providers.files]\nroot = "site"\n'
 CSS = "file[public/css/site.css]"
 
 
@@ -26,16 +25,7 @@ def quickstart(tmp_path: Path) -> Path:
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A folder with reconcile.toml and ./repo: the quickstart manifests as apps/ on main."""
-    root = tmp_path / "project"
-    repo = root / "repo"
-    (repo / "apps").mkdir(parents=True)
-    (root / "reconcile.toml").write_text(TOML)
-    git(repo, "init", "-q")
-    for page in QUICKSTART_MANIFESTS.glob("*.yaml"):
-        (repo / "apps" / page.name).write_text(page.read_text())
-    git(repo, "add", ".")
-    git(repo, "commit", "-qm", "add site")
-    return root
+    return git_project(tmp_path / "project")
 
 
 @pytest.mark.parametrize("command", ["plan", "apply"])

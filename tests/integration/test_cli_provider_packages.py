@@ -14,7 +14,6 @@ import base64
 import hashlib
 import importlib.util
 import os
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-QUICKSTART = Path(__file__).resolve().parents[2] / "examples" / "quickstart"
+from .cli_user import copy_example, git, reconcile
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("pip") is None, reason="installing the test packages needs pip"
@@ -149,18 +148,9 @@ def packages(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _reconcile(packages: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
-    beside = shutil.which("reconcile", path=str(Path(sys.executable).parent))
-    command = [beside] if beside else [sys.executable, "-m", "reconcile"]
-    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "NO_COLOR", "TERM")}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(packages), env.get("PYTHONPATH")]))
-    return subprocess.run(
-        [*command, *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    """The console script with the installed test packages on its ``PYTHONPATH``."""
+    path = os.pathsep.join(filter(None, [str(packages), os.environ.get("PYTHONPATH")]))
+    return reconcile(None, *args, code=None, env={"PYTHONPATH": path})
 
 
 def _project(folder: Path, manifest: str, config: str = "") -> Path:
@@ -168,11 +158,6 @@ def _project(folder: Path, manifest: str, config: str = "") -> Path:
     (folder / "pairs.yaml").write_text(manifest)
     (folder / "reconcile.toml").write_text(config)
     return folder
-
-
-def _quickstart(dest: Path) -> Path:
-    shutil.copytree(QUICKSTART, dest, ignore=shutil.ignore_patterns("site", ".reconcile"))
-    return dest
 
 
 PAIRS = "kind: acme_kv\nspec: {key: colour, value: blue}\n---\nkind: acme_kv\nspec: {key: size}\n"
@@ -219,7 +204,7 @@ def test_pruning_a_package_kind_needs_only_recorded_state(packages: Path, tmp_pa
 def test_a_factory_that_needs_a_setting_does_not_break_the_quickstart(
     packages: Path, tmp_path: Path
 ) -> None:
-    project = _quickstart(tmp_path / "quickstart")
+    project = copy_example("quickstart", tmp_path)
     applied = _reconcile(packages, "apply", project, "--yes")
     assert applied.returncode == 0, applied.stderr
     assert "7 created" in applied.stdout
@@ -269,9 +254,8 @@ def test_diff_live_builds_the_providers_of_the_revisions_kinds(
 ) -> None:
     """``diff --live`` plans a Git revision whose kinds nothing local declares or recorded."""
     repo = _project(tmp_path / "repo", PAIRS)
-    git = ["git", "-C", str(repo), "-c", "user.email=t@example.com", "-c", "user.name=t"]
     for args in (["init", "-q"], ["add", "pairs.yaml"], ["commit", "-qm", "pairs"]):
-        subprocess.run([*git, *args], check=True, capture_output=True)
+        git(repo, *args)
     config = tmp_path / "elsewhere" / "reconcile.toml"
     config.parent.mkdir()
     config.write_text('[providers.kv]\nfolder = "store"\n')
@@ -284,12 +268,11 @@ def test_diff_live_builds_the_providers_of_the_revisions_kinds(
 
 def test_diff_between_revisions_reads_a_package_kind(packages: Path, tmp_path: Path) -> None:
     repo = _project(tmp_path / "repo", PAIRS)
-    git = ["git", "-C", str(repo), "-c", "user.email=t@example.com", "-c", "user.name=t"]
-    subprocess.run([*git, "init", "-q"], check=True, capture_output=True)
+    git(repo, "init", "-q")
     for text in (PAIRS, PAIRS.replace("blue", "green")):
         (repo / "pairs.yaml").write_text(text)
-        subprocess.run([*git, "add", "pairs.yaml"], check=True, capture_output=True)
-        subprocess.run([*git, "commit", "-qm", "pairs"], check=True, capture_output=True)
+        git(repo, "add", "pairs.yaml")
+        git(repo, "commit", "-qm", "pairs")
     done = _reconcile(packages, "diff", "--git", repo, "--from", "HEAD~1", "--to", "HEAD")
     assert done.returncode == 0, done.stderr
     assert "acme_kv[colour]" in done.stdout

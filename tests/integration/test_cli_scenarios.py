@@ -23,10 +23,17 @@ from typing import Any
 import pytest
 import yaml
 
-from .cli_user import RECONCILE, copy_example, git, reconcile, user_env
+from .cli_user import (
+    QUICKSTART_TOML,
+    RECONCILE,
+    copy_example,
+    git,
+    git_project,
+    reconcile,
+    user_env,
+)
 
 QUICKSTART_MANIFESTS = Path(__file__).resolve().parents[2] / "examples/quickstart/manifests"
-TOML = '[state]\npath = ".reconcile/state.db"\n\n[providers.files]\nroot = "site"\n'
 SPEC = "./repo@main:apps"
 
 
@@ -61,16 +68,7 @@ def quickstart(tmp_path: Path) -> Path:
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A folder with reconcile.toml and ./repo: the quickstart manifests as apps/ on main."""
-    root = tmp_path / "project"
-    (root / "repo" / "apps").mkdir(parents=True)
-    (root / "reconcile.toml").write_text(TOML)
-    repo = root / "repo"
-    git(repo, "init", "-q")
-    for page in QUICKSTART_MANIFESTS.glob("*.yaml"):
-        (repo / "apps" / page.name).write_text(page.read_text())
-    git(repo, "add", ".")
-    git(repo, "commit", "-qm", "add site")
-    return root
+    return git_project(tmp_path / "project")
 
 
 def commit(project: Path, edits: dict[str, str | None], subject: str, author: str) -> str:
@@ -705,7 +703,7 @@ def test_a_live_preview_of_a_project_never_applied_creates_no_state(project: Pat
 def test_a_plan_saved_in_the_manifest_folder_is_not_read_as_a_manifest(quickstart: Path) -> None:
     for page in (quickstart / "manifests").glob("*.yaml"):  # manifests = ["."], the default
         page.rename(quickstart / page.name)
-    (quickstart / "reconcile.toml").write_text(TOML)
+    (quickstart / "reconcile.toml").write_text(QUICKSTART_TOML)
     reconcile(quickstart, "plan", "--out", "plan.json")
     applied = reconcile(quickstart, "apply", "plan.json").stdout
     assert "Apply complete: 7 created" in applied

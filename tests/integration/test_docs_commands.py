@@ -32,13 +32,21 @@ from pathlib import Path
 import attrs
 import pytest
 
-from .cli_user import EXAMPLES, GENERATED, ROOT, TIMEOUT, git, reconcile, user_env
+from .cli_user import (
+    EXAMPLES,
+    GENERATED,
+    ROOT,
+    TIMEOUT,
+    git,
+    git_project,
+    reconcile,
+    user_env,
+)
 
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("**/*.md"))]
 SHELLS = {"sh", "console", "bash", "shell"}
 RUNS = re.compile(r"(^|[;&|(]\s*)(reconcile\s|python3? (-m reconcile|examples/))")
 MARKER = re.compile(r"<!--\s*docs-test:\s*(skip|setup)\s*(.*?)\s*-->")
-QUICKSTART_TOML = '[state]\npath = ".reconcile/state.db"\n\n[providers.files]\nroot = "site"\n'
 
 
 @attrs.frozen
@@ -117,14 +125,7 @@ def _git_repo(folder: Path) -> None:
     """./repo: the quickstart manifests as apps/ on main in two commits (the first applied
     already, so it can be rolled back to), k8s/ with a Deployment, a feature branch that
     changes both, and a reconcile.toml."""
-    (folder / "reconcile.toml").write_text(QUICKSTART_TOML)
-    repo = folder / "repo"
-    (repo / "apps").mkdir(parents=True)
-    git(repo, "init", "-q")
-    for page in (EXAMPLES / "quickstart/manifests").glob("*.yaml"):
-        (repo / "apps" / page.name).write_text(page.read_text())
-    git(repo, "add", ".")
-    git(repo, "commit", "-qm", "add site")
+    repo = git_project(folder) / "repo"
     reconcile(folder, "apply", "--git", f"./repo@{git(repo, 'rev-parse', 'HEAD')}:apps", "--yes")
     pages = repo / "apps/pages.yaml"
     pages.write_text(pages.read_text().replace("Hello from", "Hello again from"))

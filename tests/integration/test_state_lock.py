@@ -12,7 +12,6 @@ backs, is still refused until ``unlock`` breaks it.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import sqlite3
@@ -28,8 +27,7 @@ import pytest
 import reconcile as rc
 from reconcile.testing import MemoryProvider
 
-ROOT = Path(__file__).resolve().parents[2]
-RECONCILE = shutil.which("reconcile", path=str(Path(sys.executable).parent))
+from .cli_user import RECONCILE, copy_example, reconcile
 
 # An apply that hangs in its provider's create, after the lock is taken and the
 # intent journaled: the point where a real apply is most often killed.
@@ -144,24 +142,19 @@ def test_a_live_holder_still_blocks_and_a_timeout_waits_for_it(tmp_path: Path) -
 
 
 def test_the_cli_resumes_after_a_killed_holder_without_unlock(tmp_path: Path) -> None:
-    assert RECONCILE is not None, "the reconcile console script is not installed"
-    project = tmp_path / "quickstart"
-    shutil.copytree(
-        ROOT / "examples" / "quickstart",
-        project,
-        ignore=shutil.ignore_patterns("site", ".reconcile"),
-    )
+    assert RECONCILE.exists(), "the reconcile console script is not installed"
+    project = copy_example("quickstart", tmp_path)
     state = project / ".reconcile" / "state.db"
     state.parent.mkdir()
-    command = [RECONCILE, "apply", str(project), "--yes"]
+    command = ["apply", str(project), "--yes"]
     with _running(HOLDING, str(state)) as holder:
-        refused = subprocess.run(command, capture_output=True, text=True, cwd=project)
+        refused = reconcile(project, *command, code=None)
         assert refused.returncode != 0
         said = refused.stdout + refused.stderr
         assert f"state is locked by pid {holder.pid} on {socket.gethostname()} since" in said
         assert "Traceback" not in said
         _sigkill(holder)
-    applied = subprocess.run(command, capture_output=True, text=True, cwd=project)
+    applied = reconcile(project, *command, code=None)
     assert applied.returncode == 0, applied.stdout + applied.stderr
     assert (project / "site").is_dir()
 
