@@ -13,7 +13,6 @@ import pytest
 
 from .cli_user import copy_example, git, git_project, reconcile
 
-QUICKSTART_MANIFESTS = Path(__file__).resolve().parents[2] / "examples/quickstart/manifests"
 CSS = "file[public/css/site.css]"
 
 
