@@ -117,15 +117,18 @@ def _resolve(base: Path, data: Mapping[str, Any], file: Path | None, given: list
     )
 
 
+def _check_table(where: str, name: str, table: Any, known: set[str]) -> None:
+    """A ``[name]`` table holding only ``known`` keys, or a ConfigError saying what is not."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: [{name}] must be a table")
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise ConfigError(f"{where}: [{name}] has unknown keys {unknown} (known: {sorted(known)})")
+
+
 def _state(where: str, table: Any) -> tuple[str, str]:
     """The ``[state]`` table: the database's path and its ``synchronous`` level."""
-    if not isinstance(table, dict):
-        raise ConfigError(f"{where}: [state] must be a table")
-    unknown = sorted(set(table) - _STATE_KEYS)
-    if unknown:
-        raise ConfigError(
-            f"{where}: [state] has unknown keys {unknown} (known: {sorted(_STATE_KEYS)})"
-        )
+    _check_table(where, "state", table, _STATE_KEYS)
     synchronous = table.get("synchronous", "NORMAL")
     if synchronous not in _SYNCHRONOUS:
         raise ConfigError(f"{where}: [state] synchronous must be one of {list(_SYNCHRONOUS)}")
@@ -134,13 +137,7 @@ def _state(where: str, table: Any) -> tuple[str, str]:
 
 def _source(where: str, table: Any) -> tuple[str, str]:
     """The ``[source]`` table: what the files hold, and kube's default namespace."""
-    if not isinstance(table, dict):
-        raise ConfigError(f"{where}: [source] must be a table")
-    unknown = sorted(set(table) - _SOURCE_KEYS)
-    if unknown:
-        raise ConfigError(
-            f"{where}: [source] has unknown keys {unknown} (known: {sorted(_SOURCE_KEYS)})"
-        )
+    _check_table(where, "source", table, _SOURCE_KEYS)
     fmt = table.get("format", "reconcile")
     if fmt not in FORMATS:
         raise ConfigError(f"{where}: [source] format must be one of {list(FORMATS)}, not {fmt!r}")
