@@ -322,7 +322,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temp(
     target = tmp_path / "a.txt"
     target.write_text("old")
 
-    def broken(src: str, dst: str) -> None:
+    def broken(src: str, dst: str, **dir_fds: int) -> None:
         raise OSError("disk on fire")
 
     files = Files(tmp_path, durable=durable)
@@ -346,7 +346,8 @@ def _spy_fsyncs(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
 
     def spy_open(path: Any, flags: int, mode: int = 0o777, **kwargs: Any) -> int:
         fd = real_open(path, flags, mode, **kwargs)
-        opened[fd] = os.fspath(path)
+        folder = kwargs.get("dir_fd")  # a name in a folder opened before
+        opened[fd] = os.path.join(opened[folder], path) if folder is not None else os.fspath(path)
         return fd
 
     def spy_fsync(fd: int) -> None:

@@ -1,11 +1,18 @@
 """Root confinement and careful file I/O for the local providers.
 
-``Root.locate`` is called by every provider method, reads included, so a path
-that leaves the root is refused while planning and again before any write.
-Writes go to a temporary file beside the target and are renamed over it;
+Every operation runs on a directory file descriptor, never on a path string:
+``Root.place`` opens the folders from the root one component at a time with
+``O_NOFOLLOW | O_DIRECTORY`` and hands out the parent folder's fd and the
+entry's name, so a folder swapped for a symlink between a check and a write
+(a race) is refused instead of followed out of the root. A symlink met on the
+way is followed by hand, only while it stays inside the root. This is written
+by hand because the standard library has no ``os.Root`` (Go 1.24 has one);
+Linux's ``openat2(RESOLVE_BENEATH)`` would do the walk in the kernel, but the
+walk below is portable and as safe. ``Root.place`` is called by every provider
+method, reads included, so a path that leaves the root is refused while
+planning and again before any write.
+Writes go to a temporary file in the same folder fd and are renamed within it;
 when durable, the file is fsynced before the rename and its folder after.
-Paths are plain strings here: this runs once per file per plan, and pathlib
-costs more than the system calls it wraps.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from reconcile._model import address_of
 
 __all__ = [
     "CHUNK",
+    "Place",
     "Root",
     "StrPath",
     "chmod",
@@ -34,11 +42,13 @@ __all__ = [
     "kind_of",
     "link_atomically",
     "lstat",
-    "make_folders",
+    "make_folder",
     "read_file",
+    "readlink",
+    "remove",
     "remove_leftovers",
-    "sync",
     "text_chunks",
+    "walk",
     "write_atomically",
 ]
 
@@ -49,6 +59,28 @@ _SEP = os.sep
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # the entry was lstat-ed as a file: never follow a link
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _BINARY = getattr(os, "O_BINARY", 0)
+_FOLDER = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _NOFOLLOW | _CLOEXEC
+_MAX_LINKS = 40  # as the kernel's own limit on links in one lookup
+
+
+class Place:
+    """An entry inside the root: its parent folder's open fd (None if absent) and its name."""
+
+    __slots__ = ("dir_fd", "name", "path")
+
+    def __init__(self, dir_fd: int | None, name: str, path: str) -> None:
+        self.dir_fd = dir_fd
+        self.name = name
+        self.path = path  # for messages only: never opened
+
+    def __repr__(self) -> str:
+        return self.path
+
+    def folder(self) -> int:
+        """The parent folder's fd; it exists when the place was opened with ``make``."""
+        if self.dir_fd is None:
+            raise FileNotFoundError(errno.ENOENT, "its folder does not exist", self.path)
+        return self.dir_fd
 
 
 class Root:
@@ -57,25 +89,21 @@ class Root:
     def __init__(self, path: StrPath) -> None:
         self.path = pathlib.Path(path).absolute()
         self.real = self.path.resolve()  # resolved once: /tmp may itself be a link
-        self._prefix = os.path.join(self.real, "")  # "/srv/root/": entries are prefix + parts
 
     def __repr__(self) -> str:
         return f"Root({str(self.path)!r})"
 
-    def locate(self, res: Any) -> str:
-        """Where ``res.path`` really is: its folder resolved and checked to be inside the root."""
+    @contextlib.contextmanager
+    def place(self, res: Any, *, make: bool = False, durable: bool = False) -> Iterator[Place]:
+        """``res.path`` as a ``Place``; ``make`` creates missing folders on the way."""
         parts = self._parts(res, res.path)
-        here = self._prefix
-        for part in parts[:-1]:
-            here += part
-            try:
-                mode = os.lstat(here).st_mode
-            except FileNotFoundError:
-                return self._prefix + _SEP.join(parts)  # nothing further exists: nothing to follow
-            if stat.S_ISLNK(mode):
-                return self._through_link(res, parts)
-            here += _SEP
-        return here + parts[-1]
+        fds, done = self._walk(res, parts[:-1], make, durable)
+        try:
+            path = os.path.join(self.real, *done, parts[-1])
+            yield Place(fds[-1] if fds else None, parts[-1], path)
+        finally:
+            for fd in fds:
+                os.close(fd)
 
     def check_target(self, res: Any, link: str, target: str) -> None:
         """A symlink's target must point inside the root as well."""
@@ -88,6 +116,101 @@ class Root:
         if not (lexical.is_relative_to(real) and resolved.is_relative_to(real)):
             why = f"is a link to {target!r}, which resolves outside the root {real}"
             raise PathEscapeError(address_of(res), os.path.relpath(link, real), why)
+
+    def _walk(
+        self, res: Any, folders: list[str], make: bool, durable: bool
+    ) -> tuple[list[int], list[str]]:
+        """Open ``folders`` from the root, one fd per level; ([], ...) when one is missing."""
+        try:
+            fds = [os.open(self.real, _FOLDER & ~_NOFOLLOW)]  # the root was resolved once
+        except FileNotFoundError:
+            if not make:
+                return [], []
+            _make_root(os.fspath(self.real), durable=durable)
+            fds = [os.open(self.real, _FOLDER & ~_NOFOLLOW)]
+        todo, links = list(reversed(folders)), 0
+        done: list[str] = []
+        try:
+            while todo:
+                part = todo.pop()
+                if part == "..":  # only from a link's target: the parent of a real folder
+                    if not done:
+                        raise self._escape(res, os.path.join(self.real, ".."))
+                    os.close(fds.pop())
+                    done.pop()
+                    continue
+                opened = self._open_folder(res, fds[-1], part, make, durable)
+                if isinstance(opened, int):
+                    fds.append(opened)
+                    done.append(part)
+                elif opened is None:
+                    for fd in fds:
+                        os.close(fd)
+                    return [], done
+                else:  # a symlink: its target's components replace it
+                    links += 1
+                    if links > _MAX_LINKS:
+                        message = f"{address_of(res)}: {res.path!r} goes through a loop of links"
+                        raise OSError(errno.ELOOP, message)
+                    todo += reversed(self._target_parts(res, done, opened))
+                    if os.path.isabs(opened):
+                        while len(fds) > 1:
+                            os.close(fds.pop())
+                        done.clear()
+        except BaseException:
+            for fd in fds:
+                os.close(fd)
+            raise
+        return fds, done
+
+    def _open_folder(
+        self, res: Any, parent: int, part: str, make: bool, durable: bool
+    ) -> int | str | None:
+        """``part`` in ``parent``: its fd, a link's target, or None when absent (and not made)."""
+        for _ in range(100):  # a folder made and removed again at once by another process
+            try:
+                return os.open(part, _FOLDER, dir_fd=parent)
+            except FileNotFoundError:
+                if not make:
+                    return None
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(part, dir_fd=parent)  # mode 0o777 minus the umask, as os.makedirs
+                    if durable:
+                        os.fsync(parent)
+                continue
+            except OSError as err:
+                found = _lstat_at(parent, part)
+                if found is None:
+                    continue  # removed meanwhile: look again
+                if stat.S_ISLNK(found.st_mode):
+                    target = _readlink_at(parent, part)
+                    if target is None:
+                        continue  # no longer a link: look again
+                    return target
+                if stat.S_ISDIR(found.st_mode):
+                    if err.errno in (errno.ELOOP, errno.ENOTDIR):
+                        continue  # a link a moment ago, a folder now: look again
+                    raise
+                if not make:
+                    return None  # a file where a folder would be: nothing is below it
+                raise NotADirectoryError(
+                    errno.ENOTDIR, f"{address_of(res)}: {part!r} on the way is {kind_of(found)}"
+                ) from None
+        raise OSError(errno.EAGAIN, f"{address_of(res)}: a folder on the way keeps changing")
+
+    def _target_parts(self, res: Any, done: list[str], target: str) -> list[str]:
+        """The components a link on the way stands for; one outside the root is refused."""
+        if not os.path.isabs(target):
+            return [p for p in target.split(_SEP) if p and p != "."]
+        given = pathlib.Path(os.path.normpath(target))
+        for base in (self.real, self.path):
+            if given.is_relative_to(base):
+                return list(given.relative_to(base).parts)
+        raise self._escape(res, str(given))
+
+    def _escape(self, res: Any, folder: str) -> PathEscapeError:
+        why = f"goes through a symlink to {os.path.normpath(folder)}, outside the root {self.real}"
+        return PathEscapeError(address_of(res), res.path, why)
 
     def _parts(self, res: Any, path: str) -> list[str]:
         """The components of ``path`` below the root (the common case split by hand)."""
@@ -113,27 +236,37 @@ class Root:
             address_of(res), path, f"is absolute and outside the root {self.path}"
         )
 
-    def _through_link(self, res: Any, parts: list[str]) -> str:
-        """A folder on the way is a link: resolve it all, and refuse it if it leaves the root."""
-        real = self.real
-        try:
-            folder = real.joinpath(*parts).parent.resolve()
-        except RuntimeError as err:  # how Python before 3.13 reports a loop of links
-            raise OSError(
-                errno.ELOOP, f"{address_of(res)}: {res.path!r} goes through a loop of links"
-            ) from err
-        if not folder.is_relative_to(real):
-            why = f"goes through a symlink to {folder}, outside the root {real}"
-            raise PathEscapeError(address_of(res), res.path, why)
-        return os.path.join(folder, parts[-1])
 
-
-def lstat(path: str) -> os.stat_result | None:
-    """The entry at ``path`` itself (a link is not followed), or None when nothing is there."""
+def lstat(place: Place) -> os.stat_result | None:
+    """The entry itself (a link is not followed), or None when nothing is there."""
+    if place.dir_fd is None:
+        return None
     try:
-        return os.lstat(path)
+        return os.stat(place.name, dir_fd=place.dir_fd, follow_symlinks=False)
     except (FileNotFoundError, NotADirectoryError):
         return None
+
+
+def _lstat_at(folder: int, name: str) -> os.stat_result | None:
+    try:
+        return os.stat(name, dir_fd=folder, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+
+
+def _readlink_at(folder: int, name: str) -> str | None:
+    """The link's target, or None when ``name`` is gone or no longer a link."""
+    try:
+        return os.readlink(name, dir_fd=folder)
+    except OSError as err:
+        if err.errno in (errno.ENOENT, errno.EINVAL):
+            return None
+        raise
+
+
+def readlink(place: Place) -> str:
+    """The target of the link at ``place``."""
+    return os.readlink(place.name, dir_fd=place.folder())
 
 
 def kind_of(st: os.stat_result) -> str:
@@ -145,9 +278,10 @@ def kind_of(st: os.stat_result) -> str:
     return "a regular file" if stat.S_ISREG(st.st_mode) else "a special file"
 
 
-def read_file(path: str) -> tuple[int, str, bytes | None]:
+def read_file(place: Place) -> tuple[int, str, bytes | None]:
     """Size and sha256 of a file, read in chunks; its bytes too when they fit in one chunk."""
-    fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC | _BINARY)
+    flags = os.O_RDONLY | _NOFOLLOW | _CLOEXEC | _BINARY
+    fd = os.open(place.name, flags, dir_fd=place.folder())
     try:
         digest, size, kept = hashlib.sha256(), 0, b""
         while chunk := os.read(fd, CHUNK):
@@ -181,11 +315,12 @@ def hash_chunks(chunks: Iterable[bytes]) -> tuple[int, str]:
 
 
 def write_atomically(
-    target: str, chunks: Iterable[bytes], mode: int, *, durable: bool
+    place: Place, chunks: Iterable[bytes], mode: int, *, durable: bool
 ) -> tuple[int, str]:
-    """Replace ``target`` with ``chunks`` all at once; returns their size and sha256."""
+    """Replace the entry with ``chunks`` all at once; returns their size and sha256."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC | _BINARY
-    temp, fd = _beside(target, lambda name: os.open(name, flags, 0o600), durable)
+    folder = place.folder()
+    temp, fd = _beside(place, lambda name: os.open(name, flags, 0o600, dir_fd=folder))
     try:
         try:
             digest, size = hashlib.sha256(), 0
@@ -193,58 +328,69 @@ def write_atomically(
                 _write_all(fd, chunk)
                 digest.update(chunk)
                 size += len(chunk)
-            _set_mode(fd, temp, mode)
+            os.fchmod(fd, mode)
             if durable:
                 os.fsync(fd)
         finally:
             os.close(fd)
     except BaseException:
-        _discard(temp)
+        _discard(folder, temp)
         raise
-    _rename_over(temp, target, durable)
+    _rename_over(temp, place, durable)
     return size, digest.hexdigest()
 
 
-def link_atomically(target: str, points_to: str, *, durable: bool) -> None:
-    """Make ``target`` a symlink to ``points_to``, replacing whatever link was there at once."""
-    temp, _ = _beside(target, lambda name: os.symlink(points_to, name), durable)
-    _rename_over(temp, target, durable)
+def link_atomically(place: Place, points_to: str, *, durable: bool) -> None:
+    """Make the entry a symlink to ``points_to``, replacing whatever link was there at once."""
+    folder = place.folder()
+    temp, _ = _beside(place, lambda name: os.symlink(points_to, name, dir_fd=folder))
+    _rename_over(temp, place, durable)
 
 
-def make_folders(folder: str, *, durable: bool) -> None:
-    """``os.makedirs(folder, exist_ok=True)``; when durable, each new folder's entry is synced."""
-    parent = os.path.dirname(folder)
-    if parent and parent != folder and not os.path.exists(parent):
-        make_folders(parent, durable=durable)
+def make_folder(place: Place, *, durable: bool) -> None:
+    """Make the folder at ``place`` unless it exists; when durable, sync its new entry."""
     try:
-        os.mkdir(folder)  # mode 0o777 minus the umask, as os.makedirs
-    except OSError:
-        if not os.path.isdir(folder):
-            raise
-        return
+        os.mkdir(place.name, dir_fd=place.folder())  # mode 0o777 minus the umask
+    except FileExistsError:
+        return  # a file of that name is reported by the caller's check of its kind
     if durable:
-        sync(parent)
+        os.fsync(place.folder())
 
 
-def chmod(path: str, mode: int, *, durable: bool) -> None:
-    """Change the mode of ``path``; when durable, sync the entry so the change survives."""
-    os.chmod(path, mode)
+def chmod(place: Place, mode: int, *, durable: bool) -> None:
+    """Change the mode of the entry (never through a link); when durable, sync it."""
+    folder = place.folder()
+    try:
+        os.chmod(place.name, mode, dir_fd=folder, follow_symlinks=False)
+    except (NotImplementedError, ValueError):
+        # Python's word for fchmodat refusing nofollow: an old libc, or the entry is
+        # a link now (another process swapped it). Opened without following, a link fails.
+        fd = os.open(place.name, os.O_RDONLY | _NOFOLLOW | _CLOEXEC, dir_fd=folder)
+        try:
+            os.fchmod(fd, mode)
+        finally:
+            os.close(fd)
     if durable:
         try:
-            sync(path)
+            fd = os.open(place.name, os.O_RDONLY | _NOFOLLOW | _CLOEXEC, dir_fd=folder)
         except PermissionError:  # a mode that bars reading: a journaling fs commits it with this
-            sync(os.path.dirname(path))
+            os.fsync(folder)
+            return
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
-def sync(path: str) -> None:
-    """fsync the file or folder at ``path``: a folder's renames and unlinks, a file's inode."""
-    if os.name != "posix":  # pragma: no cover - folders cannot be opened elsewhere
-        return
-    fd = os.open(path, os.O_RDONLY | _CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def remove(place: Place, *, folder: bool, durable: bool) -> None:
+    """Unlink the entry (``os.rmdir`` it when ``folder``); when durable, sync its folder."""
+    parent = place.folder()
+    if folder:
+        os.rmdir(place.name, dir_fd=parent)
+    else:
+        os.unlink(place.name, dir_fd=parent)
+    if durable:
+        os.fsync(parent)
 
 
 _LEFTOVER = re.compile(r"\..+\.[0-9a-f]{8}\.tmp\Z", re.DOTALL)
@@ -255,43 +401,84 @@ def is_leftover(name: str) -> bool:
     return _LEFTOVER.match(name) is not None
 
 
-def remove_leftovers(folder: str) -> None:
-    """Delete the temporaries killed writes left in ``folder`` (never folders)."""
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            if is_leftover(entry.name) and not entry.is_dir(follow_symlinks=False):
-                _discard(entry.path)
+def remove_leftovers(place: Place) -> None:
+    """Delete the temporaries killed writes left in the folder at ``place`` (never folders)."""
+    fd = os.open(place.name, _FOLDER, dir_fd=place.folder())
+    try:
+        with os.scandir(fd) as entries:
+            for entry in entries:
+                if is_leftover(entry.name) and not entry.is_dir(follow_symlinks=False):
+                    _discard(fd, entry.name)
+    finally:
+        os.close(fd)
 
 
-def _beside(target: str, create: Callable[[str], T], durable: bool) -> tuple[str, T]:
-    """A new entry made by ``create`` at a free temporary name beside ``target``.
+def walk(root: Root, describe: Callable[[str, int, str, os.stat_result], T | None]) -> list[T]:
+    """``describe(relative_path, folder_fd, name, lstat)`` of every entry under the root.
 
-    Missing parent folders are made; only ``create``'s own errors are retried.
+    ``os.fwalk`` holds each folder open and never descends through a link.
+    Temporaries a killed write left behind are skipped: they are ours, not orphans.
     """
-    folder, name = os.path.split(target)
-    made_folders = False
+    found: list[tuple[list[str], T]] = []
+    if not os.path.isdir(root.real):
+        return []  # nothing made yet
+    for top, dirs, files, top_fd in os.fwalk(root.real):
+        prefix = os.path.relpath(top, root.real).split(os.sep)
+        prefix = [] if prefix == ["."] else prefix
+        for name in dirs + [f for f in files if not is_leftover(f)]:
+            try:
+                seen = os.stat(name, dir_fd=top_fd, follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            described = describe("/".join([*prefix, name]), top_fd, name, seen)
+            if described is not None:
+                found.append(([*prefix, name], described))
+    found.sort(key=lambda pair: pair[0])  # by components, as pathlib sorts
+    return [described for _, described in found]
+
+
+def _make_root(folder: str, *, durable: bool) -> None:
+    """``os.makedirs(folder, exist_ok=True)`` for the root, given by the user, and its parents.
+
+    When durable, each new folder's entry is synced.
+    """
+    parent = os.path.dirname(folder)
+    if parent and parent != folder and not os.path.exists(parent):
+        _make_root(parent, durable=durable)
+    try:
+        os.mkdir(folder)
+    except OSError:
+        if not os.path.isdir(folder):
+            raise
+        return
+    if durable:
+        fd = os.open(parent, os.O_RDONLY | _CLOEXEC)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _beside(place: Place, create: Callable[[str], T]) -> tuple[str, T]:
+    """A new entry made by ``create`` at a free temporary name in the entry's folder."""
     for _ in range(100):
-        temp = os.path.join(folder, f".{name}.{os.urandom(4).hex()}.tmp")
+        temp = f".{place.name}.{os.urandom(4).hex()}.tmp"
         try:
             return temp, create(temp)
         except FileExistsError:
             continue  # another writer's temporary name: draw again
-        except FileNotFoundError:
-            if made_folders:
-                raise
-            make_folders(folder, durable=durable)
-            made_folders = True
-    raise FileExistsError(errno.EEXIST, "no free temporary name beside it", target)
+    raise FileExistsError(errno.EEXIST, "no free temporary name beside it", place.path)
 
 
-def _rename_over(temp: str, target: str, durable: bool) -> None:
+def _rename_over(temp: str, place: Place, durable: bool) -> None:
+    folder = place.folder()
     try:
-        os.replace(temp, target)
+        os.replace(temp, place.name, src_dir_fd=folder, dst_dir_fd=folder)
     except BaseException:
-        _discard(temp)
+        _discard(folder, temp)
         raise
     if durable:
-        sync(os.path.dirname(target))
+        os.fsync(folder)
 
 
 def _write_all(fd: int, chunk: bytes) -> None:
@@ -300,13 +487,6 @@ def _write_all(fd: int, chunk: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _set_mode(fd: int, path: str, mode: int) -> None:
-    if hasattr(os, "fchmod"):
-        os.fchmod(fd, mode)
-    else:  # pragma: no cover - Windows has no fchmod
-        os.chmod(path, mode)
-
-
-def _discard(temp: str) -> None:
+def _discard(folder: int, temp: str) -> None:
     with contextlib.suppress(FileNotFoundError):
-        os.unlink(temp)
+        os.unlink(temp, dir_fd=folder)

@@ -1,6 +1,7 @@
 """``Files``, ``Directories`` and ``Symlinks``: providers for one folder of the local disk.
 
-Every method first locates the resource's path inside the root (``_io.Root``),
+Every method first opens the folders of the resource's path from the root, fd by fd
+(``_io.Root.place``), and works on the entry by name in its open folder,
 so an escape is refused by ``read`` at plan time and never reaches a write.
 An entry of another type at a path (a directory where a file is wanted) is an
 error, never replaced: reconcile does not delete what it was not asked to.
@@ -12,7 +13,7 @@ import contextlib
 import errno
 import os
 import stat
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from reconcile._diff import Diff
@@ -20,20 +21,22 @@ from reconcile._model import address_of, replace_fields
 from reconcile._provider import Provider
 
 from ._io import (
+    Place,
     Root,
     StrPath,
     chmod,
     file_chunks,
     hash_chunks,
-    is_leftover,
     kind_of,
     link_atomically,
     lstat,
-    make_folders,
+    make_folder,
     read_file,
+    readlink,
+    remove,
     remove_leftovers,
-    sync,
     text_chunks,
+    walk,
     write_atomically,
 )
 from ._kinds import Directory, File, Symlink
@@ -67,43 +70,21 @@ class _Local(Provider[R], Generic[R]):
         durable = "" if self.durable else ", durable=False"
         return f"{type(self).__name__}({str(self.root.path)!r}{durable})"
 
-    def _locate(self, res: Any) -> str:
-        return self.root.locate(res)
+    def _place(self, res: Any, *, make: bool = False) -> contextlib.AbstractContextManager[Place]:
+        """``res.path`` inside the root, its folders opened fd by fd (made when ``make``)."""
+        return self.root.place(res, make=make, durable=self.durable)
 
     def _entry(
-        self, res: Any, path: str, is_kind: Callable[[int], bool], word: str
+        self, res: Any, place: Place, is_kind: Callable[[int], bool], word: str
     ) -> os.stat_result | None:
-        """The entry at ``path`` if it is of the wanted kind, None if absent; else an error."""
-        found = lstat(path)
+        """The entry at ``place`` if it is of the wanted kind, None if absent; else an error."""
+        found = lstat(place)
         if found is not None and not is_kind(found.st_mode):
             raise FileExistsError(
                 f"{address_of(res)}: {res.path} is {kind_of(found)}, not {word}; "
                 "remove it or change the desired state"
             )
         return found
-
-    def _remove(self, path: str, remove: Callable[[str], None]) -> None:
-        """``os.unlink`` or ``os.rmdir`` ``path``; when durable, sync its folder afterwards."""
-        remove(path)
-        if self.durable:
-            sync(os.path.dirname(path))
-
-    def _entries(self) -> Iterator[tuple[str, str, os.stat_result]]:
-        """Everything under the root (links not followed), with its root-relative path.
-
-        Temporaries a killed write left behind are not entries: they are ours, not orphans.
-        """
-        real = os.fspath(self.root.real)
-        paths = [
-            os.path.relpath(os.path.join(top, name), real).split(os.sep)
-            for top, dirs, files in os.walk(real)
-            for name in dirs + [f for f in files if not is_leftover(f)]
-        ]
-        for parts in sorted(paths):  # by components, as pathlib sorts
-            full = os.path.join(real, *parts)
-            found = lstat(full)
-            if found is not None:
-                yield "/".join(parts), full, found
 
 
 class Files(_Local[File]):
@@ -112,11 +93,11 @@ class Files(_Local[File]):
     resource = File
 
     def read(self, want: File) -> File | None:
-        path = self._locate(want)
-        found = self._entry(want, path, stat.S_ISREG, "a regular file")
-        if found is None:
-            return None
-        size, digest, data = read_file(path)
+        with self._place(want) as place:
+            found = self._entry(want, place, stat.S_ISREG, "a regular file")
+            if found is None:
+                return None
+            size, digest, data = read_file(place)
         content, source = self._reported(want, size, digest, data)
         mode = stat.S_IMODE(found.st_mode)
         return _new(
@@ -130,30 +111,25 @@ class Files(_Local[File]):
         )
 
     def create(self, want: File) -> File:
-        return self._write(want, self._locate(want))
+        return self._write(want)
 
     def update(self, have: File, want: File, diff: Diff) -> File:
-        path = self._locate(want)
         changed = {p[0] for p in diff.paths}
         if changed & {"content", "source"}:
-            return self._write(want, path)
+            return self._write(want)
         if "mode" in changed:  # a mode alone is a chmod: the bytes are not rewritten
-            self._entry(want, path, stat.S_ISREG, "a regular file")
-            chmod(path, want.mode, durable=self.durable)
+            with self._place(want, make=True) as place:
+                self._entry(want, place, stat.S_ISREG, "a regular file")
+                chmod(place, want.mode, durable=self.durable)
         return _evolve(want, size=have.size, sha256=have.sha256)
 
     def delete(self, have: File) -> None:
-        path = self._locate(have)
-        if self._entry(have, path, stat.S_ISREG, "a regular file") is not None:
-            self._remove(path, os.unlink)
+        with self._place(have) as place:
+            if self._entry(have, place, stat.S_ISREG, "a regular file") is not None:
+                remove(place, folder=False, durable=self.durable)
 
     def list(self) -> Iterable[File]:
-        for relative, path, found in self._entries():
-            if stat.S_ISREG(found.st_mode):
-                size, digest, data = read_file(path)
-                text = _text_or_summary(size, digest, data)
-                mode = stat.S_IMODE(found.st_mode)
-                yield _new(File, path=relative, content=text, mode=mode, size=size, sha256=digest)
+        return walk(self.root, _describe_file)
 
     def _reported(
         self, want: File, size: int, digest: str, data: bytes | None
@@ -166,12 +142,13 @@ class Files(_Local[File]):
             return want.content, None
         return _text_or_summary(size, digest, data), None
 
-    def _write(self, want: File, path: str) -> File:
+    def _write(self, want: File) -> File:
         if want.source is not None:
             chunks = file_chunks(self._source(want))
         else:
             chunks = text_chunks(want.content or "")
-        size, digest = write_atomically(path, chunks, want.mode, durable=self.durable)
+        with self._place(want, make=True) as place:
+            size, digest = write_atomically(place, chunks, want.mode, durable=self.durable)
         return _evolve(want, size=size, sha256=digest)
 
     def _source(self, want: File) -> str:
@@ -187,41 +164,43 @@ class Directories(_Local[Directory]):
     resource = Directory
 
     def read(self, want: Directory) -> Directory | None:
-        found = self._entry(want, self._locate(want), stat.S_ISDIR, "a directory")
+        with self._place(want) as place:
+            found = self._entry(want, place, stat.S_ISDIR, "a directory")
         if found is None:
             return None
         return _new(Directory, path=want.path, mode=stat.S_IMODE(found.st_mode))
 
     def create(self, want: Directory) -> Directory:
-        path = self._locate(want)
-        make_folders(path, durable=self.durable)  # may exist: made as a parent of a file
-        return self._chmod(want, path)
+        with self._place(want, make=True) as place:
+            make_folder(place, durable=self.durable)  # may exist: made as a parent of a file
+            return self._chmod(want, place)
 
     def update(self, have: Directory, want: Directory, diff: Diff) -> Directory:
-        return self._chmod(want, self._locate(want))
+        with self._place(want, make=True) as place:
+            return self._chmod(want, place)
 
     def delete(self, have: Directory) -> None:
-        path = self._locate(have)
-        if self._entry(have, path, stat.S_ISDIR, "a directory") is None:
-            return
-        try:
-            remove_leftovers(path)  # a killed write's temporary must not keep it from going
-            self._remove(path, os.rmdir)
-        except OSError as err:
-            if err.errno not in (errno.ENOTEMPTY, errno.EEXIST):
-                raise
-            message = f"{address_of(have)}: {have.path} is not empty; only empty ones are removed"
-            raise OSError(err.errno, message) from err
+        with self._place(have) as place:
+            if self._entry(have, place, stat.S_ISDIR, "a directory") is None:
+                return
+            try:
+                remove_leftovers(place)  # a killed write's temporary must not keep it from going
+                remove(place, folder=True, durable=self.durable)
+            except OSError as err:
+                if err.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise
+                message = (
+                    f"{address_of(have)}: {have.path} is not empty; only empty ones are removed"
+                )
+                raise OSError(err.errno, message) from err
 
     def list(self) -> Iterable[Directory]:
-        for relative, _, found in self._entries():
-            if stat.S_ISDIR(found.st_mode):
-                yield _new(Directory, path=relative, mode=stat.S_IMODE(found.st_mode))
+        return walk(self.root, _describe_folder)
 
-    def _chmod(self, want: Directory, path: str) -> Directory:
-        found = self._entry(want, path, stat.S_ISDIR, "a directory")
+    def _chmod(self, want: Directory, place: Place) -> Directory:
+        found = self._entry(want, place, stat.S_ISDIR, "a directory")
         if found is not None:
-            chmod(path, want.mode, durable=self.durable)
+            chmod(place, want.mode, durable=self.durable)
         return _evolve(want)
 
 
@@ -231,12 +210,12 @@ class Symlinks(_Local[Symlink]):
     resource = Symlink
 
     def read(self, want: Symlink) -> Symlink | None:
-        path = self._locate(want)
-        self.root.check_target(want, path, want.target)
-        found = self._entry(want, path, stat.S_ISLNK, "a symlink")
-        if found is None:
-            return None
-        return _new(Symlink, path=want.path, target=os.readlink(path))
+        with self._place(want) as place:
+            self.root.check_target(want, place.path, want.target)
+            found = self._entry(want, place, stat.S_ISLNK, "a symlink")
+            if found is None:
+                return None
+            return _new(Symlink, path=want.path, target=readlink(place))
 
     def create(self, want: Symlink) -> Symlink:
         return self._link(want)
@@ -245,20 +224,43 @@ class Symlinks(_Local[Symlink]):
         return self._link(want)
 
     def delete(self, have: Symlink) -> None:
-        path = self._locate(have)
-        if self._entry(have, path, stat.S_ISLNK, "a symlink") is not None:
-            self._remove(path, os.unlink)
+        with self._place(have) as place:
+            if self._entry(have, place, stat.S_ISLNK, "a symlink") is not None:
+                remove(place, folder=False, durable=self.durable)
 
     def list(self) -> Iterable[Symlink]:
-        for relative, path, found in self._entries():
-            if stat.S_ISLNK(found.st_mode):
-                yield _new(Symlink, path=relative, target=os.readlink(path))
+        return walk(self.root, _describe_link)
 
     def _link(self, want: Symlink) -> Symlink:
-        path = self._locate(want)
-        self.root.check_target(want, path, want.target)
-        link_atomically(path, want.target, durable=self.durable)
+        with self._place(want, make=True) as place:
+            self.root.check_target(want, place.path, want.target)
+            link_atomically(place, want.target, durable=self.durable)
         return _evolve(want)
+
+
+def _describe_file(relative: str, folder: int, name: str, found: os.stat_result) -> File | None:
+    """A regular file met by ``walk``, read through its folder's fd."""
+    if not stat.S_ISREG(found.st_mode):
+        return None
+    size, digest, data = read_file(Place(folder, name, relative))
+    text = _text_or_summary(size, digest, data)
+    mode = stat.S_IMODE(found.st_mode)
+    return _new(File, path=relative, content=text, mode=mode, size=size, sha256=digest)
+
+
+def _describe_folder(
+    relative: str, folder: int, name: str, found: os.stat_result
+) -> Directory | None:
+    if not stat.S_ISDIR(found.st_mode):
+        return None
+    return _new(Directory, path=relative, mode=stat.S_IMODE(found.st_mode))
+
+
+def _describe_link(relative: str, folder: int, name: str, found: os.stat_result) -> Symlink | None:
+    if not stat.S_ISLNK(found.st_mode):
+        return None
+    target = os.readlink(name, dir_fd=folder)
+    return _new(Symlink, path=relative, target=target)
 
 
 def local_providers(root: StrPath, *, durable: bool = True) -> list[Provider[Any]]:
