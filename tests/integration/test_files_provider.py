@@ -178,6 +178,28 @@ def test_writes_check_confinement_again(tmp_path: Path) -> None:
     assert list(outside.iterdir()) == []
 
 
+def test_links_on_the_way_are_followed_only_while_they_stay_inside(tmp_path: Path) -> None:
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    (root / "real" / "sub").mkdir(parents=True)
+    outside.mkdir()
+    (root / "rel").symlink_to("real/sub")
+    (root / "abs").symlink_to(root / "real")
+    (root / "real" / "up").symlink_to("../real/sub/..")  # '..' of a real folder, inside
+    (root / "real" / "out").symlink_to("../../outside")
+    (root / "loop").symlink_to("loop")
+    files = Files(root)
+    for path in ("rel/a.txt", "abs/b.txt", "real/up/c.txt"):
+        files.create(File(path, content=path))
+    assert (root / "real" / "sub" / "a.txt").read_text() == "rel/a.txt"
+    assert (root / "real" / "b.txt").read_text() == "abs/b.txt"
+    assert (root / "real" / "c.txt").read_text() == "real/up/c.txt"
+    with pytest.raises(PathEscapeError, match="goes through a symlink"):
+        files.create(File("real/out/x", content="no"))
+    with pytest.raises(OSError, match="loop of links"):
+        files.create(File("loop/x", content="no"))
+    assert list(outside.iterdir()) == []
+
+
 def test_absolute_paths_inside_the_root_are_accepted(tmp_path: Path) -> None:
     reconciler = rc.Reconciler(local_providers(tmp_path))
     desired = [File(str(tmp_path / "abs.txt"), content="a")]

@@ -118,7 +118,7 @@ class Files(_Local[File]):
         if changed & {"content", "source"}:
             return self._write(want)
         if "mode" in changed:  # a mode alone is a chmod: the bytes are not rewritten
-            with self._place(want, make=True) as place:
+            with self._place(want) as place:
                 self._entry(want, place, stat.S_ISREG, "a regular file")
                 chmod(place, want.mode, durable=self.durable)
         return _evolve(want, size=have.size, sha256=have.sha256)
@@ -176,7 +176,7 @@ class Directories(_Local[Directory]):
             return self._chmod(want, place)
 
     def update(self, have: Directory, want: Directory, diff: Diff) -> Directory:
-        with self._place(want, make=True) as place:
+        with self._place(want) as place:
             return self._chmod(want, place)
 
     def delete(self, have: Directory) -> None:
