@@ -15,6 +15,8 @@ import os
 import shutil
 import sqlite3
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import closing, suppress
 from pathlib import Path
@@ -258,3 +260,57 @@ def test_both_stores_keep_keyed_digests_and_saved_plans_check(state: rc.State) -
     stale = rc.Plan.from_json(reconciler.plan([User("ops", password="new")]).to_json())
     with pytest.raises(rc.StalePlanError):
         reconciler.apply(stale, desired=[User("ops", password="other")])
+
+
+_APPLY_SAVED = """
+import sys
+import reconcile as rc
+from reconcile.testing import MemoryProvider
+from tests.unit.test_secrets_at_rest import User
+
+state = rc.SQLiteState(sys.argv[1])
+plan = rc.Plan.from_json(open(sys.argv[2]).read())
+reconciler = rc.Reconciler([MemoryProvider(User)], state=state)
+try:
+    result = reconciler.apply(plan, desired=[User("ops", password=sys.argv[3])])
+    print("ok" if result.ok else "failed")
+except rc.ReconcileError as err:
+    print(f"refused: {type(err).__name__}: {err}")
+"""
+
+
+def _apply_saved(path: Path, saved: Path, password: str) -> str:
+    """Apply the saved plan in a process of its own, as a later `apply` would."""
+    root = Path(__file__).parent.parent.parent
+    done = subprocess.run(
+        [sys.executable, "-c", _APPLY_SAVED, str(path), str(saved), password],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+def test_a_saved_plan_is_checked_with_the_same_key_and_refused_with_another(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "state.db"
+    state = rc.SQLiteState(path)
+    try:
+        reconciler = rc.Reconciler([MemoryProvider(User)], state=state)
+        saved = tmp_path / "plan.json"
+        saved.write_text(reconciler.plan([User("ops", password=WEAK)]).to_json())
+    finally:
+        state.close()
+    key = Path(f"{path}.key")
+    mine = key.read_text()
+    assert _apply_saved(path, saved, "guessed") == (
+        "refused: StalePlanError: ar_user[ops]: password changed since planning"
+    )
+    key.write_text(base64.b64encode(os.urandom(32)).decode())  # the key was lost, a new one made
+    refused = _apply_saved(path, saved, WEAK)
+    assert refused.startswith("refused: StateError:"), refused
+    assert "state key" in refused
+    key.write_text(mine)
+    assert _apply_saved(path, saved, WEAK) == "ok"
