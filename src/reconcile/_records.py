@@ -2,7 +2,7 @@
 
 Used by the planner (outputs into reads, three-way merge, drift-or-config causes)
 and by apply (records after each step). Sensitive values are kept only as
-salted digests: ``{"$sensitive": digest}`` in a stored spec. The old object of a
+keyed digests: ``{"$sensitive": digest}`` in a stored spec. The old object of a
 create-before-destroy replace is recorded as deposed, at an address of its own.
 """
 
