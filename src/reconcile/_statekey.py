@@ -84,7 +84,7 @@ def _create(path: Path) -> bytes:
     written to a private temporary (O_EXCL, 0600), then linked to its name, which
     fails if another process's key got there first."""
     key = os.urandom(MIN_KEY_BYTES)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
     try:
         fd = os.open(temporary, flags, 0o600)

@@ -18,6 +18,7 @@ import stat
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, suppress
 from pathlib import Path
 
@@ -314,3 +315,17 @@ def test_a_saved_plan_is_checked_with_the_same_key_and_refused_with_another(
     assert "state key" in refused
     key.write_text(mine)
     assert _apply_saved(path, saved, WEAK) == "ok"
+
+
+def test_states_opened_at_once_agree_on_one_key(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    rc.SQLiteState(path).close()  # the file exists: only the key is raced for
+    Path(f"{path}.key").unlink()
+    with ThreadPoolExecutor(8) as pool:
+        states = list(pool.map(lambda _: rc.SQLiteState(path), range(8)))
+    try:
+        assert len({s.snapshot().salt for s in states}) == 1, "two keys for one state"
+    finally:
+        for s in states:
+            s.close()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")) == []
