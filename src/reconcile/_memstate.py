@@ -6,6 +6,7 @@ everything is lost with the process.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 import attrs
 
 from ._errors import StateError
-from ._secrets import new_salt
+from ._secrets import keyed_salt, new_salt
 from ._state import (
     ApplyEntry,
     Intent,
@@ -39,7 +40,7 @@ class MemoryState(State):
         self._applies: dict[int, ApplyEntry] = {}  # without their steps, kept apart:
         self._steps: dict[int, list[StepEntry]] = {}  # appending stays O(1) per step
         self._serial = 0
-        self._salt = new_salt()
+        self._salt = keyed_salt(new_salt(), os.urandom(32))  # a key that lives only here
         self._holder: LockInfo | None = None
         self._next_id = 0
         self._mutex = threading.RLock()

@@ -2,7 +2,7 @@
 
 Used by the planner (outputs into reads, three-way merge, drift-or-config causes)
 and by apply (records after each step). Sensitive values are kept only as
-salted digests: ``{"$sensitive": digest}`` in a stored spec. The old object of a
+keyed digests: ``{"$sensitive": digest}`` in a stored spec. The old object of a
 create-before-destroy replace is recorded as deposed, at an address of its own.
 """
 
@@ -18,7 +18,7 @@ import attrs
 from ._diff import Cause, Change, strict_equal
 from ._errors import StateError
 from ._model import Lifecycle, address_of, lifecycle_of, replace_fields, spec_of
-from ._secrets import Redacted, redact
+from ._secrets import Redacted, redact, upgraded
 from ._serialize import holds_ref, structure_reported, unstructure, unstructure_value
 from ._state import Record, now
 from ._values import UNKNOWN, refs_exist
@@ -329,6 +329,7 @@ def write_only_changes(
         return ()
     ignored = lifecycle_of(want).ignore_changes
     cls = spec.cls
+    plain = unstructure(want)
     wanted = normalized_document(cls, document(want))
     seen = normalized_document(cls, document(have))
     changes = []
@@ -340,6 +341,8 @@ def write_only_changes(
             before = seen[f.name]
         elif f.flags.sensitive and not isinstance(before, Redacted):
             before = redact(before)  # recorded in clear before the field was sensitive
+        elif isinstance(before, Redacted):
+            before = upgraded(before, plain[f.name])  # an old salted digest, checked the old way
         if not strict_equal(before, wanted[f.name]):
             changes.append(Change((f.name,), "replace", before, wanted[f.name]))
     return tuple(changes)

@@ -1,7 +1,9 @@
-"""Sensitive values: a ``Redacted`` stand-in holding only a salted digest.
+"""Sensitive values: a ``Redacted`` stand-in holding only a keyed digest.
 
 Everything above the model replaces a sensitive value with ``Redacted`` before it
 can reach a diff, a plan, a log line or an error, so a secret has nowhere to leak.
+A state store registers its key (kept outside the state) under its salt: digests are
+then HMAC-SHA256 under that key, so the state and plans alone cannot check a guess.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import hashlib
+import hmac
 import json
 import os
 from collections.abc import Iterator
@@ -16,9 +19,24 @@ from typing import Any
 
 import attrs
 
-__all__ = ["MASK", "PROCESS_SALT", "Redacted", "current_salt", "new_salt", "redact", "use_salt"]
+from ._errors import StateError
+
+__all__ = [
+    "HMAC_PREFIX",
+    "MASK",
+    "PROCESS_SALT",
+    "Redacted",
+    "current_salt",
+    "keyed_salt",
+    "new_salt",
+    "redact",
+    "upgraded",
+    "use_salt",
+]
 
 MASK = "(sensitive)"
+HMAC_PREFIX = "hmac-sha256:"  # digests under a state key; the old salted ones are bare hex
+_KEYS: dict[str, bytes] = {}  # keyed salt -> the key: only in this process's memory
 
 
 @attrs.frozen(repr=False)
@@ -57,9 +75,50 @@ def use_salt(salt: str) -> Iterator[None]:
         _SALT.reset(token)
 
 
+def keyed_salt(salt: str, key: bytes) -> str:
+    """``salt`` bound to ``key``: digests under it are HMACs with the key, which stays here.
+
+    The result names the key by a digest of it (safe to store in a plan), so two keys
+    never share one salt, and a plan made with one key is not checked with another.
+    """
+    key_id = hmac.new(key, b"reconcile state key id", hashlib.sha256).hexdigest()[:16]
+    keyed = f"{salt}.{key_id}"
+    _KEYS[keyed] = key
+    return keyed
+
+
 def redact(value: Any, salt: str | None = None) -> Redacted:
-    """Digest ``value`` keyed by ``salt`` (BLAKE2b) so a change shows without the value."""
+    """Digest ``value`` so a change shows without the value: an HMAC-SHA256 under the
+    state's key when ``salt`` is keyed, else the old BLAKE2b keyed by the salt itself."""
     salt = current_salt() if salt is None else salt
     data = json.dumps(value, sort_keys=True, default=repr).encode()
-    digest = hashlib.blake2b(data, key=bytes.fromhex(salt), digest_size=16).hexdigest()
-    return Redacted(digest)
+    key = _KEYS.get(salt)
+    if key is not None:
+        return Redacted(HMAC_PREFIX + hmac.new(key, data, hashlib.sha256).hexdigest())
+    plain, dot, _ = salt.partition(".")
+    if dot:
+        raise StateError(
+            "the digests were made with a state key that is not loaded here (another "
+            "key file or RECONCILE_STATE_KEY, or a lost one); plan again with this state"
+        )
+    return Redacted(_salted(data, plain))
+
+
+def _salted(data: bytes, salt: str) -> str:
+    """The old scheme: BLAKE2b keyed by a salt stored in the state itself."""
+    return hashlib.blake2b(data, key=bytes.fromhex(salt), digest_size=16).hexdigest()
+
+
+def upgraded(recorded: Redacted, value: Any, salt: str | None = None) -> Redacted:
+    """``recorded`` under the current key when it is an old salted digest of ``value``.
+
+    A state written before keyed digests keeps converging: its old digest is checked the
+    old way, with the salt the state holds, and the next write records it keyed.
+    """
+    salt = current_salt() if salt is None else salt
+    if recorded.digest.startswith(HMAC_PREFIX) or salt not in _KEYS:
+        return recorded
+    data = json.dumps(value, sort_keys=True, default=repr).encode()
+    if hmac.compare_digest(_salted(data, salt.partition(".")[0]), recorded.digest):
+        return redact(value, salt)
+    return recorded

@@ -22,7 +22,7 @@ from typing import Any
 
 from ._errors import LockedError, StateError
 from ._filelock import FileLock
-from ._secrets import new_salt
+from ._secrets import keyed_salt, new_salt
 from ._sqlpending import (
     DELETE_INTENT,
     DELETE_RECORD,
@@ -43,6 +43,7 @@ from ._state import (
     StepEntry,
     now,
 )
+from ._statekey import state_key
 
 __all__ = ["SCHEMA_VERSION", "SQLiteState"]
 
@@ -122,7 +123,12 @@ class SQLiteState(State):
         # Open intents' specs as given and as JSON: a record of the same spec skips a dump.
         self._intent_specs: dict[int | None, tuple[Mapping[str, Any], str]] = {}
         self._db = _connect(self.path, synchronous)
-        self._salt = self._meta("salt")
+        # Digests are keyed by a key kept outside the file: the file alone checks no guess.
+        try:
+            self._salt = keyed_salt(self._meta("salt"), state_key(self.path))
+        except BaseException:
+            self._db.close()  # a refused key leaves no connection open
+            raise
         self._file_lock = FileLock(self.path.with_name(self.path.name + ".lock"))
         self._holder: LockInfo | None = None  # who holds the lock through this object
 

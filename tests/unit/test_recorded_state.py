@@ -801,7 +801,7 @@ def test_secrets_are_kept_only_as_digests_yet_changes_are_seen(state):
     assert reconciler.converge([Login("admin", password=SECRET)]).converged
     stored = _records(state)["rs_login[admin]"].spec["password"]
     assert set(stored) == {"$sensitive"}
-    assert re.fullmatch("[0-9a-f]{32}", stored["$sensitive"])
+    assert re.fullmatch("hmac-sha256:[0-9a-f]{64}", stored["$sensitive"])
     _hides(_stored_bytes(state), SECRET)
 
     assert reconciler.plan([Login("admin", password=SECRET)]).is_empty
