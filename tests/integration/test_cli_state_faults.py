@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -62,3 +63,43 @@ def test_the_cli_refuses_a_damaged_state_with_a_clear_message(tmp_path: Path, da
         assert str(state) in said or "state.db" in said, said
         assert says in said, said
     assert _tree(project) == before, "a refused state (or the site) was changed"
+
+
+def test_the_cli_on_a_full_disk_under_the_state_says_so_and_loses_nothing(tmp_path: Path) -> None:
+    """The state on a 1 MiB tmpfs (root only: skipped elsewhere) and a 400 kB plan whose
+    records do not fit: exit 1 naming the file, then, with space freed, a run finishes."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)],
+        capture_output=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip()!r}")
+    try:
+        project = tmp_path / "project"
+        (project / "manifests").mkdir(parents=True)
+        state = disk / "state.db"
+        (project / "reconcile.toml").write_text(
+            f'manifests = ["manifests"]\n\n[state]\npath = "{state}"\n\n'
+            '[providers.files]\nroot = "site"\n'
+        )
+        pages = [
+            f"kind: file\nspec:\n  path: p{n:03d}.txt\n  content: {'x' * 2000}\n"
+            for n in range(200)
+        ]
+        (project / "manifests" / "pages.yaml").write_text("---\n".join(pages))
+        done = reconcile(project, "apply", project, "--yes", code=1)  # asserts no traceback
+        said = done.stdout + done.stderr
+        assert f"the disk holding {state} is full" in said, said
+        assert "free space and run again" in said, said
+        subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
+        reconcile(project, "apply", project, "--yes")
+        again = reconcile(project, "plan", project)
+        assert "No changes" in again.stdout, again.stdout
+        with contextlib.closing(sqlite3.connect(state)) as db:
+            assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            assert db.execute("SELECT count(*) FROM resources").fetchone()[0] == 200
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
