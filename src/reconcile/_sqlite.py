@@ -158,9 +158,11 @@ class SQLiteState(State):
         with self._mutex:
             if self._holder is not None:
                 self.release(self._holder)
-            with _translating(self.path):
-                self._mark(always=True)
-            self._db.close()
+            try:
+                with _translating(self.path):
+                    self._mark(always=True)
+            finally:
+                self._db.close()
 
     @contextmanager
     def batch(self) -> Iterator[None]:
