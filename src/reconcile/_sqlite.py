@@ -147,6 +147,7 @@ class SQLiteState(State):
         self._db = _connect(self.path, synchronous)
         self._salt = self._meta("salt")
         self._marked = read_marker(self.path) or 0  # the serial the marker records
+        self._closed = False
         self._file_lock = FileLock(self.path.with_name(self.path.name + ".lock"))
         self._holder: LockInfo | None = None  # who holds the lock through this object
 
@@ -156,6 +157,9 @@ class SQLiteState(State):
     def close(self) -> None:
         """Close the database; a lock held through this object ends with it."""
         with self._mutex:
+            if self._closed:
+                return
+            self._closed = True
             if self._holder is not None:
                 self.release(self._holder)
             try:
