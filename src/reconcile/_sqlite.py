@@ -289,14 +289,9 @@ class SQLiteState(State):
             rows = self._db.execute(_RECORDS).fetchall()
             intents = self._db.execute("SELECT * FROM intents ORDER BY id").fetchall()
             serial = int(self._meta("serial"))
-        try:
+        with _rows_of(self.path):
             records = {r[0]: _record(*r) for r in rows}
             opened = tuple(_intent(i) for i in intents)
-        except (ValueError, TypeError) as err:
-            raise DamagedStateError(
-                f"{self.path}: the state is damaged: a recorded row is not valid JSON ({err}); "
-                "restore it from a backup"
-            ) from None
         return Snapshot(records, serial, self._salt, opened)
 
     @_translated
@@ -493,7 +488,8 @@ class SQLiteState(State):
                 "FROM applies ORDER BY id DESC LIMIT ?",
                 (-1 if limit is None else limit,),
             ).fetchall()
-        return [_apply_entry(r, None, ()) for r in rows]
+        with _rows_of(self.path):
+            return [_apply_entry(r, None, ()) for r in rows]
 
     @_translated
     def entry(self, apply_id: int) -> ApplyEntry:
@@ -509,7 +505,8 @@ class SQLiteState(State):
             ).fetchall()
             plan = self._db.execute("SELECT plan FROM plans WHERE apply_id = ?", (apply_id,))
             found = plan.fetchone()
-        return _apply_entry(row, found and found[0], tuple(StepEntry(*s) for s in steps))
+        with _rows_of(self.path):
+            return _apply_entry(row, found and found[0], tuple(StepEntry(*s) for s in steps))
 
 
 def _journaled(step: Journaled) -> list[tuple[str, tuple[Any, ...]]]:
@@ -538,6 +535,18 @@ def _translating(path: Path) -> Iterator[None]:
         if fault is None:
             raise
         raise fault from err
+
+
+@contextmanager
+def _rows_of(path: Path) -> Iterator[None]:
+    """Rows read back from ``path``: a column that is not the JSON written is damage."""
+    try:
+        yield
+    except (ValueError, TypeError) as err:
+        raise DamagedStateError(
+            f"{path}: the state is damaged: a recorded row is not valid JSON ({err}); "
+            "restore it from a backup"
+        ) from None
 
 
 def _fault(path: Path, err: sqlite3.DatabaseError) -> StateError | None:
@@ -617,8 +626,9 @@ def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
         _verify(db, path)
         if _unbuilt(db):
             with _building(path):
-                _migrate(db, path)
-        _migrate(db, path)  # a no-op unless another process left it half built
+                _migrate(db, path)  # the first to get the lock builds; the others find it built
+        else:
+            _migrate(db, path)  # checks it is ours and not newer: nothing to build
         _check_shape(db, path)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={synchronous}")

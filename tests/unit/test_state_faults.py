@@ -130,6 +130,11 @@ DAMAGES: dict[str, Callable[[Path], None]] = {
     "spec not JSON": lambda p: _sql(p, "UPDATE resources SET spec = '{not json'"),
     "outputs not JSON": lambda p: _sql(p, "UPDATE resources SET outputs = '['"),
     "a directory": _a_directory,
+    "intent spec not JSON": lambda p: _sql(
+        p,
+        "INSERT INTO intents (address, kind, action, spec, created_at) "
+        "VALUES ('sf_item[i0000]', 'sf_item', 'create', '{', 'now')",
+    ),
 }
 # What the message must say about each damage.
 SAYS = {
@@ -141,6 +146,7 @@ SAYS = {
     "spec not JSON": "JSON",
     "outputs not JSON": "JSON",
     "a directory": "directory",
+    "intent spec not JSON": "JSON",
 }
 
 
@@ -157,6 +163,20 @@ def test_a_damaged_state_is_refused_and_left_as_it_is(tmp_path, damage):
     assert str(path) in message, message
     assert SAYS[damage] in message, message
     assert _files(tmp_path) == before, "a refused state was changed"
+
+
+def test_a_journal_entry_that_is_not_json_is_damage_not_a_decode_error(tmp_path):
+    path = tmp_path / "state.db"
+    _applied(path)
+    _sql(path, "UPDATE applies SET meta = 'nope'")
+    state = rc.SQLiteState(path)
+    try:
+        with pytest.raises(rc.InvalidStateError, match="not valid JSON"):
+            state.history()
+        with pytest.raises(rc.InvalidStateError, match="not valid JSON"):
+            state.entry(1)
+    finally:
+        state.close()
 
 
 # --- a full disk -----------------------------------------------------------------------------
