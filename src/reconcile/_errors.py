@@ -18,7 +18,8 @@
     ├── PlanNeedsDesiredStateError       a saved plan lacks values only desired state has
     ├── StalePlanError                   a saved plan no longer matches what it was made from
     ├── StateError                       recorded state cannot be read or written
-    │   └── LockedError                  another apply holds the state's lock
+    │   ├── LockedError                  another apply holds the state's lock
+    │   └── DamagedStateError            the state file is damaged (also an InvalidStateError)
     ├── PartiallyCreated                 a provider created something but could not finish
     └── TransientError                   a provider failure worth retrying
 
@@ -33,6 +34,7 @@ from collections.abc import Iterable, Sequence
 
 __all__ = [
     "CycleError",
+    "DamagedStateError",
     "DanglingDependencyError",
     "DefinitionError",
     "DuplicateAddressError",
@@ -205,6 +207,12 @@ class LockedError(StateError):
     def __init__(self, message: str, holder: object) -> None:
         super().__init__(message)
         self.holder = holder
+
+
+class DamagedStateError(StateError, InvalidStateError):
+    """The state file is damaged or gone where records were: refused, nothing changed.
+
+    Both a ``StateError`` (the store cannot be used) and an ``InvalidStateError``."""
 
 
 class PartiallyCreated(ReconcileError):

@@ -3,7 +3,11 @@ or per ``batch()``, whose step rows are written together by ``_sqlpending``).
 
 The default store. Opening checks the file before anything runs: not SQLite,
 not reconcile's, a newer schema, corruption or no write access each raise
-``StateError`` and leave the file untouched. Older schemas migrate in place.
+``StateError`` and leave the file untouched, as does damage (``DamagedStateError``:
+a missing table or meta row, a row that is not JSON, or an emptied file where the
+``_statemark`` marker says records were). SQLite's own faults later (a full disk)
+are ``StateError``s too. Older schemas migrate in place, and a new file is
+created, under the apply's file lock, so concurrent openers build it once.
 The apply lock is an OS file lock beside the database (``_filelock``), which
 dies with its holder; the ``lock`` row names the holder to older versions.
 """
@@ -15,12 +19,13 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from ._errors import LockedError, StateError
+from ._errors import DamagedStateError, LockedError, StateError
 from ._filelock import FileLock
 from ._secrets import keyed_salt, new_salt
 from ._sqlpending import (
@@ -44,11 +49,16 @@ from ._state import (
     now,
 )
 from ._statekey import state_key
+from ._statemark import marker_path, read_marker, write_marker
 
 __all__ = ["SCHEMA_VERSION", "SQLiteState"]
 
 SCHEMA_VERSION = 2
 _MAGIC = b"SQLite format 3\x00"
+_TABLES = frozenset({"meta", "resources", "intents", "applies", "plans", "steps", "lock"})
+_BUILD_WAIT = 30.0  # seconds a new or old file waits for another process building it
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 _SCHEMA_V1 = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -93,6 +103,19 @@ def _plans_apart(db: sqlite3.Connection) -> None:
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _plans_apart}
 
 
+def _translated(
+    method: Callable[Concatenate[SQLiteState, _P], _R],
+) -> Callable[Concatenate[SQLiteState, _P], _R]:
+    """SQLite's own faults (a full disk, a damaged file) as ``StateError``s naming the file."""
+
+    def translated(self: SQLiteState, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with _translating(self.path):
+            return method(self, *args, **kwargs)
+
+    functools.update_wrapper(translated, method)
+    return translated
+
+
 class SQLiteState(State):
     """Recorded state in the SQLite file at ``path`` (created with its folder if absent).
 
@@ -129,6 +152,8 @@ class SQLiteState(State):
         except BaseException:
             self._db.close()  # a refused key leaves no connection open
             raise
+        self._marked = read_marker(self.path) or 0  # the serial the marker records
+        self._closed = False
         self._file_lock = FileLock(self.path.with_name(self.path.name + ".lock"))
         self._holder: LockInfo | None = None  # who holds the lock through this object
 
@@ -138,9 +163,16 @@ class SQLiteState(State):
     def close(self) -> None:
         """Close the database; a lock held through this object ends with it."""
         with self._mutex:
+            if self._closed:
+                return
+            self._closed = True
             if self._holder is not None:
                 self.release(self._holder)
-            self._db.close()
+            try:
+                with _translating(self.path):
+                    self._mark(always=True)
+            finally:
+                self._db.close()
 
     @contextmanager
     def batch(self) -> Iterator[None]:
@@ -155,7 +187,8 @@ class SQLiteState(State):
                 yield  # nested: the outer batch commits
                 return
             self._settle()
-            self._db.execute("BEGIN IMMEDIATE")
+            with _translating(self.path):
+                self._db.execute("BEGIN IMMEDIATE")
             self._batched = True
             try:
                 yield
@@ -164,9 +197,11 @@ class SQLiteState(State):
                 pending, self._pending = self._pending, Pending()
                 self._applies.clear()
                 try:
-                    if self._db.in_transaction:
-                        pending.flush(self._db)
-                        self._db.execute("COMMIT")
+                    with _translating(self.path):
+                        if self._db.in_transaction:
+                            pending.flush(self._db)
+                            self._db.execute("COMMIT")
+                            self._mark()
                 finally:
                     self._settle()
 
@@ -198,6 +233,7 @@ class SQLiteState(State):
                 yield self._db
                 self._db.execute("COMMIT")
                 done = True
+                self._mark()
             finally:
                 if not done:
                     self._settle()
@@ -236,23 +272,40 @@ class SQLiteState(State):
 
     def _meta(self, key: str) -> str:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            raise DamagedStateError(f"{self.path}: the state is damaged: meta has no {key!r}")
         return str(row[0])
+
+    def _mark(self, *, always: bool = False) -> None:
+        """Record in the marker that this state holds records: when the first lands, and
+        (``always``) when an apply ends, so that an emptied file is refused later."""
+        if self._marked and not always:
+            return
+        serial = int(self._meta("serial"))
+        if serial > self._marked:
+            write_marker(self.path, serial)
+            self._marked = serial
 
     def _bump(self, db: sqlite3.Connection) -> None:
         db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'serial'")
 
+    @_translated
     def snapshot(self) -> Snapshot:
         with self._mutex, self._reading():
             rows = self._db.execute(_RECORDS).fetchall()
             intents = self._db.execute("SELECT * FROM intents ORDER BY id").fetchall()
             serial = int(self._meta("serial"))
-        records = {r[0]: _record(*r) for r in rows}
-        return Snapshot(records, serial, self._salt, tuple(_intent(i) for i in intents))
+        with _rows_of(self.path):
+            records = {r[0]: _record(*r) for r in rows}
+            opened = tuple(_intent(i) for i in intents)
+        return Snapshot(records, serial, self._salt, opened)
 
+    @_translated
     def save(self, record: Record, *, intent: int | None = None, step: Journaled = None) -> None:
         row = _row(record, self._intent_specs.pop(intent, None))
         self._change([*_journaled(step), (UPSERT_RECORD, row), *_closing(intent)], bumps=1)
 
+    @_translated
     def forget(self, address: str, *, intent: int | None = None, step: Journaled = None) -> None:
         self._intent_specs.pop(intent, None)  # the serial counts the record it drops, if any
         self._change([*_journaled(step), (DELETE_RECORD, (address,)), *_closing(intent)])
@@ -293,6 +346,7 @@ class SQLiteState(State):
             self._applies.add(apply_id)
         return True
 
+    @_translated
     def move(self, old: str, new: str) -> None:
         with self._tx() as db:
             if db.execute("SELECT 1 FROM resources WHERE address = ?", (new,)).fetchone():
@@ -305,6 +359,7 @@ class SQLiteState(State):
                 raise StateError(f"cannot move {old}: it is not recorded")
             self._bump(db)
 
+    @_translated
     def open_intent(
         self, address: str, kind: str, action: str, spec: Mapping[str, Any], apply_id: int | None
     ) -> int:
@@ -327,10 +382,12 @@ class SQLiteState(State):
         self._intent_specs[intent] = (spec, text)  # the record that closes it may reuse it
         return intent
 
+    @_translated
     def close_intent(self, intent: int, *, step: Journaled = None) -> None:
         self._intent_specs.pop(intent, None)
         self._change([*_journaled(step), (DELETE_INTENT, (intent,))])
 
+    @_translated
     def acquire(self, holder: LockInfo) -> LockInfo | None:
         """Take the file lock, then the row: a row is stale only when its holder held
         the file lock too (the file still names it) and has died, releasing it."""
@@ -361,6 +418,7 @@ class SQLiteState(State):
                 found = _lock_row(self._db)
         return found if found is not None else LockInfo(0, "unknown host", "unknown time")
 
+    @_translated
     def release(self, holder: LockInfo) -> None:
         with self._mutex:
             with self._tx() as db:
@@ -371,7 +429,9 @@ class SQLiteState(State):
             if self._holder == holder:
                 self._holder = None
                 self._file_lock.release()
+            self._mark(always=True)
 
+    @_translated
     def force_unlock(self) -> LockInfo | None:
         """Remove a lock no live process holds (an older version's row, or the row alone
         where files cannot be locked); a lock a running process holds is refused."""
@@ -396,6 +456,7 @@ class SQLiteState(State):
                 self._file_lock.release()
             return row
 
+    @_translated
     def begin_apply(self, revision: str | None, plan: str, meta: Mapping[str, Any]) -> int:
         with self._tx() as db:
             cursor = db.execute(
@@ -412,9 +473,11 @@ class SQLiteState(State):
             self._applies.clear()  # some may be gone now
             return newest
 
+    @_translated
     def journal_step(self, apply_id: int, entry: StepEntry) -> None:
         self._change(_journaled((apply_id, entry)))
 
+    @_translated
     def end_apply(self, apply_id: int, status: str) -> None:
         with self._tx() as db:
             db.execute(
@@ -422,6 +485,7 @@ class SQLiteState(State):
                 (now(), status, apply_id),
             )
 
+    @_translated
     def history(self, limit: int | None = None) -> list[ApplyEntry]:
         with self._mutex:
             self._flush()
@@ -430,8 +494,10 @@ class SQLiteState(State):
                 "FROM applies ORDER BY id DESC LIMIT ?",
                 (-1 if limit is None else limit,),
             ).fetchall()
-        return [_apply_entry(r, None, ()) for r in rows]
+        with _rows_of(self.path):
+            return [_apply_entry(r, None, ()) for r in rows]
 
+    @_translated
     def entry(self, apply_id: int) -> ApplyEntry:
         with self._mutex:
             self._flush()
@@ -445,7 +511,8 @@ class SQLiteState(State):
             ).fetchall()
             plan = self._db.execute("SELECT plan FROM plans WHERE apply_id = ?", (apply_id,))
             found = plan.fetchone()
-        return _apply_entry(row, found and found[0], tuple(StepEntry(*s) for s in steps))
+        with _rows_of(self.path):
+            return _apply_entry(row, found and found[0], tuple(StepEntry(*s) for s in steps))
 
 
 def _journaled(step: Journaled) -> list[tuple[str, tuple[Any, ...]]]:
@@ -463,9 +530,82 @@ def _closing(intent: int | None) -> list[tuple[str, tuple[Any, ...]]]:
     return [] if intent is None else [(DELETE_INTENT, (intent,))]
 
 
+@contextmanager
+def _translating(path: Path) -> Iterator[None]:
+    """Raise SQLite's faults of the file itself as ``StateError``s that say what to do;
+    a change SQLite refuses (a constraint, a value it cannot bind) keeps its own error."""
+    try:
+        yield
+    except sqlite3.DatabaseError as err:
+        fault = _fault(path, err)
+        if fault is None:
+            raise
+        raise fault from err
+
+
+@contextmanager
+def _rows_of(path: Path) -> Iterator[None]:
+    """Rows read back from ``path``: a column that is not the JSON written is damage."""
+    try:
+        yield
+    except (ValueError, TypeError) as err:
+        raise DamagedStateError(
+            f"{path}: the state is damaged: a recorded row is not valid JSON ({err}); "
+            "restore it from a backup"
+        ) from None
+
+
+def _fault(path: Path, err: sqlite3.DatabaseError) -> StateError | None:
+    if type(err) not in (sqlite3.OperationalError, sqlite3.DatabaseError):
+        return None
+    code = getattr(err, "sqlite_errorcode", None)
+    if code == sqlite3.SQLITE_FULL or "full" in str(err):
+        return StateError(
+            f"the disk holding {path} is full ({err}): free space and run again; "
+            f"nothing recorded before was lost: {_last_step(path)}"
+        )
+    if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB) or str(err).startswith(
+        ("no such table", "no such column", "file is not a database")
+    ):
+        return DamagedStateError(f"{path}: the state is damaged ({err}); restore it from a backup")
+    return StateError(f"{path}: cannot use state database: {err}")
+
+
+def _last_step(path: Path) -> str:
+    """What the journal last recorded, as committed (read through a connection of its own)."""
+    try:
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as db:
+            row = db.execute(
+                "SELECT address, action, status FROM steps ORDER BY seq DESC LIMIT 1"
+            ).fetchone()
+    except sqlite3.Error:
+        return "the journal cannot be read now"
+    if row is None:
+        return "the journal records no step yet"
+    return f"the last recorded step is {row[1]} {row[0]} ({row[2]})"
+
+
+def _refuse_lost(path: Path, how: str) -> None:
+    """An empty or missing database where the marker says records were: refused."""
+    expected = read_marker(path)
+    if expected:
+        marker = marker_path(path)
+        raise DamagedStateError(
+            f"{path}: the state database is {how}, but {marker} says it held records "
+            f"(serial {expected}); restore {path.name} from a backup, or delete {marker} "
+            "to start with empty state on purpose"
+        )
+
+
 def _check_file(path: Path) -> None:
     """Refuse, before touching it, a file that is not ours or that we cannot write."""
     folder = path.parent
+    if path.is_dir():
+        raise DamagedStateError(f"{path}: is a directory, not a state database")
+    if not path.exists():
+        _refuse_lost(path, "missing")
+    elif path.stat().st_size == 0:
+        _refuse_lost(path, "empty (0 bytes)")
     if path.exists():
         if not os.access(path, os.R_OK | os.W_OK):
             raise StateError(f"{path}: state file is not readable and writable by this user")
@@ -490,17 +630,72 @@ def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
     db.row_factory = sqlite3.Row
     try:
         _verify(db, path)
-        _migrate(db, path)
+        if _unbuilt(db):
+            with _building(path):
+                _migrate(db, path)  # the first to get the lock builds; the others find it built
+        else:
+            _migrate(db, path)  # checks it is ours and not newer: nothing to build
+        _check_shape(db, path)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={synchronous}")
         db.execute("PRAGMA foreign_keys=ON")
     except sqlite3.DatabaseError as err:
         db.close()
-        raise StateError(f"{path}: cannot use state database: {err}") from None
+        raise _fault(path, err) or StateError(f"{path}: cannot use state database: {err}") from None
     except BaseException:
         db.close()
         raise
     return db
+
+
+def _unbuilt(db: sqlite3.Connection) -> bool:
+    """Whether opening must create or migrate the file (then under the file lock)."""
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if not tables:
+        return True
+    if "meta" not in tables:
+        return False  # refused by _migrate
+    row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+    return row is not None and str(row[0]).isdigit() and int(row[0]) < SCHEMA_VERSION
+
+
+@contextmanager
+def _building(path: Path) -> Iterator[None]:
+    """Hold the apply's file lock while a file is created or migrated, so that processes
+    opening a new file at once build it once; the others wait, then find it built."""
+    lock = FileLock(path.with_name(path.name + ".lock"))
+    deadline = time.monotonic() + _BUILD_WAIT
+    while lock.acquire(LockInfo.mine("creating or migrating the state")) is False:
+        if time.monotonic() > deadline:
+            holder = lock.holder() or LockInfo(0, "unknown host", "unknown time")
+            raise LockedError(
+                f"{path}: cannot create or migrate the state: it is locked by {holder.describe()}",
+                holder,
+            )
+        time.sleep(0.05)
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _check_shape(db: sqlite3.Connection, path: Path) -> None:
+    """Every table and meta row a schema-2 state has, each meta value of the right form."""
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    missing = sorted(_TABLES - tables)
+    if missing:
+        raise DamagedStateError(
+            f"{path}: the state is damaged: table {', '.join(missing)} is missing; "
+            "restore it from a backup"
+        )
+    meta = {str(r[0]): r[1] for r in db.execute("SELECT key, value FROM meta")}
+    for key in ("schema_version", "serial", "salt"):
+        value = meta.get(key)
+        if not isinstance(value, str) or not value or (key != "salt" and not value.isdigit()):
+            raise DamagedStateError(
+                f"{path}: the state is damaged: meta {key!r} is missing or invalid; "
+                "restore it from a backup"
+            )
 
 
 def _lock_row(db: sqlite3.Connection) -> LockInfo | None:
@@ -517,10 +712,17 @@ def _verify(db: sqlite3.Connection, path: Path) -> None:
 def _migrate(db: sqlite3.Connection, path: Path) -> None:
     tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     if not tables:
+        _refuse_lost(path, "empty")
         _create(db)  # schema 1, then the migrations: a new file is built as an old one moves on
     elif "meta" not in tables:
         raise StateError(f"{path}: a SQLite database, but not reconcile state; refusing it")
-    version = int(db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0])
+    row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+    if row is None or not str(row[0]).isdigit():
+        raise DamagedStateError(
+            f"{path}: the state is damaged: meta has no valid schema_version; "
+            "restore it from a backup"
+        )
+    version = int(row[0])
     if version > SCHEMA_VERSION:
         raise StateError(
             f"{path}: state schema {version} is newer than this reconcile ({SCHEMA_VERSION}); "
