@@ -41,10 +41,10 @@ class Recorder:
     # The deposed record of each create-before-destroy replace whose old object is not gone.
     _deposed: dict[str, str] = attrs.field(factory=dict, init=False, eq=False, repr=False)
 
-    def _entry(self, step: Step, status: str, error: BaseException | None = None) -> Any:
+    def _entry(self, step: Step, status: str, error: str | None = None) -> Any:
         if self.apply_id is None:
             return None
-        text = None if error is None else repr(error)[:_MAX_ERROR]
+        text = None if error is None else error[:_MAX_ERROR]
         return (self.apply_id, StepEntry(step.address, step.action.value, status, text))
 
     def batch(self) -> AbstractContextManager[None]:
@@ -85,10 +85,11 @@ class Recorder:
             return  # nothing changed, nothing to journal (the plan JSON has the step)
         self.state.save(record, intent=intent, step=entry)
 
-    def failed(self, step: Step, error: BaseException, intent: int | None) -> None:
+    def failed(self, step: Step, error: BaseException, intent: int | None, text: str) -> None:
+        """Journal a failed step; ``text`` is the error as the journal keeps it (secrets masked)."""
         if self.state is None:
             return
-        entry = self._entry(step, "failed", error)
+        entry = self._entry(step, "failed", text)
         self._intended.pop(step.address, None)
         if isinstance(error, PartiallyCreated):
             self._depose_old(step, error.actual)

@@ -16,7 +16,19 @@ from typing import Any
 
 import attrs
 
-__all__ = ["MASK", "PROCESS_SALT", "Redacted", "current_salt", "new_salt", "redact", "use_salt"]
+from ._model import resource_spec
+
+__all__ = [
+    "MASK",
+    "PROCESS_SALT",
+    "Redacted",
+    "current_salt",
+    "new_salt",
+    "redact",
+    "scrub",
+    "secret_texts",
+    "use_salt",
+]
 
 MASK = "(sensitive)"
 
@@ -63,3 +75,42 @@ def redact(value: Any, salt: str | None = None) -> Redacted:
     data = json.dumps(value, sort_keys=True, default=repr).encode()
     digest = hashlib.blake2b(data, key=bytes.fromhex(salt), digest_size=16).hexdigest()
     return Redacted(digest)
+
+
+def secret_texts(*resources: Any) -> tuple[str, ...]:
+    """Every non-empty string (or number) inside the sensitive fields of ``resources``."""
+    found: set[str] = set()
+    for res in resources:
+        spec = None if res is None else resource_spec(res)
+        for f in () if spec is None else spec.sensitive_fields:
+            _strings(getattr(res, f.name, None), found)
+    return tuple(sorted(found, key=len, reverse=True))  # longest first: overlaps go whole
+
+
+def _strings(value: Any, found: set[str]) -> None:
+    if isinstance(value, str):
+        if value:
+            found.add(value)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        found.add(str(value))
+    elif isinstance(value, dict):
+        for item in value.values():
+            _strings(item, found)
+    elif isinstance(value, list | tuple | set | frozenset):
+        for item in value:
+            _strings(item, found)
+
+
+def scrub(text: str, secrets: tuple[str, ...]) -> str:
+    """``text`` with each secret, as written and as ``repr`` escapes it, replaced by the mask."""
+    for secret in secrets:
+        for form in _forms(secret):
+            text = text.replace(form, MASK)
+    return text
+
+
+def _forms(secret: str) -> tuple[str, ...]:
+    """The secret itself and its bodies inside a ``'``-quoted and a ``"``-quoted repr."""
+    single = repr(secret + "'\"")[1:-4]  # both quotes force single quotes, ' escaped
+    double = repr(secret + "'")[1:-2] if '"' not in secret else single
+    return tuple(dict.fromkeys(f for f in (secret, single, double) if f))
