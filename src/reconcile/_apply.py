@@ -30,6 +30,7 @@ from ._plan import Plan
 from ._policy import RetryPolicy
 from ._provider import Provider
 from ._recorder import Recorder
+from ._records import copied_secrets
 from ._refs import resolve
 from ._saved import complete
 from ._schedule import Done, Job, Prepared, Scheduler, StepTimeout
@@ -300,7 +301,7 @@ class _ApplyRun:
         seen: tuple[Any, ...] = (plain.desired, plain.declared, plain.actual)
         if done is not None:
             seen += (done.desired, done.declared)
-        return scrub(repr(error), secret_texts(*seen))
+        return scrub(repr(error), secret_texts(*seen, copied=copied_secrets(plain.references)))
 
     def _resolved(self, step: Step) -> Step:
         """The step with references resolved against what already ran."""

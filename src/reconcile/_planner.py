@@ -41,6 +41,7 @@ from ._plan import Plan
 from ._provider import Provider
 from ._records import (
     cause_of,
+    copied_secrets,
     deposed_from,
     document,
     load_spec,
@@ -54,7 +55,7 @@ from ._records import (
     written_as_desired,
 )
 from ._refs import dependencies, ref_paths, resolve, unknown_fields, without_refs
-from ._secrets import PROCESS_SALT, use_salt
+from ._secrets import PROCESS_SALT, Redacted, redact, use_salt
 from ._state import Record, Snapshot
 from ._steps import Action, Reason, Step, in_sync_step
 from ._targets import select
@@ -433,17 +434,35 @@ def _step(
             if f.is_unset(getattr(resolved, f.name))
         )
     shown = replace_fields(resolved, dict.fromkeys(unknown)) if unknown else resolved
+    copied = copied_secrets(common["references"])
     return Step(
         action=action,
         reason=reason,
-        diff=diff,
-        before=document(have) if have is not None else None,
-        after=document(shown),
+        diff=_masked(diff, copied),
+        before=document(have, copied=copied) if have is not None else None,
+        after=document(shown, copied=copied),
         unknown=tuple((name,) for name in dict.fromkeys(computed + unknown)),
         desired=want,
         actual=have,
         **common,
     )
+
+
+def _masked(diff: Diff, copied: Collection[str]) -> Diff:
+    """``diff`` with each field a secret was copied into shown as one change of digests."""
+    if not copied:
+        return diff
+    kept = [c for c in diff.changes if c.path[0] not in copied]
+    for name in dict.fromkeys(c.path[0] for c in diff.changes if c.path[0] in copied):
+        ch = [c for c in diff.changes if c.path[0] == name]
+        old = ch[0].old if len(ch) == 1 and len(ch[0].path) == 1 else "(changed)"
+        new = ch[0].new if len(ch) == 1 and len(ch[0].path) == 1 else "(changed)"
+        kept.append(Change((name,), "replace", _digest(old), _digest(new), ch[0].cause))
+    return attrs.evolve(diff, changes=tuple(kept))
+
+
+def _digest(value: Any) -> Any:
+    return value if value is UNKNOWN or isinstance(value, Redacted) else redact(value)
 
 
 def _normalized(declared: Any, last: Mapping[str, Any] | None) -> Mapping[str, Any] | None:

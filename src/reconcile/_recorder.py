@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 
 from ._errors import PartiallyCreated
-from ._records import deposed, record_for, stored_spec
+from ._records import copied_secrets, deposed, record_for, stored_spec
 from ._state import Record, State, StepEntry
 from ._steps import Action, Step
 
@@ -56,7 +56,8 @@ class Recorder:
         if self.state is None or step.action not in _INTENDED:
             return None
         source = step.declared or step.desired or step.actual
-        spec = stored_spec(source) if source is not None else {}
+        copied = copied_secrets(step.references)
+        spec = stored_spec(source, copied=copied) if source is not None else {}
         self._intended[step.address] = (source, spec)
         return self.state.open_intent(
             step.address, step.kind, step.action.value, spec, self.apply_id
@@ -80,6 +81,7 @@ class Recorder:
             self.revision,
             depends_on=step.depends_on,
             stored=stored if source is declared else None,
+            copied=copied_secrets(step.references),
         )
         if step.action is Action.NOOP and self.records.get(step.address) == record:
             return  # nothing changed, nothing to journal (the plan JSON has the step)
@@ -95,7 +97,12 @@ class Recorder:
             self._depose_old(step, error.actual)
             declared = step.declared or step.desired
             record = record_for(
-                declared, error.actual, self.revision, tainted=True, depends_on=step.depends_on
+                declared,
+                error.actual,
+                self.revision,
+                tainted=True,
+                depends_on=step.depends_on,
+                copied=copied_secrets(step.references),
             )
             self.state.save(record, intent=intent, step=entry)
         elif intent is not None:

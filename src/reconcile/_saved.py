@@ -20,10 +20,10 @@ from ._model import address_of, registered_kind
 from ._observe import Retrying
 from ._plan import Plan
 from ._provider import Provider
-from ._records import document, rebuild, with_outputs
+from ._records import copied_secrets, document, rebuild, with_outputs
 from ._refs import without_refs
 from ._secrets import Redacted
-from ._serialize import structure
+from ._serialize import structure, unstructure_value
 from ._state import Record
 from ._steps import Action, Step
 from ._values import Moved, Ref
@@ -119,8 +119,11 @@ def _resupplied(step: Step, supplied: Mapping[str, Any], salt: str) -> tuple[Any
         )
     given = document(declared, salt)
     doc = dict(step.after)
+    copied = copied_secrets(step.references)  # set by apply: its source's step checks it
     for name, value in step.after.items():
-        if isinstance(value, Redacted):
+        if name in copied:
+            doc[name] = unstructure_value(getattr(without_refs(declared), name))
+        elif isinstance(value, Redacted):
             if given.get(name) != value:
                 raise StalePlanError(f"{step.address}: {name} changed since planning")
             doc[name] = getattr(declared, name)

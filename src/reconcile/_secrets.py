@@ -77,13 +77,15 @@ def redact(value: Any, salt: str | None = None) -> Redacted:
     return Redacted(digest)
 
 
-def secret_texts(*resources: Any) -> tuple[str, ...]:
-    """Every non-empty string (or number) inside the sensitive fields of ``resources``."""
+def secret_texts(*resources: Any, copied: frozenset[str] = frozenset()) -> tuple[str, ...]:
+    """Every non-empty string (or number) inside the sensitive fields of ``resources``,
+    and inside the fields named ``copied`` (a reference copied a secret into them)."""
     found: set[str] = set()
     for res in resources:
         spec = None if res is None else resource_spec(res)
-        for f in () if spec is None else spec.sensitive_fields:
-            _strings(getattr(res, f.name, None), found)
+        names = set() if spec is None else {f.name for f in spec.sensitive_fields} | copied
+        for name in names:
+            _strings(getattr(res, name, None), found)
     return tuple(sorted(found, key=len, reverse=True))  # longest first: overlaps go whole
 
 

@@ -18,21 +18,33 @@ class Login:
     password: str = rc.field(default="", sensitive=True)
 
 
-class Quoting(rc.Provider[Login]):
-    """Refuses every create, quoting the password back as a careless API would."""
+@rc.resource("t_es_conn")
+class Conn:
+    name: str = rc.field(key=True)
+    dsn: str = ""
 
-    resource = Login
 
-    def read(self, want: Login) -> Login | None:
+class Quoting(rc.Provider[Any]):
+    """Refuses to create ``bad`` logins and every connection, quoting the secret back
+    as a careless API would."""
+
+    def __init__(self, resource: type[Any]) -> None:
+        self.resource = resource
+
+    def read(self, want: Any) -> Any:
         return None
 
-    def create(self, want: Login) -> Login:
-        raise ValueError(f"password {want.password!r} refused; was {want.password}")
+    def create(self, want: Any) -> Any:
+        if isinstance(want, Conn):
+            raise ConnectionError("cannot connect with", want.dsn)
+        if want.name == "bad":
+            raise ValueError(f"password {want.password!r} refused; was {want.password}")
+        return want
 
-    def update(self, have: Login, want: Login, diff: rc.Diff) -> Login:
+    def update(self, have: Any, want: Any, diff: rc.Diff) -> Any:
         raise AssertionError("never updated")
 
-    def delete(self, have: Login) -> None:
+    def delete(self, have: Any) -> None:
         raise AssertionError("never deleted")
 
 
@@ -41,21 +53,28 @@ def _surfaces(tmp_path: Any, secret: str, caplog: Any) -> list[str]:
     events: list[rc.Event] = []
     state_path = tmp_path / "state.db"
     state = rc.SQLiteState(state_path)
-    reconciler = rc.Reconciler([Quoting()], state=state, on_event=events.append)
+    providers = [Quoting(Login), Quoting(Conn)]
+    reconciler = rc.Reconciler(providers, state=state, on_event=events.append)
+    db = Login("db", password=secret)
+    desired = [Login("bad", password=secret), db, Conn("c", dsn=rc.ref(db, "password"))]
     caplog.clear()
     with caplog.at_level(logging.DEBUG, logger="reconcile"):
-        result = reconciler.apply(reconciler.plan([Login("db", password=secret)]))
-    assert not result.ok
-    outcome = result.outcome("t_es_login[db]")
-    assert outcome.message is not None
-    assert "ValueError" in outcome.message
+        plan = reconciler.plan(desired)
+        result = reconciler.apply(plan)
+    failed = [result.outcome("t_es_login[bad]"), result.outcome("t_es_conn[c]")]
+    assert [o.message.split("(")[0] for o in failed if o.message] == [
+        "ValueError",
+        "ConnectionError",
+    ]
     (entry,) = reconciler.history()
     steps = reconciler.history_entry(entry.id).steps
-    texts = [outcome.message, repr(outcome), repr(result), repr(steps)]
+    texts = [plan.render(), plan.to_json(), repr(result), repr(steps)]
+    texts += [o.message or "" for o in failed]
     texts += [str(s.error) for s in steps]
     texts += [r.getMessage() for r in caplog.records]
     texts += [repr(e) for e in events]
-    return [*texts, state_path.read_bytes().decode("utf-8", "replace")]
+    stored = b"".join(p.read_bytes() for p in sorted(tmp_path.glob("state.db*")) if p.is_file())
+    return [*texts, stored.decode("utf-8", "replace")]
 
 
 def test_the_error_is_journaled_logged_and_reported_with_the_secret_masked(tmp_path, caplog):
