@@ -55,7 +55,7 @@ from ._records import (
     written_as_desired,
 )
 from ._refs import dependencies, ref_paths, resolve, unknown_fields, without_refs
-from ._secrets import PROCESS_SALT, Redacted, redact, use_salt
+from ._secrets import PROCESS_SALT, redact, use_salt
 from ._state import Record, Snapshot
 from ._steps import Action, Reason, Step, in_sync_step
 from ._targets import select
@@ -438,7 +438,7 @@ def _step(
     return Step(
         action=action,
         reason=reason,
-        diff=_masked(diff, copied),
+        diff=_masked(diff, copied, resolved, have) if have is not None else diff,
         before=document(have, copied=copied) if have is not None else None,
         after=document(shown, copied=copied),
         unknown=tuple((name,) for name in dict.fromkeys(computed + unknown)),
@@ -448,21 +448,18 @@ def _step(
     )
 
 
-def _masked(diff: Diff, copied: Collection[str]) -> Diff:
-    """``diff`` with each field a secret was copied into shown as one change of digests."""
-    if not copied:
+def _masked(diff: Diff, copied: Collection[str], want: Any, have: Any) -> Diff:
+    """``diff`` with each field a secret was copied into shown as one change of digests
+    of its whole values (``UNKNOWN`` stays so: known after apply)."""
+    touched = dict.fromkeys(str(c.path[0]) for c in diff.changes if c.path[0] in copied)
+    if not touched:
         return diff
-    kept = [c for c in diff.changes if c.path[0] not in copied]
-    for name in dict.fromkeys(c.path[0] for c in diff.changes if c.path[0] in copied):
-        ch = [c for c in diff.changes if c.path[0] == name]
-        old = ch[0].old if len(ch) == 1 and len(ch[0].path) == 1 else "(changed)"
-        new = ch[0].new if len(ch) == 1 and len(ch[0].path) == 1 else "(changed)"
-        kept.append(Change((name,), "replace", _digest(old), _digest(new), ch[0].cause))
+    kept = [c for c in diff.changes if c.path[0] not in touched]
+    for name in touched:
+        first = next(c for c in diff.changes if c.path[0] == name)
+        new = UNKNOWN if first.new is UNKNOWN else redact(getattr(want, name))
+        kept.append(Change((name,), "replace", redact(getattr(have, name)), new, first.cause))
     return attrs.evolve(diff, changes=tuple(kept))
-
-
-def _digest(value: Any) -> Any:
-    return value if value is UNKNOWN or isinstance(value, Redacted) else redact(value)
 
 
 def _normalized(declared: Any, last: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
