@@ -85,7 +85,8 @@ def _reobserved(
             raise StalePlanError(f"{step.address}: cannot re-read it to check the saved plan")
         return step
     have = reads.call(step.address, "read", lambda: provider.read(probe))
-    seen = document(have, salt) if have is not None else None
+    copied = copied_secrets(step.references)
+    seen = document(have, salt, copied) if have is not None else None
     if seen != step.before:
         raise StalePlanError(f"{step.address}: the actual state changed since planning")
     return attrs.evolve(step, actual=have)

@@ -339,13 +339,13 @@ def test_a_secret_copied_by_a_ref_and_quoted_in_an_error_shows_nowhere(
     (project / "conns" / "good").write_text("pa55-w0rd-§ drifted")
     config = ("--config", project / "reconcile.toml")
     runs += [_reconcile(packages, "plan", project), _reconcile(packages, "show", "1", *config)]
-    runs.append(_reconcile(packages, "history", *config))
+    runs += [_reconcile(packages, "history", *config), _reconcile(packages, "status", project)]
     assert "~ acme_conn[good]" in runs[3].stdout, runs[3].stdout  # the drift is shown, masked
     for done in runs:
         assert "Traceback" not in done.stderr
         assert "Usage:" not in done.stderr
         assert "pa55-w0rd" not in done.stdout + done.stderr, done.stdout + done.stderr
-    assert "(sensitive)" in runs[-2].stdout + runs[-2].stderr
+    assert "(sensitive)" in runs[-3].stdout + runs[-3].stderr  # show: the masked error
     stored = b"".join(p.read_bytes() for p in (project / ".reconcile").rglob("*") if p.is_file())
     assert b"pa55-w0rd" not in stored
 

@@ -7,6 +7,7 @@ import itertools
 from typing import Any
 
 import attrs
+import pytest
 
 import reconcile as rc
 from reconcile.testing import MemoryProvider
@@ -88,6 +89,24 @@ def test_a_saved_plan_with_a_copied_secret_applies_with_the_desired_state(tmp_pa
     assert reconciler.apply(saved, desired=[db, app]).ok
     assert apps.get("t_cs_app[web]").dsn == SECRET
     assert SECRET.encode() not in _state_bytes(tmp_path)
+
+
+def test_a_saved_update_with_a_copied_secret_applies_and_refuses_a_moved_world(tmp_path):
+    _dbs, apps, reconciler = _world(tmp_path)
+    db = Db("main", password=SECRET)
+    desired = [db, App("web", dsn=rc.ref(db, "password"), extra={"x": 1})]
+    assert reconciler.apply(reconciler.plan(desired)).ok
+    desired[1] = attrs.evolve(desired[1], extra={"x": 2})
+    saved = rc.Plan.from_json(reconciler.plan(desired).to_json())
+    assert SECRET not in saved.to_json()
+    assert reconciler.apply(saved, desired=desired).ok
+    assert apps.get("t_cs_app[web]").extra == {"x": 2}
+    desired[1] = attrs.evolve(desired[1], extra={"x": 3})
+    stale = rc.Plan.from_json(reconciler.plan(desired).to_json())
+    apps.drift("t_cs_app[web]", dsn="moved")
+    with pytest.raises(rc.StalePlanError) as refused:
+        reconciler.apply(stale, desired=desired)
+    assert SECRET not in str(refused.value)
 
 
 def test_a_plain_reference_stays_in_clear(tmp_path):
