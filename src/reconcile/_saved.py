@@ -84,7 +84,7 @@ def _reobserved(
         if step.action in _NEEDS_HAVE:
             raise StalePlanError(f"{step.address}: cannot re-read it to check the saved plan")
         return step
-    have = reads.call(step.address, "read", lambda: provider.read(probe))
+    have = reads.call(step.address, "read", lambda: provider.read(probe), probe)
     copied = copied_secrets(step.references)
     seen = document(have, salt, copied) if have is not None else None
     if seen != step.before:
@@ -104,7 +104,7 @@ def _unchanged(
         probe = rebuild(provider.resource, record.spec, record.outputs, address=step.address)
     else:
         return step  # neither given nor recorded: nothing refers to what it is
-    have = reads.call(step.address, "read", lambda: provider.read(probe))
+    have = reads.call(step.address, "read", lambda: provider.read(probe), probe)
     if have is None:
         raise StalePlanError(f"{step.address}: it no longer exists since planning")
     return attrs.evolve(step, desired=declared, declared=declared, actual=have)

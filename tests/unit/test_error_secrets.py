@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 import hypothesis.strategies as st
+import pytest
 from hypothesis import HealthCheck, given, settings
 
 import reconcile as rc
@@ -95,3 +96,32 @@ def test_no_secret_survives_in_any_text_of_a_failed_apply(tmp_path_factory, capl
     for text in _surfaces(tmp_path, secret, caplog):
         assert secret not in text, text
         assert escaped not in text, text
+
+
+class QuotingReads(Quoting):
+    """Fails every read, quoting the password it was asked to read by (retried once)."""
+
+    def __init__(self) -> None:
+        super().__init__(Login)
+        self.reads = 0
+
+    def read(self, want: Any) -> Any:
+        self.reads += 1
+        error = rc.TransientError if self.reads == 1 else PermissionError
+        raise error(f"cannot read with {want.password!r}")
+
+
+def test_a_read_error_quoting_a_secret_is_masked_in_the_plan_error_and_the_log(caplog):
+    events: list[rc.Event] = []
+    reconciler = rc.Reconciler([QuotingReads()], on_event=events.append)
+    with (
+        caplog.at_level(logging.DEBUG, logger="reconcile"),
+        pytest.raises(rc.ObserveError) as raised,
+    ):
+        reconciler.plan([Login("db", password="hunter2-sekret")])
+    refused = raised.value
+    assert len(events) == 1  # the transient failure was retried, and reported
+    texts = [str(refused), *(r.getMessage() for r in caplog.records), *map(repr, events)]
+    assert "PermissionError" in str(refused)
+    assert "(sensitive)" in str(refused)
+    assert not [t for t in texts if "hunter2-sekret" in t]
