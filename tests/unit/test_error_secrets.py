@@ -84,7 +84,7 @@ def test_the_error_is_journaled_logged_and_reported_with_the_secret_masked(tmp_p
     assert any("(sensitive)" in t for t in found)
 
 
-@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])  # examples: the profile
 @given(  # the leading "§" keeps a secret from matching a table name or a digest by chance
     secret=st.text(st.characters(blacklist_categories=("Cs",)), min_size=3, max_size=20).map(
         lambda s: "§" + s
