@@ -30,9 +30,11 @@ from ._plan import Plan
 from ._policy import RetryPolicy
 from ._provider import Provider
 from ._recorder import Recorder
+from ._records import copied_secrets
 from ._refs import resolve
 from ._saved import complete
 from ._schedule import Done, Job, Prepared, Scheduler, StepTimeout
+from ._secrets import scrub, secret_texts
 from ._steps import Action, Step
 from ._values import Ref
 
@@ -151,6 +153,7 @@ class _ApplyRun:
         self.resolved: dict[str, Step] = {}
         self.intents: dict[str, int | None] = {}
         self.held: list[Event] | None = None  # outcome events waiting for a batch's commit
+        self.messages: dict[str, str] = {}  # each failed step's error, its secrets masked
 
     def jobs(self) -> list[Job]:
         before = prerequisites(tuple(self.steps.values()))
@@ -236,16 +239,17 @@ class _ApplyRun:
 
     def retrying(self, job: Job, attempt: int, error: BaseException, delay: float) -> None:
         address, _ = _split(job.id)
+        text = self._message(address, error)
         _log(
             logging.WARNING,
             address,
-            "%s: attempt %d failed (%r); retrying in %.2fs",
-            address, attempt, error, delay,
+            "%s: attempt %d failed (%s); retrying in %.2fs",
+            address, attempt, text, delay,
         )  # fmt: skip
         action = self.steps[address].action.value
         emit(
             self.execution.on_event,
-            Event(EventKind.RETRIED, address, action, attempt, repr(error), delay),
+            Event(EventKind.RETRIED, address, action, attempt, text, delay),
         )
 
     def finished(self, job: Job, done: Done) -> None:
@@ -263,10 +267,19 @@ class _ApplyRun:
                 self._emit(Event(EventKind.FINISHED, address, action, done.attempts or 1))
         elif done.status == "failed":
             assert done.error is not None
-            _log(logging.WARNING, address, "%s: %s failed: %r", address, step.action, done.error)
+            text = self.messages[address] = self._message(address, done.error)
+            _log(
+                logging.WARNING,
+                address,
+                "%s: %s failed: %s",
+                address,
+                step.action,
+                text,
+                failed=True,
+            )
             if phase != "destroy":
-                self.recorder.failed(step, done.error, intent)
-            self._emit(Event(EventKind.FAILED, address, action, done.attempts, repr(done.error)))
+                self.recorder.failed(step, done.error, intent, text)
+            self._emit(Event(EventKind.FAILED, address, action, done.attempts, text))
         elif done.status == "unknown":
             timed_out = isinstance(done.error, StepTimeout)
             what = "timed out" if timed_out else "was interrupted"
@@ -280,6 +293,15 @@ class _ApplyRun:
             self._emit(Event(kind, address, action))
 
     # -- helpers ---------------------------------------------------------------
+
+    def _message(self, address: str, error: BaseException) -> str:
+        """``repr(error)`` with every sensitive value of the step, before and after
+        references were resolved, as desired and as read, masked: a provider may quote one."""
+        plain, done = self.steps[address], self.resolved.get(address)
+        seen: tuple[Any, ...] = (plain.desired, plain.declared, plain.actual)
+        if done is not None:
+            seen += (done.desired, done.declared)
+        return scrub(repr(error), secret_texts(*seen, copied=copied_secrets(plain.references)))
 
     def _resolved(self, step: Step) -> Step:
         """The step with references resolved against what already ran."""
@@ -314,13 +336,14 @@ class _ApplyRun:
         blocked = worst.blocked_by.split("#")[0] if worst.blocked_by else None
         return Outcome(
             address, step.action, Status(worst.status), worst.error, blocked,
-            sum(d.attempts for d in parts), result,
+            sum(d.attempts for d in parts), result, self.messages.get(address),
         )  # fmt: skip
 
 
-def _log(level: int, address: str, message: str, *args: Any) -> None:
-    """Every apply log record carries the resource address as ``record.address``."""
-    log.log(level, message, *args, extra={"address": address})
+def _log(level: int, address: str, message: str, *args: Any, failed: bool = False) -> None:
+    """Every apply log record carries the resource address as ``record.address``;
+    a step's failure also ``record.step_failed`` (the CLI's summary lists it already)."""
+    log.log(level, message, *args, extra={"address": address, "step_failed": failed})
 
 
 def _unit(address: str, split: set[str], phase: str) -> str:

@@ -164,12 +164,16 @@ class PathEscapeError(InvalidStateError):
 class ObserveError(ReconcileError):
     """A provider's ``read`` failed while planning; the cause is chained.
 
-    ``attempts`` says how many times it was tried (a ``TransientError`` is retried).
+    ``attempts`` says how many times it was tried (a ``TransientError`` is retried);
+    ``shown`` is the error's text with the read resource's secrets masked.
     """
 
-    def __init__(self, address: str, error: BaseException, *, attempts: int = 1) -> None:
+    def __init__(
+        self, address: str, error: BaseException, *, attempts: int = 1, shown: str | None = None
+    ) -> None:
         tries = f" after {attempts} attempts" if attempts > 1 else ""
-        super().__init__(f"{address}: reading the actual state failed{tries}: {error!r}")
+        text = repr(error) if shown is None else shown
+        super().__init__(f"{address}: reading the actual state failed{tries}: {text}")
         self.address = address
         self.attempts = attempts
 

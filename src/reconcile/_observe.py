@@ -24,6 +24,7 @@ from ._limits import Limiter
 from ._model import address_of
 from ._policy import RetryPolicy
 from ._provider import Provider
+from ._secrets import scrub, secret_texts
 
 __all__ = ["Probe", "Retrying", "observe"]
 
@@ -45,8 +46,11 @@ class Retrying:
     on_event: EventSink | None = None
     rng: random.Random = attrs.field(factory=random.Random, eq=False, repr=False)
 
-    def call(self, address: str, action: str, fn: Callable[[], T]) -> T:
-        """``fn()``, retried on ``TransientError``; a final failure is an ``ObserveError``."""
+    def call(self, address: str, action: str, fn: Callable[[], T], about: Any = None) -> T:
+        """``fn()``, retried on ``TransientError``; a final failure is an ``ObserveError``.
+
+        ``about`` is the resource read: its secrets are masked in what is logged and raised.
+        """
         attempt = 1
         while True:
             try:
@@ -54,20 +58,22 @@ class Retrying:
             except InvalidStateError:
                 raise  # the desired state is wrong (e.g. a path escape): say so, not "read failed"
             except TransientError as err:
+                text = scrub(repr(err), secret_texts(about))
                 if attempt >= self.policy.attempts:
-                    raise ObserveError(address, err, attempts=attempt) from err
-                self._wait(address, action, attempt, err)
+                    raise ObserveError(address, err, attempts=attempt, shown=text) from err
+                self._wait(address, action, attempt, text)
                 attempt += 1
             except Exception as err:
-                raise ObserveError(address, err, attempts=attempt) from err
+                text = scrub(repr(err), secret_texts(about))
+                raise ObserveError(address, err, attempts=attempt, shown=text) from err
 
-    def _wait(self, address: str, action: str, attempt: int, error: BaseException) -> None:
+    def _wait(self, address: str, action: str, attempt: int, error: str) -> None:
         delay = self.policy.delay(attempt, self.rng)
         log.warning(
-            "%s: attempt %d failed (%r); retrying in %.2fs",
+            "%s: attempt %d failed (%s); retrying in %.2fs",
             address, attempt, error, delay, extra={"address": address},
         )  # fmt: skip
-        emit(self.on_event, Event(EventKind.RETRIED, address, action, attempt, repr(error), delay))
+        emit(self.on_event, Event(EventKind.RETRIED, address, action, attempt, error, delay))
         self.clock.sleep(delay)
 
 
@@ -133,10 +139,10 @@ def _read(
 ) -> Any:
     limiter = limiters.get(provider.kind)
     if limiter is None:
-        return retrying.call(address, "read", lambda: provider.read(probe))
+        return retrying.call(address, "read", lambda: provider.read(probe), probe)
 
     def read_in_slot() -> Any:  # the slot is held for the call, not for the backoff
         with limiter.slot():
             return provider.read(probe)
 
-    return retrying.call(address, "read", read_in_slot)
+    return retrying.call(address, "read", read_in_slot, probe)

@@ -24,15 +24,20 @@ class Status(enum.StrEnum):
 
 @attrs.frozen
 class Outcome:
-    """One step's result: its status, the error if it failed, what blocked it if skipped."""
+    """One step's result: its status, the error if it failed, what blocked it if skipped.
+
+    ``error`` is the provider's own exception; ``message`` is its ``repr`` with every
+    sensitive value of the step masked, the form the library logs, journals and prints.
+    """
 
     address: str
     action: Action
     status: Status
-    error: BaseException | None = attrs.field(default=None, eq=False)
+    error: BaseException | None = attrs.field(default=None, eq=False, repr=False)
     blocked_by: str | None = None
     attempts: int = attrs.field(default=0, eq=False)
     result: Any = attrs.field(default=None, eq=False, repr=False)
+    message: str | None = attrs.field(default=None, eq=False)
 
 
 @attrs.frozen

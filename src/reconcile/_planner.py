@@ -41,6 +41,7 @@ from ._plan import Plan
 from ._provider import Provider
 from ._records import (
     cause_of,
+    copied_secrets,
     deposed_from,
     document,
     load_spec,
@@ -54,7 +55,7 @@ from ._records import (
     written_as_desired,
 )
 from ._refs import dependencies, ref_paths, resolve, unknown_fields, without_refs
-from ._secrets import PROCESS_SALT, use_salt
+from ._secrets import PROCESS_SALT, redact, use_salt
 from ._state import Record, Snapshot
 from ._steps import Action, Reason, Step, in_sync_step
 from ._targets import select
@@ -433,17 +434,32 @@ def _step(
             if f.is_unset(getattr(resolved, f.name))
         )
     shown = replace_fields(resolved, dict.fromkeys(unknown)) if unknown else resolved
+    copied = copied_secrets(common["references"])
     return Step(
         action=action,
         reason=reason,
-        diff=diff,
-        before=document(have) if have is not None else None,
-        after=document(shown),
+        diff=_masked(diff, copied, resolved, have) if have is not None else diff,
+        before=document(have, copied=copied) if have is not None else None,
+        after=document(shown, copied=copied),
         unknown=tuple((name,) for name in dict.fromkeys(computed + unknown)),
         desired=want,
         actual=have,
         **common,
     )
+
+
+def _masked(diff: Diff, copied: Collection[str], want: Any, have: Any) -> Diff:
+    """``diff`` with each field a secret was copied into shown as one change of digests
+    of its whole values (``UNKNOWN`` stays so: known after apply)."""
+    touched = dict.fromkeys(str(c.path[0]) for c in diff.changes if c.path[0] in copied)
+    if not touched:
+        return diff
+    kept = [c for c in diff.changes if c.path[0] not in touched]
+    for name in touched:
+        first = next(c for c in diff.changes if c.path[0] == name)
+        new = UNKNOWN if first.new is UNKNOWN else redact(getattr(want, name))
+        kept.append(Change((name,), "replace", redact(getattr(have, name)), new, first.cause))
+    return attrs.evolve(diff, changes=tuple(kept))
 
 
 def _normalized(declared: Any, last: Mapping[str, Any] | None) -> Mapping[str, Any] | None:

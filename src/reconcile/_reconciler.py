@@ -228,7 +228,7 @@ class Reconciler(GitOps):
         with self._locked():
             if address in state.snapshot().records:
                 raise StateError(f"{address}: already managed; nothing to import")
-            found = self._reads.call(address, "read", lambda: provider.read(resource))
+            found = self._reads.call(address, "read", lambda: provider.read(resource), resource)
             if found is None:
                 raise StateError(f"{address}: does not exist, so it cannot be imported")
             with use_salt(state.snapshot().salt):

@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 
 from ._errors import PartiallyCreated
-from ._records import deposed, record_for, stored_spec
+from ._records import copied_secrets, deposed, record_for, stored_spec
 from ._state import Record, State, StepEntry
 from ._steps import Action, Step
 
@@ -41,10 +41,10 @@ class Recorder:
     # The deposed record of each create-before-destroy replace whose old object is not gone.
     _deposed: dict[str, str] = attrs.field(factory=dict, init=False, eq=False, repr=False)
 
-    def _entry(self, step: Step, status: str, error: BaseException | None = None) -> Any:
+    def _entry(self, step: Step, status: str, error: str | None = None) -> Any:
         if self.apply_id is None:
             return None
-        text = None if error is None else repr(error)[:_MAX_ERROR]
+        text = None if error is None else error[:_MAX_ERROR]
         return (self.apply_id, StepEntry(step.address, step.action.value, status, text))
 
     def batch(self) -> AbstractContextManager[None]:
@@ -56,7 +56,8 @@ class Recorder:
         if self.state is None or step.action not in _INTENDED:
             return None
         source = step.declared or step.desired or step.actual
-        spec = stored_spec(source) if source is not None else {}
+        copied = copied_secrets(step.references)
+        spec = stored_spec(source, copied=copied) if source is not None else {}
         self._intended[step.address] = (source, spec)
         return self.state.open_intent(
             step.address, step.kind, step.action.value, spec, self.apply_id
@@ -80,21 +81,28 @@ class Recorder:
             self.revision,
             depends_on=step.depends_on,
             stored=stored if source is declared else None,
+            copied=copied_secrets(step.references),
         )
         if step.action is Action.NOOP and self.records.get(step.address) == record:
             return  # nothing changed, nothing to journal (the plan JSON has the step)
         self.state.save(record, intent=intent, step=entry)
 
-    def failed(self, step: Step, error: BaseException, intent: int | None) -> None:
+    def failed(self, step: Step, error: BaseException, intent: int | None, text: str) -> None:
+        """Journal a failed step; ``text`` is the error as the journal keeps it (secrets masked)."""
         if self.state is None:
             return
-        entry = self._entry(step, "failed", error)
+        entry = self._entry(step, "failed", text)
         self._intended.pop(step.address, None)
         if isinstance(error, PartiallyCreated):
             self._depose_old(step, error.actual)
             declared = step.declared or step.desired
             record = record_for(
-                declared, error.actual, self.revision, tainted=True, depends_on=step.depends_on
+                declared,
+                error.actual,
+                self.revision,
+                tainted=True,
+                depends_on=step.depends_on,
+                copied=copied_secrets(step.references),
             )
             self.state.save(record, intent=intent, step=entry)
         elif intent is not None:

@@ -10,14 +10,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 import attrs
 
 from ._diff import Cause, Change, strict_equal
 from ._errors import StateError
-from ._model import Lifecycle, address_of, lifecycle_of, replace_fields, spec_of
+from ._model import (
+    Lifecycle,
+    address_of,
+    lifecycle_of,
+    registered_kind,
+    replace_fields,
+    spec_of,
+)
 from ._secrets import Redacted, redact, upgraded
 from ._serialize import holds_ref, structure_reported, unstructure, unstructure_value
 from ._state import Record, now
@@ -25,6 +32,7 @@ from ._values import UNKNOWN, refs_exist
 
 __all__ = [
     "cause_of",
+    "copied_secrets",
     "deposed",
     "deposed_address",
     "deposed_from",
@@ -43,25 +51,39 @@ __all__ = [
     "written_as_desired",
 ]
 
+Path = tuple[str | int, ...]
 _SENSITIVE = "$sensitive"
 _DEPOSED = "~deposed-"
 _MISSING = object()
 
 
-def document(res: Any, salt: str | None = None) -> dict[str, Any]:
-    """A resource as a plain document with its sensitive fields redacted."""
+def document(res: Any, salt: str | None = None, copied: Collection[str] = ()) -> dict[str, Any]:
+    """A resource as a plain document with its sensitive fields, and the fields a
+    reference ``copied`` a secret into, redacted."""
     doc = unstructure(res)
-    for f in spec_of(res).sensitive_fields:
-        doc[f.name] = redact(doc[f.name], salt)
+    for name in {f.name for f in spec_of(res).sensitive_fields} | set(copied):
+        if doc.get(name) is not None and doc[name] is not UNKNOWN:
+            doc[name] = redact(doc[name], salt)
     return doc
 
 
-def stored_spec(res: Any, salt: str | None = None) -> dict[str, Any]:
+def stored_spec(res: Any, salt: str | None = None, copied: Collection[str] = ()) -> dict[str, Any]:
     """The JSON-safe spec to record: the document with digests in place of secrets."""
     return {
         k: {_SENSITIVE: v.digest} if isinstance(v, Redacted) else v
-        for k, v in document(res, salt).items()
+        for k, v in document(res, salt, copied).items()
     }
+
+
+def copied_secrets(references: Iterable[tuple[Path, str, str]]) -> frozenset[str]:
+    """Top-level fields whose value a reference copies from a sensitive field: they are
+    sensitive too (Terraform's sensitivity propagation); an unknown kind counts as one."""
+    names = set()
+    for path, address, name in references:
+        target = registered_kind(address.split("[", 1)[0])
+        if target is None or any(f.name == name for f in spec_of(target).sensitive_fields):
+            names.add(str(path[0]))
+    return frozenset(names)
 
 
 def normalized_document(cls: type[Any] | None, doc: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -110,6 +132,7 @@ def record_for(
     tainted: bool = False,
     depends_on: tuple[str, ...] | None = None,
     stored: Mapping[str, Any] | None = None,
+    copied: Collection[str] = (),
 ) -> Record:
     """The record after a successful step: what was declared, what the provider returned.
 
@@ -124,7 +147,7 @@ def record_for(
     return Record(
         address=address,
         kind=spec.kind,
-        spec=stored_spec(declared) if stored is None else stored,
+        spec=stored_spec(declared, copied=copied) if stored is None else stored,
         outputs=outputs_of(result) if result is not None else {},
         depends_on=tuple(declared.depends_on) if depends_on is None else depends_on,
         revision=revision,
@@ -392,4 +415,8 @@ def _at(doc: Any, path: tuple[str | int, ...]) -> Any:
 
 
 def _same(a: Any, b: Any) -> bool:
-    return a is b if a is _MISSING or b is _MISSING else strict_equal(a, b)
+    if a is _MISSING or b is _MISSING:
+        return a is b
+    if isinstance(a, Redacted) and not isinstance(b, Redacted):
+        b = redact(b)  # recorded as a digest (a secret a reference copied): compare digests
+    return strict_equal(a, b)

@@ -54,7 +54,7 @@ def _resolve(
 ) -> bool:
     outputs = record.outputs if record is not None else {}
     probe = rebuild(provider.resource, intent.spec, outputs, address=intent.address)
-    found = reads.call(intent.address, "read", lambda: provider.read(probe))
+    found = reads.call(intent.address, "read", lambda: provider.read(probe), probe)
     found = found or _listed(provider, intent.address, reads)
     if found is None:
         log.warning("%s: interrupted %s left nothing; forgetting it", intent.address, intent.action)

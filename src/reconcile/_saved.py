@@ -20,10 +20,10 @@ from ._model import address_of, registered_kind
 from ._observe import Retrying
 from ._plan import Plan
 from ._provider import Provider
-from ._records import document, rebuild, with_outputs
+from ._records import copied_secrets, document, rebuild, with_outputs
 from ._refs import without_refs
 from ._secrets import Redacted
-from ._serialize import structure
+from ._serialize import structure, unstructure_value
 from ._state import Record
 from ._steps import Action, Step
 from ._values import Moved, Ref
@@ -84,8 +84,9 @@ def _reobserved(
         if step.action in _NEEDS_HAVE:
             raise StalePlanError(f"{step.address}: cannot re-read it to check the saved plan")
         return step
-    have = reads.call(step.address, "read", lambda: provider.read(probe))
-    seen = document(have, salt) if have is not None else None
+    have = reads.call(step.address, "read", lambda: provider.read(probe), probe)
+    copied = copied_secrets(step.references)
+    seen = document(have, salt, copied) if have is not None else None
     if seen != step.before:
         raise StalePlanError(f"{step.address}: the actual state changed since planning")
     return attrs.evolve(step, actual=have)
@@ -103,7 +104,7 @@ def _unchanged(
         probe = rebuild(provider.resource, record.spec, record.outputs, address=step.address)
     else:
         return step  # neither given nor recorded: nothing refers to what it is
-    have = reads.call(step.address, "read", lambda: provider.read(probe))
+    have = reads.call(step.address, "read", lambda: provider.read(probe), probe)
     if have is None:
         raise StalePlanError(f"{step.address}: it no longer exists since planning")
     return attrs.evolve(step, desired=declared, declared=declared, actual=have)
@@ -119,8 +120,11 @@ def _resupplied(step: Step, supplied: Mapping[str, Any], salt: str) -> tuple[Any
         )
     given = document(declared, salt)
     doc = dict(step.after)
+    copied = copied_secrets(step.references)  # set by apply: its source's step checks it
     for name, value in step.after.items():
-        if isinstance(value, Redacted):
+        if name in copied:
+            doc[name] = unstructure_value(getattr(without_refs(declared), name))
+        elif isinstance(value, Redacted):
             if given.get(name) != value:
                 raise StalePlanError(f"{step.address}: {name} changed since planning")
             doc[name] = getattr(declared, name)

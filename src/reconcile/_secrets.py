@@ -20,6 +20,7 @@ from typing import Any
 import attrs
 
 from ._errors import StateError
+from ._model import resource_spec
 
 __all__ = [
     "HMAC_PREFIX",
@@ -30,6 +31,8 @@ __all__ = [
     "keyed_salt",
     "new_salt",
     "redact",
+    "scrub",
+    "secret_texts",
     "upgraded",
     "use_salt",
 ]
@@ -122,3 +125,44 @@ def upgraded(recorded: Redacted, value: Any, salt: str | None = None) -> Redacte
     if hmac.compare_digest(_salted(data, salt.partition(".")[0]), recorded.digest):
         return redact(value, salt)
     return recorded
+
+
+def secret_texts(*resources: Any, copied: frozenset[str] = frozenset()) -> tuple[str, ...]:
+    """Every non-empty string (or number) inside the sensitive fields of ``resources``,
+    and inside the fields named ``copied`` (a reference copied a secret into them)."""
+    found: set[str] = set()
+    for res in resources:
+        spec = None if res is None else resource_spec(res)
+        names = set() if spec is None else {f.name for f in spec.sensitive_fields} | copied
+        for name in names:
+            _strings(getattr(res, name, None), found)
+    return tuple(sorted(found, key=len, reverse=True))  # longest first: overlaps go whole
+
+
+def _strings(value: Any, found: set[str]) -> None:
+    if isinstance(value, str):
+        if value:
+            found.add(value)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        found.add(str(value))
+    elif isinstance(value, dict):
+        for item in value.values():
+            _strings(item, found)
+    elif isinstance(value, list | tuple | set | frozenset):
+        for item in value:
+            _strings(item, found)
+
+
+def scrub(text: str, secrets: tuple[str, ...]) -> str:
+    """``text`` with each secret, as written and as ``repr`` escapes it, replaced by the mask."""
+    for secret in secrets:
+        for form in _forms(secret):
+            text = text.replace(form, MASK)
+    return text
+
+
+def _forms(secret: str) -> tuple[str, ...]:
+    """The secret itself and its bodies inside a ``'``-quoted and a ``"``-quoted repr."""
+    single = repr(secret + "'\"")[1:-4]  # both quotes force single quotes, ' escaped
+    double = repr(secret + "'")[1:-2] if '"' not in secret else single
+    return tuple(dict.fromkeys(f for f in (secret, single, double) if f))

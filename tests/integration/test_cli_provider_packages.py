@@ -5,7 +5,8 @@ Two real packages are built as wheels here and installed by ``pip install
 ``PYTHONPATH``: nothing is installed into the test environment itself, and no
 network or build backend is needed. ``acme-kv`` provides the kind ``acme_kv``
 (pairs kept as files in a folder); ``acme-vault`` provides ``acme_secret`` and its
-factory needs a ``token`` setting.
+factory needs a ``token`` setting; ``acme-login`` provides ``acme_login`` (a sensitive
+password) and ``acme_conn``, whose provider quotes its ``dsn`` in its errors.
 """
 
 from __future__ import annotations
@@ -102,6 +103,68 @@ def factory(settings, base):
 '''
 
 
+LOGIN = '''
+"""A login with a sensitive password, and connections whose errors quote their dsn."""
+import reconcile as rc
+
+
+@rc.resource("acme_login")
+class Login:
+    name: str = rc.field(key=True)
+    password: str = rc.field(default="", sensitive=True)
+
+
+@rc.resource("acme_conn")
+class Conn:
+    name: str = rc.field(key=True)
+    dsn: str = ""
+
+
+class Logins(rc.Provider[Login]):
+    resource = Login
+
+    def read(self, want):
+        return None
+
+    def create(self, want):
+        return want
+
+    def update(self, have, want, diff):
+        return want
+
+    def delete(self, have):
+        pass
+
+
+class Conns(rc.Provider[Conn]):
+    resource = Conn
+
+    def __init__(self, folder):
+        self.folder = folder
+
+    def read(self, want):
+        path = self.folder / want.name
+        return Conn(want.name, path.read_text()) if path.exists() else None
+
+    def create(self, want):
+        if want.name == "bad":
+            raise RuntimeError(f"cannot connect with {want.dsn!r}")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / want.name).write_text(want.dsn)
+        return want
+
+    def update(self, have, want, diff):
+        return self.create(want)
+
+    def delete(self, have):
+        (self.folder / have.name).unlink()
+
+
+def factory(settings, base):
+    return [Logins(), Conns(base / "conns")]
+'''
+
+
 def _wheel(folder: Path, dist: str, module: str, source: str, entry: str) -> Path:
     """A pure-Python wheel holding one module and one ``reconcile.providers`` entry point."""
     info = f"{dist.replace('-', '_')}-1.0.dist-info"
@@ -133,6 +196,7 @@ def packages(tmp_path_factory: pytest.TempPathFactory) -> Path:
     wheels = [
         _wheel(root, "acme-kv", "acme_kv", KV, "kv = acme_kv:factory"),
         _wheel(root, "acme-vault", "acme_vault", VAULT, "vault = acme_vault:factory"),
+        _wheel(root, "acme-login", "acme_login", LOGIN, "login = acme_login:factory"),
     ]
     target = root / "site"
     pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index"]
@@ -169,6 +233,7 @@ def test_providers_lists_the_installed_packages_kinds(packages: Path) -> None:
     lines = {line.split()[0]: line.split()[1:] for line in listed.stdout.splitlines()}
     assert lines["kv"] == ["acme-kv", "acme_kv"]
     assert lines["vault"] == ["acme-vault", "acme_secret"]
+    assert lines["login"] == ["acme-login", "acme_conn,", "acme_login"]
     assert lines["files"][0] == "built-in"
 
 
@@ -247,6 +312,42 @@ def test_a_failed_step_prints_the_summary_and_its_error_once(
     assert both.count("Apply failed: 1 failed; 0 created") == 1, both
     assert both.count("the store refused the value") == 1, both
     assert "failed  acme_kv[bad] (create)" in done.stderr
+
+
+COPIED = """\
+kind: acme_login
+spec: {name: db, password: "pa55-w0rd-§"}
+---
+kind: acme_conn
+spec: {name: good, dsn: {$ref: "acme_login[db]", field: password}}
+---
+kind: acme_conn
+spec: {name: bad, dsn: {$ref: "acme_login[db]", field: password}}
+"""
+
+
+def test_a_secret_copied_by_a_ref_and_quoted_in_an_error_shows_nowhere(
+    packages: Path, tmp_path: Path
+) -> None:
+    """Plan text and JSON, apply's output, ``show``, ``history`` and the state files."""
+    project = _project(tmp_path / "login", COPIED)
+    runs = [_reconcile(packages, "plan", project), _reconcile(packages, "plan", project, "--json")]
+    runs.append(_reconcile(packages, "apply", project, "--yes"))
+    assert runs[-1].returncode == 1, runs[-1].stderr
+    assert "failed  acme_conn[bad] (create)" in runs[-1].stderr
+    assert (project / "conns" / "good").read_text() == "pa55-w0rd-§"  # the provider got it
+    (project / "conns" / "good").write_text("pa55-w0rd-§ drifted")
+    config = ("--config", project / "reconcile.toml")
+    runs += [_reconcile(packages, "plan", project), _reconcile(packages, "show", "1", *config)]
+    runs += [_reconcile(packages, "history", *config), _reconcile(packages, "status", project)]
+    assert "~ acme_conn[good]" in runs[3].stdout, runs[3].stdout  # the drift is shown, masked
+    for done in runs:
+        assert "Traceback" not in done.stderr
+        assert "Usage:" not in done.stderr
+        assert "pa55-w0rd" not in done.stdout + done.stderr, done.stdout + done.stderr
+    assert "(sensitive)" in runs[-3].stdout + runs[-3].stderr  # show: the masked error
+    stored = b"".join(p.read_bytes() for p in (project / ".reconcile").rglob("*") if p.is_file())
+    assert b"pa55-w0rd" not in stored
 
 
 def test_diff_live_builds_the_providers_of_the_revisions_kinds(

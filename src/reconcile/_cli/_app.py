@@ -121,8 +121,7 @@ def _fail(output: Output, message: str, code: int = 1) -> NoReturn:
 
 def _step_failure(record: logging.LogRecord) -> bool:
     """False for a step's failure record: the apply summary lists each failure once."""
-    args = record.args if isinstance(record.args, tuple) else ()
-    return not (hasattr(record, "address") and args and isinstance(args[-1], BaseException))
+    return not getattr(record, "step_failed", False)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -83,7 +83,7 @@ class Output:
         else:
             self.line(f"Apply complete: {done}.")
         for o in result.failed:
-            self.err.print(Text(f"  failed  {o.address} ({o.action}): {o.error!r}", style="red"))
+            self.err.print(Text(f"  failed  {o.address} ({o.action}): {o.message}", style="red"))
         for o in result.outcomes:
             if o.status in (Status.SKIPPED, Status.CANCELLED):
                 why = f"{o.blocked_by} did not succeed" if o.blocked_by else str(o.status)
