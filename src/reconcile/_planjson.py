@@ -33,8 +33,7 @@ _ACTIONS = {a.value: a for a in Action}
 _REASONS = {r.value: r for r in Reason}
 _STEP_ACTIONS: dict[tuple[Action, bool], tuple[str, ...]] = {}  # filled as steps are seen
 _PLAIN_CHANGE = frozenset({"op", "path", "pointer", "old", "new", "cause"})
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # a surrogate, paired or not
-_SURROGATE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("\\\\u[dD][89a-fA-F]|[\ud800-\udfff]")  # written or raw, paired or not
 
 
 def encode(
@@ -62,8 +61,10 @@ def parse(text: str | bytes) -> dict[str, Any]:
     """The JSON object of a saved plan; what JSON refuses, or valid JSON that is not
     valid Unicode text (a lone surrogate), is an ``InvalidStateError`` saying where."""
     try:
+        if isinstance(text, bytes):  # strictly: json.loads would let encoded surrogates pass
+            text = text.decode("utf-8")
         doc = json.loads(text)
-        if _has_surrogate_escape(text):
+        if _SURROGATE.search(text):
             json.dumps(doc, ensure_ascii=False).encode()  # a lone surrogate cannot be encoded
     except json.JSONDecodeError as err:
         raise InvalidStateError(f"plan JSON is malformed: {err}") from None
@@ -80,13 +81,6 @@ def parse(text: str | bytes) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise InvalidStateError("plan JSON is malformed: not an object")
     return doc
-
-
-def _has_surrogate_escape(text: str | bytes) -> bool:
-    """Whether ``text`` writes a surrogate (``\\ud800``), the only way JSON holds a lone one."""
-    if isinstance(text, bytes):
-        return _SURROGATE_BYTES.search(text) is not None
-    return _SURROGATE_ESCAPE.search(text) is not None
 
 
 def decode(

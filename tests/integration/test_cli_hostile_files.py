@@ -71,6 +71,10 @@ PLANS: dict[str, tuple[Callable[[bytes], bytes], str]] = {
         lambda d: d.replace(b'"mode": 493', b'"mode": ' + b"[" * 2000 + b"]" * 2000, 1),
         "nested too deeply",
     ),
+    "an encoded surrogate": (
+        lambda d: d.replace(b'"public"', b'"pu\xed\xa0\x80b"', 1),
+        "not UTF-8 text",
+    ),
     "a lone surrogate": (lambda d: d.replace(b'"public"', b'"pu\\ud800b"', 1), "lone surrogate"),
     "a move without from": (_edit(lambda doc: doc.update(moves=[{"to": "x"}])), "moves"),
 }
