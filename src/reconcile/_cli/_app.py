@@ -274,7 +274,7 @@ def _saved_plan(paths: Sequence[str]) -> Plan | None:
     if len(paths) != 1 or not paths[0].endswith(".json") or not Path(paths[0]).is_file():
         return None
     data = Path(paths[0]).read_bytes()
-    if b'"format_version"' not in data:
+    if b'"format_version"' not in data or b'"resource_changes"' not in data:
         return None  # a JSON manifest: the loader reads it and says what is wrong with it
     try:
         return Plan.from_json(data)
