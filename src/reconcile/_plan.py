@@ -14,8 +14,9 @@ from typing import Any
 
 import attrs
 
+from ._errors import InvalidStateError
 from ._gcpause import no_cycle_collection
-from ._planjson import decode, encode
+from ._planjson import decode, encode, parse
 from ._render import render_steps
 from ._secrets import PROCESS_SALT
 from ._steps import Action, Step
@@ -89,12 +90,15 @@ class Plan:
     def from_json(cls, text: str | bytes) -> Plan:
         """Read a plan written by :meth:`to_json`."""
         with no_cycle_collection():  # what only the parse needed is freed inside
-            return cls._from_document(json.loads(text))
+            return cls._from_document(parse(text))
 
     @classmethod
     def _from_document(cls, doc: Mapping[str, Any]) -> Plan:
         """The plan :meth:`_document` describes, sharing the documents of ``doc``."""
         steps, salt, serial, excluded = decode(doc)
-        moves = tuple((m["from"], m["to"]) for m in doc.get("moves", ()))
+        try:
+            moves = tuple((m["from"], m["to"]) for m in doc.get("moves", ()))
+        except (KeyError, TypeError) as err:
+            raise InvalidStateError(f"plan JSON is malformed: moves: {err!r}") from None
         # resource objects are rebuilt from the documents when apply needs them (_saved)
         return cls(tuple(steps), salt, serial, excluded, moves, doc.get("meta", {}), saved=True)

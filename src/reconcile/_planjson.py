@@ -11,6 +11,8 @@ case (no secrets, no unknowns, no references) takes paths that copy nothing.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -20,7 +22,7 @@ from ._secrets import MASK, Redacted
 from ._steps import Action, Reason, Step
 from ._values import UNKNOWN
 
-__all__ = ["FORMAT_VERSION", "decode", "encode"]
+__all__ = ["FORMAT_VERSION", "decode", "encode", "parse"]
 
 FORMAT_VERSION = "1.0"
 
@@ -31,6 +33,7 @@ _ACTIONS = {a.value: a for a in Action}
 _REASONS = {r.value: r for r in Reason}
 _STEP_ACTIONS: dict[tuple[Action, bool], tuple[str, ...]] = {}  # filled as steps are seen
 _PLAIN_CHANGE = frozenset({"op", "path", "pointer", "old", "new", "cause"})
+_SURROGATE = re.compile("\\\\u[dD][89a-fA-F]|[\ud800-\udfff]")  # written or raw, paired or not
 
 
 def encode(
@@ -54,6 +57,32 @@ def encode(
     }
 
 
+def parse(text: str | bytes) -> dict[str, Any]:
+    """The JSON object of a saved plan; what JSON refuses, or valid JSON that is not
+    valid Unicode text (a lone surrogate), is an ``InvalidStateError`` saying where."""
+    try:
+        if isinstance(text, bytes):  # strictly: json.loads would let encoded surrogates pass
+            text = text.decode("utf-8")
+        doc = json.loads(text)
+        if _SURROGATE.search(text):
+            json.dumps(doc, ensure_ascii=False).encode()  # a lone surrogate cannot be encoded
+    except json.JSONDecodeError as err:
+        raise InvalidStateError(f"plan JSON is malformed: {err}") from None
+    except UnicodeDecodeError as err:
+        line = err.object[: err.start].count(b"\n") + 1
+        raise InvalidStateError(f"plan JSON is not UTF-8 text (line {line})") from None
+    except UnicodeEncodeError:
+        raise InvalidStateError("plan JSON holds a lone surrogate (not valid Unicode)") from None
+    except RecursionError:
+        raise InvalidStateError("plan JSON is nested too deeply to read") from None
+    except ValueError as err:  # int() refuses a number of more than 4300 digits
+        why = str(err).split("; use sys.", 1)[0]
+        raise InvalidStateError(f"plan JSON is malformed: {why}") from None
+    if not isinstance(doc, dict):
+        raise InvalidStateError("plan JSON is malformed: not an object")
+    return doc
+
+
 def decode(
     doc: Mapping[str, Any],
 ) -> tuple[list[Step], str, int | None, tuple[tuple[str, str], ...]]:
@@ -67,8 +96,11 @@ def decode(
         steps = [_decode_step(entry) for entry in doc["resource_changes"]]
     except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise InvalidStateError(f"plan JSON is malformed: {_where(doc, err)}") from None
-    excluded = tuple((e["address"], e["reason"]) for e in doc.get("excluded", ()))
-    return steps, doc["salt"], doc.get("state_serial"), excluded
+    try:
+        excluded = tuple((e["address"], e["reason"]) for e in doc.get("excluded", ()))
+        return steps, doc["salt"], doc.get("state_serial"), excluded
+    except (KeyError, TypeError, AttributeError) as err:
+        raise InvalidStateError(f"plan JSON is malformed: excluded or salt: {err!r}") from None
 
 
 def _where(doc: Mapping[str, Any], err: Exception) -> str:

@@ -15,7 +15,12 @@ from typing import Any
 
 import attrs
 
-from ._errors import PlanNeedsDesiredStateError, StalePlanError
+from ._errors import (
+    InvalidStateError,
+    PlanNeedsDesiredStateError,
+    StalePlanError,
+    UnknownKindError,
+)
 from ._model import address_of, registered_kind
 from ._observe import Retrying
 from ._plan import Plan
@@ -23,7 +28,7 @@ from ._provider import Provider
 from ._records import copied_secrets, document, rebuild, with_outputs
 from ._refs import without_refs
 from ._secrets import Redacted
-from ._serialize import structure, unstructure_value
+from ._serialize import structure, structure_reported, unstructure_value
 from ._state import Record
 from ._steps import Action, Step
 from ._values import Moved, Ref
@@ -51,6 +56,9 @@ def complete(
     ``reads`` retries a read raising ``TransientError``, as planning does.
     """
     reads = reads or Retrying()
+    unknown = [s for s in plan.steps if s.kind not in providers] if plan.saved else []
+    if unknown:  # a saved plan edited by hand, or saved with other providers
+        raise UnknownKindError(unknown[0].address, unknown[0].kind, list(providers))
     supplied = {address_of(r): r for r in desired or () if not isinstance(r, Moved)}
     out = []
     for step in plan.steps:
@@ -149,13 +157,12 @@ def _with_resources(step: Step) -> Step:
     if resource_cls is None:
         return step
     deps = tuple(d for d in step.depends_on if d not in {a for _, a, _ in step.references})
-    desired = _rebuild(step.after, resource_cls, deps, step.references)
-    return attrs.evolve(
-        step,
-        desired=desired,
-        declared=desired,
-        actual=_rebuild(step.before, resource_cls, ()),
-    )
+    try:
+        desired = _rebuild(step.after, resource_cls, deps, step.references)
+        actual = _rebuild(step.before, resource_cls, ())
+    except InvalidStateError as err:
+        raise InvalidStateError(f"{step.address}: {err}") from None
+    return attrs.evolve(step, desired=desired, declared=desired, actual=actual)
 
 
 def _rebuild(
@@ -169,6 +176,11 @@ def _rebuild(
         return None
     if any(len(path) != 1 for path, _, _ in refs):
         return None
-    rebuilt: Any = structure(doc, resource_cls)
+    rebuilt, problems = structure_reported(doc, resource_cls)
+    if rebuilt is None or problems:
+        where = "; ".join(
+            f"{'.'.join(map(str, p.path)) or 'the document'}: {p.message}" for p in problems
+        )
+        raise InvalidStateError(f"the saved plan holds a value its field refuses: {where}")
     with_refs = {str(path[0]): Ref(address, field) for path, address, field in refs}
     return attrs.evolve(rebuilt, depends_on=deps, **with_refs)

@@ -8,7 +8,6 @@ or failed step, 2 changes with ``--exit-code``, 130 interrupted).
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -18,7 +17,7 @@ from typing import Any, NoReturn, TypeVar
 import attrs
 import click
 
-from reconcile._errors import ReconcileError, StalePlanError
+from reconcile._errors import InvalidStateError, ReconcileError, StalePlanError
 from reconcile._outcomes import Interrupted
 from reconcile._plan import Plan
 from reconcile._sync import PrunePolicy
@@ -273,12 +272,13 @@ def _source_moved(git: str | None, recorded: str | None, now: str) -> str:
 def _saved_plan(paths: Sequence[str]) -> Plan | None:
     if len(paths) != 1 or not paths[0].endswith(".json") or not Path(paths[0]).is_file():
         return None
-    text = Path(paths[0]).read_text()
+    data = Path(paths[0]).read_bytes()
+    if b'"format_version"' not in data or b'"resource_changes"' not in data:
+        return None  # a JSON manifest: the loader reads it and says what is wrong with it
     try:
-        is_plan = "format_version" in json.loads(text)
-    except (json.JSONDecodeError, TypeError):
-        return None
-    return Plan.from_json(text) if is_plan else None
+        return Plan.from_json(data)
+    except InvalidStateError as err:
+        raise InvalidStateError(f"{paths[0]}: {err}") from None
 
 
 def _confirm(output: Output) -> None:

@@ -82,11 +82,19 @@ def _find(given: Sequence[Path]) -> Path | None:
 
 def _read(file: Path) -> dict[str, Any]:
     try:
-        data = tomllib.loads(file.read_text())
+        raw = file.read_bytes()
+        data = tomllib.loads(raw.decode("utf-8"))
     except OSError as err:
         raise ConfigError(f"{file}: cannot read: {err.strerror or err}") from None
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        raise ConfigError(f"{file}:{line}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{file}: {err}") from None
+    except RecursionError:
+        raise ConfigError(f"{file}: nested too deeply to read") from None
+    except ValueError as err:  # int() refuses a number of more than 4300 digits
+        raise ConfigError(f"{file}: {str(err).split('; use sys.', 1)[0]}") from None
     unknown = sorted(set(data) - _KNOWN)
     if unknown:
         raise ConfigError(f"{file}: unknown keys {unknown} (known: {sorted(_KNOWN)})")
@@ -98,6 +106,8 @@ def _resolve(base: Path, data: Mapping[str, Any], file: Path | None, given: list
     manifests = data.get("manifests", ["."])
     if not isinstance(manifests, list) or not all(isinstance(m, str) for m in manifests):
         raise ConfigError(f"{where}: manifests must be a list of paths")
+    if any("\0" in m for m in manifests):
+        raise ConfigError(f"{where}: manifests: a path holds a NUL character")
     state, synchronous = _state(where, data.get("state", {}))
     providers = data.get("providers", {})
     if not isinstance(providers, dict) or not all(isinstance(v, dict) for v in providers.values()):
@@ -132,7 +142,10 @@ def _state(where: str, table: Any) -> tuple[str, str]:
     synchronous = table.get("synchronous", "NORMAL")
     if synchronous not in _SYNCHRONOUS:
         raise ConfigError(f"{where}: [state] synchronous must be one of {list(_SYNCHRONOUS)}")
-    return str(table.get("path", ".reconcile/state.db")), synchronous
+    path = str(table.get("path", ".reconcile/state.db"))
+    if "\0" in path:
+        raise ConfigError(f"{where}: [state] path holds a NUL character")
+    return path, synchronous
 
 
 def _source(where: str, table: Any) -> tuple[str, str]:

@@ -51,8 +51,10 @@ def _files(settings: Mapping[str, Any], base: Path) -> list[Provider[Any]]:
     durable = settings.get("durable", True)
     if not isinstance(durable, bool):
         raise ConfigError(f"[providers.files]: durable must be true or false, not {durable!r}")
-    root = (base / str(settings.get("root", "."))).resolve()
-    return list(local_providers(root, durable=durable))
+    root = str(settings.get("root", "."))
+    if "\0" in root:
+        raise ConfigError("[providers.files]: root holds a NUL character")
+    return list(local_providers((base / root).resolve(), durable=durable))
 
 
 _files.kinds = (File, Directory, Symlink)  # type: ignore[attr-defined]

@@ -7,16 +7,29 @@ the parsed data plus where each part of it starts, so that a problem found later
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import attrs
 
 from reconcile._errors import ManifestProblem
 
-__all__ = ["Mark", "ParseFailure", "Path", "RawDoc", "format_path"]
+__all__ = [
+    "Mark",
+    "ParseFailure",
+    "Path",
+    "RawDoc",
+    "format_path",
+    "lone_surrogates",
+    "mark_at",
+    "too_long",
+]
 
 Path = tuple[str | int, ...]
+
+_LONG_NUMBER = re.compile(r"\d{4301,}")  # past ``sys.get_int_max_str_digits()``'s default
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @attrs.frozen
@@ -73,3 +86,34 @@ def format_path(path: Path) -> str:
         else:
             parts.append(f"[{step!r}]")
     return "".join(parts)
+
+
+def mark_at(text: str, offset: int) -> Mark:
+    """The line and column of a character offset in ``text``."""
+    line_start = text.rfind("\n", 0, offset) + 1
+    return Mark(text.count("\n", 0, offset) + 1, offset - line_start + 1)
+
+
+def too_long(form: str, text: str, err: ValueError) -> ParseFailure:
+    """A reader's ``ValueError`` (``int()`` refuses more than 4300 digits), at the first
+    such number, without Python's advice to call ``sys.set_int_max_str_digits``."""
+    found = _LONG_NUMBER.search(text)
+    mark = mark_at(text, found.start()) if found else None
+    return ParseFailure(mark, f"{form} value cannot be read: {str(err).split('; use sys.', 1)[0]}")
+
+
+def lone_surrogates(data: Any) -> Iterator[Path]:
+    """The path of every key or string holding a lone surrogate (it cannot be printed or
+    encoded as UTF-8, so it would fail only later, while the plan is shown)."""
+    stack: list[tuple[Path, Any]] = [((), data)]
+    while stack:  # a loop, not recursion: the data may be nested as deep as its reader allows
+        path, value = stack.pop()
+        if isinstance(value, str) and _SURROGATE.search(value):
+            yield path
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(key, str) and _SURROGATE.search(key):
+                    yield (*path, key)
+                stack.append(((*path, key), item))
+        elif isinstance(value, list):
+            stack.extend(((*path, i), item) for i, item in enumerate(value))

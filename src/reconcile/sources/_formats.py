@@ -18,7 +18,7 @@ import tomllib
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ._documents import Mark, ParseFailure, Path, RawDoc
+from ._documents import Mark, ParseFailure, Path, RawDoc, too_long
 from ._yaml import read_yaml
 
 __all__ = ["READERS", "read_json", "read_toml"]
@@ -95,6 +95,8 @@ def read_json(file: str, text: str) -> Iterator[RawDoc]:
         raise ParseFailure(Mark(err.lineno, err.colno), f"JSON syntax error: {err.msg}") from None
     except RecursionError:
         raise ParseFailure(None, "JSON is nested too deeply to read") from None
+    except ValueError as err:  # int() refuses a number of more than 4300 digits
+        raise too_long("JSON", text, err) from None
     lines = _line_starts(text)
     top = len(text) - len(text.lstrip(_JSON_SPACE))
     if not isinstance(data, dict | list):
@@ -147,6 +149,10 @@ def read_toml(file: str, text: str) -> Iterator[RawDoc]:
         mark = Mark(int(found[1]), int(found[2])) if found else None
         message = _TOML_ERROR.sub("", str(err)).strip()
         raise ParseFailure(mark, f"TOML syntax error: {message}") from None
+    except RecursionError:
+        raise ParseFailure(None, "TOML is nested too deeply to read") from None
+    except ValueError as err:  # int() refuses a number of more than 4300 digits
+        raise too_long("TOML", text, err) from None
     lines = text.splitlines()
     for key in sorted(set(data) - {"resource"}):
         mark = _toml_line(lines, re.compile(rf"\s*\[*\s*{re.escape(key)}\b"))

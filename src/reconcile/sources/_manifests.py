@@ -23,7 +23,7 @@ from reconcile._values import Moved, moved
 
 from ._build import Built, KindTable, build
 from ._checks import check
-from ._documents import ParseFailure, RawDoc
+from ._documents import ParseFailure, RawDoc, lone_surrogates
 from ._formats import READERS
 
 __all__ = ["CONFIG_NAME", "ManifestSource", "is_manifest_name", "load_blobs", "load_manifests"]
@@ -237,10 +237,22 @@ def _parse(file: _File, data: bytes, problems: list[ManifestProblem]) -> list[Ra
             docs.append(doc)
     except ParseFailure as err:
         problems.append(_failure(file, err))
-        return docs
+        return _printable(docs, problems)
     if not docs and file.explicit:
         problems.append(ManifestProblem(file.label, "no documents in this file (empty?)", 1))
-    return docs
+    return _printable(docs, problems)
+
+
+def _printable(docs: list[RawDoc], problems: list[ManifestProblem]) -> list[RawDoc]:
+    """The documents whose text is all valid Unicode; a lone surrogate (``"\\ud800"``) in
+    the others is a problem now, not a ``UnicodeEncodeError`` when the plan is printed."""
+    kept: list[RawDoc] = []
+    for doc in docs:
+        bad = sorted(lone_surrogates(doc.data), key=str)
+        problems += [doc.problem(path, "a lone surrogate (not valid Unicode text)") for path in bad]
+        if not bad:
+            kept.append(doc)
+    return kept
 
 
 def _in_file_order(problems: list[ManifestProblem], snapshot: _Snapshot) -> list[ManifestProblem]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from ._documents import Mark, ParseFailure, Path, RawDoc
+from ._documents import Mark, ParseFailure, Path, RawDoc, mark_at, too_long
 
 __all__ = ["read_yaml"]
 
@@ -34,16 +34,21 @@ class _MarkedLoader(yaml.SafeLoader):
 
 def read_yaml(file: str, text: str) -> Iterator[RawDoc]:
     """Every non-empty document of a YAML stream, in order; :class:`ParseFailure` stops it."""
-    loader = _MarkedLoader(text)
     try:
-        for index, (node, data) in enumerate(_documents(loader), start=1):
+        loader = _MarkedLoader(text)  # the reader refuses unprintable characters (NUL) here
+    except yaml.reader.ReaderError as err:
+        code = err.character if isinstance(err.character, int) else ord(err.character)
+        message = f"YAML error: character U+{code:04X} is not allowed"
+        raise ParseFailure(mark_at(text, err.position), message) from None
+    try:
+        for index, (node, data) in enumerate(_documents(loader, text), start=1):
             if data is not None:  # an empty document, as a trailing ``---`` makes
                 yield _raw(file, index, node, data)
     finally:
         loader.dispose()
 
 
-def _documents(loader: _MarkedLoader) -> Iterator[tuple[yaml.Node, Any]]:
+def _documents(loader: _MarkedLoader, text: str) -> Iterator[tuple[yaml.Node, Any]]:
     try:
         yield from loader.marked_documents()
     except yaml.MarkedYAMLError as err:
@@ -53,6 +58,8 @@ def _documents(loader: _MarkedLoader) -> Iterator[tuple[yaml.Node, Any]]:
         raise ParseFailure(None, f"YAML error: {err}") from None
     except RecursionError:
         raise ParseFailure(None, "YAML is nested too deeply to read") from None
+    except ValueError as err:  # int() refuses a number of more than 4300 digits
+        raise too_long("YAML", text, err) from None
 
 
 def _raw(file: str, index: int, node: yaml.Node, data: Any) -> RawDoc:

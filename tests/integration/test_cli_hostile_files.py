@@ -1,0 +1,93 @@
+"""A hostile reconcile.toml or saved plan: the installed script exits 1 naming the file and
+what is wrong, never with a traceback (issue 17, item 4)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .cli_user import copy_example, reconcile
+
+CONFIGS: dict[str, tuple[bytes, str]] = {
+    "not UTF-8": (b'[state]\npath = "st\xffate.db"\n', "reconcile.toml:2: not UTF-8"),
+    "NUL in root": (b'[providers.files]\nroot = "si\\u0000te"\n', "root holds a NUL"),
+    "NUL in manifests": (b'manifests = ["manifests\\u0000"]\n', "manifests: a path holds a NUL"),
+    "NUL in state path": (b'[state]\npath = "state\\u0000.db"\n', "[state] path holds a NUL"),
+    "5,000 digits": (b"[state]\nsynchronous = " + b"1" * 5000 + b"\n", "4300 digits"),
+    "nested 2,000 deep": (
+        b"[state]\nsynchronous = " + b"[" * 2000 + b"]" * 2000 + b"\n",
+        "nested too deeply",
+    ),
+}
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return copy_example("quickstart", tmp_path)
+
+
+@pytest.mark.parametrize("case", sorted(CONFIGS))
+def test_a_hostile_reconcile_toml_exits_1_naming_it(project: Path, case: str) -> None:
+    text, words = CONFIGS[case]
+    (project / "reconcile.toml").write_bytes(text)
+
+    done = reconcile(project, "plan", ".", code=1)
+
+    assert "reconcile.toml" in done.stderr or "[providers.files]" in done.stderr
+    assert words in done.stderr
+
+
+def _edit(change: Callable[[dict[str, Any]], None]) -> Callable[[bytes], bytes]:
+    def edited(data: bytes) -> bytes:
+        doc = json.loads(data)
+        change(doc)
+        return json.dumps(doc).encode()
+
+    return edited
+
+
+def _set(key: str, value: object) -> Callable[[dict[str, Any]], None]:
+    def change(doc: dict[str, Any]) -> None:
+        doc["resource_changes"][0]["change"]["after"][key] = value
+
+    return change
+
+
+def _kind(doc: dict[str, Any]) -> None:
+    doc["resource_changes"][0]["kind"] = "no_such_kind"
+
+
+PLANS: dict[str, tuple[Callable[[bytes], bytes], str]] = {
+    "not UTF-8": (lambda d: d.replace(b'"public"', b'"pub\xfflic"', 1), "not UTF-8 text"),
+    "unknown kind": (_edit(_kind), "no provider handles kind 'no_such_kind'"),
+    "a mode that is a word": (_edit(_set("mode", "rwx")), "mode: expected int"),
+    "a mode that is a list": (_edit(_set("mode", [1])), "mode: expected int"),
+    "5,000 digits": (lambda d: d.replace(b'"mode": 493', b'"mode": ' + b"1" * 5000, 1), "4300"),
+    "nested 2,000 deep": (
+        lambda d: d.replace(b'"mode": 493', b'"mode": ' + b"[" * 2000 + b"]" * 2000, 1),
+        "nested too deeply",
+    ),
+    "an encoded surrogate": (
+        lambda d: d.replace(b'"public"', b'"pu\xed\xa0\x80b"', 1),
+        "not UTF-8 text",
+    ),
+    "a lone surrogate": (lambda d: d.replace(b'"public"', b'"pu\\ud800b"', 1), "lone surrogate"),
+    "a move without from": (_edit(lambda doc: doc.update(moves=[{"to": "x"}])), "moves"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PLANS))
+def test_a_hostile_saved_plan_exits_1_naming_what_is_wrong(project: Path, case: str) -> None:
+    reconcile(project, "plan", ".", "--out", "p.json")
+    change, words = PLANS[case]
+    plan = project / "p.json"
+    plan.write_bytes(change(plan.read_bytes()))
+
+    done = reconcile(project, "apply", "p.json", "--yes", code=1)
+
+    assert words in done.stderr
+    assert not (project / "site").exists()  # nothing was applied
