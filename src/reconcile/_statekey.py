@@ -32,10 +32,8 @@ def state_key(state_path: Path) -> bytes:
     if given is not None:
         return _decoded(given, KEY_ENV)
     path = key_path(state_path)
-    try:
+    with contextlib.suppress(FileNotFoundError):
         return _read(path)
-    except FileNotFoundError:
-        pass
     try:
         return _create(path)
     except FileExistsError:  # another process made it first: use theirs

@@ -17,7 +17,6 @@ import sqlite3
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, suppress
 from pathlib import Path
@@ -237,14 +236,10 @@ def test_an_old_scheme_state_keeps_converging_and_is_rewritten_keyed(tmp_path: P
         state.close()
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def state(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[rc.State]:
-    made: rc.State = (
-        rc.MemoryState() if request.param == "memory" else rc.SQLiteState(tmp_path / "state.db")
-    )
-    yield made
-    if isinstance(made, rc.SQLiteState):
-        made.close()
+@pytest.fixture
+def state(store: rc.State) -> rc.State:
+    """Each state store in turn (the unit tests' shared ``store``)."""
+    return store
 
 
 def test_both_stores_keep_keyed_digests_and_saved_plans_check(state: rc.State) -> None:

@@ -9,7 +9,6 @@ itself is never shown or stored in clear.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,14 +37,10 @@ class Seed:
     initial: str = rc.field(default="", write_only=True)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def state(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[rc.State]:
-    made: rc.State = (
-        rc.MemoryState() if request.param == "memory" else rc.SQLiteState(tmp_path / "state.db")
-    )
-    yield made
-    if isinstance(made, rc.SQLiteState):
-        made.close()
+@pytest.fixture
+def state(store: rc.State) -> rc.State:
+    """Each state store in turn (the unit tests' shared ``store``)."""
+    return store
 
 
 def _world(state: rc.State | None) -> tuple[rc.Reconciler, MemoryProvider[User]]:
