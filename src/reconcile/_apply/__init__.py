@@ -1,0 +1,1 @@
+"""The apply layer: the scheduler, running steps, recording outcomes, crash recovery, converge."""

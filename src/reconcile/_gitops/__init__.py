@@ -1,0 +1,1 @@
+"""GitOps: sources, sync status and health, watch, pull-request previews and rollback."""

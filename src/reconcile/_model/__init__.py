@@ -1,0 +1,1 @@
+"""The model layer: resource classes and fields, stand-in values, secrets, references, serialisation."""

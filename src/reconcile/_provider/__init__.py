@@ -1,0 +1,1 @@
+"""Calling providers: the contract, retry policy, limits, parallel reads and progress events."""
