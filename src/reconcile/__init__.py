@@ -6,11 +6,28 @@ and converges: a precise diff, a readable plan, an apply in dependency order.
 
 import contextlib as _contextlib
 
-from ._clock import Clock, SystemClock
-from ._compare import DesiredDiff, ResourceChange, compare
-from ._converge import ConvergeReport, Round
-from ._diff import Change, Diff, diff
-from ._errors import (
+from ._apply.converge import ConvergeReport, Round
+from ._apply.outcomes import ApplyResult, Interrupted, Outcome, Status
+from ._apply.scheduler import StepTimeout
+from ._diff.changes import Change, Diff, diff
+from ._gitops.preview import DesiredDiff, ResourceChange, compare
+from ._gitops.source import Source
+from ._gitops.status import Health, PrunePolicy, PruneRefused, ResourceStatus, Sync, SyncStatus
+from ._gitops.watch import WatchEvent, WatchOptions, WatchReport
+from ._model.resource import Lifecycle, address_of, field, resource
+from ._model.secrets import Redacted
+from ._model.values import UNKNOWN, Moved, Ref, moved, ref
+from ._plan.plan import Plan
+from ._plan.steps import Action, Reason, Step
+from ._provider.contract import Provider
+from ._provider.events import Event, EventKind
+from ._provider.policy import RetryPolicy
+from ._reconciler import Reconciler
+from ._state.contract import ApplyEntry, LockInfo, Record, State, StepEntry
+from ._state.memory import MemoryState
+from ._state.sqlite import SQLiteState
+from ._util.clock import Clock, SystemClock
+from ._util.errors import (
     CycleError,
     DanglingDependencyError,
     DefinitionError,
@@ -31,23 +48,6 @@ from ._errors import (
     UnknownKindError,
     UnsupportedOperation,
 )
-from ._events import Event, EventKind
-from ._memstate import MemoryState
-from ._model import Lifecycle, address_of, field, resource
-from ._outcomes import ApplyResult, Interrupted, Outcome, Status
-from ._plan import Plan
-from ._policy import RetryPolicy
-from ._provider import Provider
-from ._reconciler import Reconciler
-from ._schedule import StepTimeout
-from ._secrets import Redacted
-from ._source import Source
-from ._sqlite import SQLiteState
-from ._state import ApplyEntry, LockInfo, Record, State, StepEntry
-from ._steps import Action, Reason, Step
-from ._sync import Health, PrunePolicy, PruneRefused, ResourceStatus, Sync, SyncStatus
-from ._values import UNKNOWN, Moved, Ref, moved, ref
-from ._watch import WatchEvent, WatchOptions, WatchReport
 
 __all__ = [
     "Action",

@@ -19,26 +19,28 @@ from typing import Any
 
 import attrs
 
-from . import _apply, _converge, _planner
-from ._apply import Execution
-from ._clock import Clock, SystemClock
-from ._converge import ConvergeReport
-from ._errors import DefinitionError, LockedError, ReconcileError, StalePlanError, StateError
-from ._events import EventSink
-from ._gitops import GitOps, digest
-from ._limits import Limiter
-from ._model import address_of, spec_of
-from ._outcomes import ApplyResult, Interrupted
-from ._plan import Plan
-from ._policy import RetryPolicy
-from ._provider import Provider
-from ._recorder import Recorder
-from ._records import deposed_address, outputs_of, record_for
-from ._recovery import recover
-from ._saved import complete
-from ._secrets import use_salt
-from ._state import ApplyEntry, LockInfo, Record, State
-from ._values import Moved
+from ._apply import converge as _converge
+from ._apply import runner as _apply
+from ._apply.converge import ConvergeReport
+from ._apply.outcomes import ApplyResult, Interrupted
+from ._apply.recorder import Recorder
+from ._apply.recovery import recover
+from ._apply.runner import Execution
+from ._diff.records import deposed_address, outputs_of, record_for
+from ._gitops.operations import GitOps, digest
+from ._model.resource import address_of, spec_of
+from ._model.secrets import use_salt
+from ._model.values import Moved
+from ._plan import planner as _planner
+from ._plan.plan import Plan
+from ._plan.saved import complete
+from ._provider.contract import Provider
+from ._provider.events import EventSink
+from ._provider.limits import Limiter
+from ._provider.policy import RetryPolicy
+from ._state.contract import ApplyEntry, LockInfo, Record, State
+from ._util.clock import Clock, SystemClock
+from ._util.errors import DefinitionError, LockedError, ReconcileError, StalePlanError, StateError
 
 __all__ = ["Reconciler"]
 

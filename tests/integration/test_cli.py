@@ -39,7 +39,7 @@ from click.testing import CliRunner, Result
 
 from reconcile._cli import _registry, cli
 from reconcile._cli._session import Session
-from reconcile._sqlite import SQLiteState
+from reconcile._state.sqlite import SQLiteState
 
 QUICKSTART = Path(__file__).resolve().parents[2] / "examples" / "quickstart"
 ANSI = re.compile(r"\x1b\[")

@@ -19,7 +19,7 @@ import jsonpatch
 import pytest
 
 import reconcile
-from reconcile._diff import strict_equal
+from reconcile._diff.changes import strict_equal
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "json-patch-tests"
 FILES = ("tests.json", "spec_tests.json")

@@ -12,8 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import reconcile
-from reconcile._deepdiff import structural_changes
-from reconcile._diff import Change, _patch_order, strict_equal
+from reconcile._diff.changes import Change, _patch_order, strict_equal
+from reconcile._diff.structural import structural_changes
 from tests.strategies import json_document_pairs, json_documents
 
 MISSING = object()

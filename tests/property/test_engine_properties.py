@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import reconcile as rc
-from reconcile._order import order_steps
+from reconcile._plan.order import order_steps
 from reconcile.testing import MemoryProvider
 from reconcile.testing.strategies import desired_states, drifted, resources
 

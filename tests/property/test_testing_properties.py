@@ -181,7 +181,7 @@ _CHECKED = ["size", "color", "tags", "level"]  # the non-key fields with validat
 def test_a_reference_in_a_checked_field_waits_then_resolves_to_the_same_resource(
     shaped, name, nested
 ):
-    from reconcile._refs import resolve
+    from reconcile._model.refs import resolve
 
     value = getattr(shaped, name)
     if nested and name == "tags" and value:
@@ -196,7 +196,7 @@ def test_a_reference_in_a_checked_field_waits_then_resolves_to_the_same_resource
 
 @given(resources(Shaped), st.sampled_from(["size", "color", "level"]))
 def test_a_resolved_value_the_validator_refuses_names_the_field_and_reference(shaped, name):
-    from reconcile._refs import resolve
+    from reconcile._model.refs import resolve
 
     holder = attrs.evolve(shaped, **{name: rc.ref("kit_prop_shaped[other]", name)})
     with pytest.raises(rc.InvalidStateError) as caught:

@@ -11,7 +11,7 @@ import pytest
 
 import reconcile
 from reconcile import Change, Diff
-from reconcile._diff import pointer, strict_equal
+from reconcile._diff.changes import pointer, strict_equal
 
 
 def roundtrip(desired: Any, actual: Any) -> list[dict[str, Any]]:

@@ -174,7 +174,7 @@ def test_plan_json_from_another_version_is_refused():
 
 
 def test_the_fast_in_sync_step_is_exactly_the_step_the_constructor_makes():
-    from reconcile._steps import Action, Reason, Step, in_sync_step
+    from reconcile._plan.steps import Action, Reason, Step, in_sync_step
 
     declared, have = Server("a", depends_on=["plan_server[b]"]), _fill(Server("a"))
     fast = in_sync_step("plan_server[a]", "plan_server", declared.depends_on, declared, have)

@@ -114,7 +114,7 @@ def test_declaring_it_again_and_applying_rewrites_an_unreadable_record(store: rc
 
 
 def test_a_resource_still_holding_a_reference_is_never_recorded():
-    from reconcile._records import record_for
+    from reconcile._diff.records import record_for
 
     with pytest.raises(rc.StateError, match=r"^t_rr_member\[a\]: group_id is still an unresolved"):
         record_for(FIRST, FIRST, None)

@@ -15,10 +15,10 @@ import random
 import threading
 from collections.abc import Iterator
 
-from reconcile._clock import SystemClock
-from reconcile._limits import Limiter
-from reconcile._policy import RetryPolicy
-from reconcile._schedule import Done, Job, Prepared, Scheduler
+from reconcile._apply.scheduler import Done, Job, Prepared, Scheduler
+from reconcile._provider.limits import Limiter
+from reconcile._provider.policy import RetryPolicy
+from reconcile._util.clock import SystemClock
 
 
 class Hooks:

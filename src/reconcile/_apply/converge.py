@@ -12,8 +12,9 @@ from typing import Any
 
 import attrs
 
-from ._outcomes import ApplyResult
-from ._plan import Plan
+from reconcile._plan.plan import Plan
+
+from .outcomes import ApplyResult
 
 __all__ = ["ConvergeReport", "Round", "converge"]
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 
-from ._steps import Action
+from reconcile._plan.steps import Action
 
 __all__ = ["ApplyResult", "Interrupted", "Outcome", "Status"]
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import attrs
 
-from ._errors import PartiallyCreated
-from ._records import copied_secrets, deposed, record_for, stored_spec
-from ._state import Record, State, StepEntry
-from ._steps import Action, Step
+from reconcile._diff.records import copied_secrets, deposed, record_for, stored_spec
+from reconcile._plan.steps import Action, Step
+from reconcile._state.contract import Record, State, StepEntry
+from reconcile._util.errors import PartiallyCreated
 
 __all__ = ["Recorder"]
 

@@ -16,13 +16,13 @@ from typing import Any
 
 import attrs
 
-from ._diff import strict_equal
-from ._model import address_of, spec_of
-from ._observe import Retrying
-from ._provider import Provider
-from ._records import deposed, document, outputs_of, rebuild, record_for, with_keys_of
-from ._secrets import use_salt
-from ._state import Intent, Record, State
+from reconcile._diff.changes import strict_equal
+from reconcile._diff.records import deposed, document, outputs_of, rebuild, record_for, with_keys_of
+from reconcile._model.resource import address_of, spec_of
+from reconcile._model.secrets import use_salt
+from reconcile._provider.contract import Provider
+from reconcile._provider.observe import Retrying
+from reconcile._state.contract import Intent, Record, State
 
 __all__ = ["recover"]
 

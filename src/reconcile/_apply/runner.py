@@ -19,24 +19,25 @@ from typing import Any
 
 import attrs
 
-from ._clock import Clock, SystemClock
-from ._errors import ReconcileError
-from ._events import Event, EventKind, EventSink, emit
-from ._limits import Limiter
-from ._observe import Retrying
-from ._order import prerequisites
-from ._outcomes import ApplyResult, Interrupted, Outcome, Status
-from ._plan import Plan
-from ._policy import RetryPolicy
-from ._provider import Provider
-from ._recorder import Recorder
-from ._records import copied_secrets
-from ._refs import resolve
-from ._saved import complete
-from ._schedule import Done, Job, Prepared, Scheduler, StepTimeout
-from ._secrets import scrub, secret_texts
-from ._steps import Action, Step
-from ._values import Ref
+from reconcile._diff.records import copied_secrets
+from reconcile._model.refs import resolve
+from reconcile._model.secrets import scrub, secret_texts
+from reconcile._model.values import Ref
+from reconcile._plan.order import prerequisites
+from reconcile._plan.plan import Plan
+from reconcile._plan.saved import complete
+from reconcile._plan.steps import Action, Step
+from reconcile._provider.contract import Provider
+from reconcile._provider.events import Event, EventKind, EventSink, emit
+from reconcile._provider.limits import Limiter
+from reconcile._provider.observe import Retrying
+from reconcile._provider.policy import RetryPolicy
+from reconcile._util.clock import Clock, SystemClock
+from reconcile._util.errors import ReconcileError
+
+from .outcomes import ApplyResult, Interrupted, Outcome, Status
+from .recorder import Recorder
+from .scheduler import Done, Job, Prepared, Scheduler, StepTimeout
 
 __all__ = ["Execution", "apply", "perform"]
 

@@ -27,10 +27,10 @@ from typing import Any, Protocol
 
 import attrs
 
-from ._clock import Clock
-from ._errors import ReconcileError, TransientError
-from ._limits import Limiter
-from ._policy import RetryPolicy
+from reconcile._provider.limits import Limiter
+from reconcile._provider.policy import RetryPolicy
+from reconcile._util.clock import Clock
+from reconcile._util.errors import ReconcileError, TransientError
 
 __all__ = ["Done", "Job", "Scheduler", "StepTimeout"]
 

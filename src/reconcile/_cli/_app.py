@@ -17,10 +17,10 @@ from typing import Any, NoReturn, TypeVar
 import attrs
 import click
 
-from reconcile._errors import InvalidStateError, ReconcileError, StalePlanError
-from reconcile._outcomes import Interrupted
-from reconcile._plan import Plan
-from reconcile._sync import PrunePolicy
+from reconcile._apply.outcomes import Interrupted
+from reconcile._gitops.status import PrunePolicy
+from reconcile._plan.plan import Plan
+from reconcile._util.errors import InvalidStateError, ReconcileError, StalePlanError
 from reconcile.sources import parse_git_spec
 
 from ._config import FORMATS, load_config

@@ -27,7 +27,7 @@ from typing import Any
 
 import attrs
 
-from reconcile._errors import ReconcileError
+from reconcile._util.errors import ReconcileError
 
 __all__ = ["CONFIG_NAME", "FORMATS", "Config", "ConfigError", "load_config"]
 

@@ -13,12 +13,12 @@ from signal import SIGINT, SIGTERM
 
 import click
 
-from reconcile._compare import compare
-from reconcile._errors import ReconcileError
-from reconcile._plan import Plan
-from reconcile._render import summary_line
-from reconcile._sync import PrunePolicy
-from reconcile._watch import WatchOptions
+from reconcile._gitops.preview import compare
+from reconcile._gitops.status import PrunePolicy
+from reconcile._gitops.watch import WatchOptions
+from reconcile._plan.plan import Plan
+from reconcile._plan.render import summary_line
+from reconcile._util.errors import ReconcileError
 from reconcile.sources import GitSource
 
 from ._app import Common, _common, _confirm, _fail, _run_apply, cli

@@ -22,10 +22,10 @@ from typing import Any
 
 import click
 
-from reconcile._diff import Diff
-from reconcile._errors import ManifestError, ManifestProblem
-from reconcile._model import address_of
-from reconcile._provider import Provider
+from reconcile._diff.changes import Diff
+from reconcile._model.resource import address_of
+from reconcile._provider.contract import Provider
+from reconcile._util.errors import ManifestError, ManifestProblem
 from reconcile.kube import KubeObject, from_manifest, read_kube_documents, to_manifest
 from reconcile.sources import GitSource, ManifestSource
 from reconcile.testing import FakeCluster

@@ -14,10 +14,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from reconcile._events import Event, EventKind
-from reconcile._outcomes import ApplyResult, Status
-from reconcile._plan import Plan
-from reconcile._steps import Action
+from reconcile._apply.outcomes import ApplyResult, Status
+from reconcile._plan.plan import Plan
+from reconcile._plan.steps import Action
+from reconcile._provider.events import Event, EventKind
 
 __all__ = ["Output"]
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from reconcile._sync import PrunePolicy
+from reconcile._gitops.status import PrunePolicy
 
 __all__ = ["prune_options"]
 

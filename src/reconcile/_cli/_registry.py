@@ -23,9 +23,9 @@ from typing import Any
 
 import attrs
 
-from reconcile._errors import ReconcileError
-from reconcile._model import registered_kind, registered_kinds, spec_of
-from reconcile._provider import Provider
+from reconcile._model.resource import registered_kind, registered_kinds, spec_of
+from reconcile._provider.contract import Provider
+from reconcile._util.errors import ReconcileError
 from reconcile.providers import Directory, File, Symlink, local_providers
 
 from ._config import Config, ConfigError

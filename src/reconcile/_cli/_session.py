@@ -13,17 +13,17 @@ from typing import Any
 import attrs
 from click import UsageError
 
-from reconcile._errors import ReconcileError, StateError
-from reconcile._events import EventSink
-from reconcile._gitops import desired_digest
-from reconcile._memstate import MemoryState
-from reconcile._model import is_resource, spec_of
-from reconcile._plan import Plan
+from reconcile._gitops.operations import desired_digest
+from reconcile._gitops.source import describe
+from reconcile._gitops.status import PrunePolicy
+from reconcile._model.resource import is_resource, spec_of
+from reconcile._plan.plan import Plan
+from reconcile._provider.events import EventSink
 from reconcile._reconciler import Reconciler
-from reconcile._source import describe
-from reconcile._sqlite import SQLiteState
-from reconcile._state import State
-from reconcile._sync import PrunePolicy
+from reconcile._state.contract import State
+from reconcile._state.memory import MemoryState
+from reconcile._state.sqlite import SQLiteState
+from reconcile._util.errors import ReconcileError, StateError
 from reconcile.sources import GitSource, ManifestSource, parse_git_spec
 
 from ._config import Config, ConfigError, load_config

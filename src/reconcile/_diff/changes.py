@@ -19,11 +19,12 @@ from typing import Any, Literal
 
 import attrs
 
-from ._deepdiff import structural_changes
-from ._errors import DefinitionError
-from ._model import FieldSpec, is_resource, spec_of
-from ._secrets import MASK, Redacted, redact
-from ._serialize import unstructure_value
+from reconcile._model.resource import FieldSpec, is_resource, spec_of
+from reconcile._model.secrets import MASK, Redacted, redact
+from reconcile._model.serialize import unstructure_value
+from reconcile._util.errors import DefinitionError
+
+from .structural import structural_changes
 
 __all__ = [
     "EMPTY_DIFF",

@@ -15,9 +15,7 @@ from typing import Any
 
 import attrs
 
-from ._diff import Cause, Change, strict_equal
-from ._errors import StateError
-from ._model import (
+from reconcile._model.resource import (
     Lifecycle,
     address_of,
     lifecycle_of,
@@ -25,10 +23,13 @@ from ._model import (
     replace_fields,
     spec_of,
 )
-from ._secrets import Redacted, redact, upgraded
-from ._serialize import holds_ref, structure_reported, unstructure, unstructure_value
-from ._state import Record, now
-from ._values import UNKNOWN, refs_exist
+from reconcile._model.secrets import Redacted, redact, upgraded
+from reconcile._model.serialize import holds_ref, structure_reported, unstructure, unstructure_value
+from reconcile._model.values import UNKNOWN, refs_exist
+from reconcile._state.contract import Record, now
+from reconcile._util.errors import StateError
+
+from .changes import Cause, Change, strict_equal
 
 __all__ = [
     "cause_of",

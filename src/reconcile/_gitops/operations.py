@@ -16,17 +16,18 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ._clock import Clock
-from ._errors import StateError
-from ._model import address_of
-from ._outcomes import ApplyResult
-from ._plan import Plan
-from ._provider import Provider
-from ._records import stored_spec
-from ._source import Source, describe
-from ._state import State
-from ._sync import PrunePolicy, SyncStatus, drift_filtered, pruned, status_of
-from ._watch import WatchEvent, WatchOptions, WatchReport, watch
+from reconcile._apply.outcomes import ApplyResult
+from reconcile._diff.records import stored_spec
+from reconcile._model.resource import address_of
+from reconcile._plan.plan import Plan
+from reconcile._provider.contract import Provider
+from reconcile._state.contract import State
+from reconcile._util.clock import Clock
+from reconcile._util.errors import StateError
+
+from .source import Source, describe
+from .status import PrunePolicy, SyncStatus, drift_filtered, pruned, status_of
+from .watch import WatchEvent, WatchOptions, WatchReport, watch
 
 __all__ = ["GitOps", "desired_digest", "digest"]
 

@@ -14,11 +14,11 @@ from typing import Any
 
 import attrs
 
-from ._diff import Diff, diff_resources
-from ._model import address_of, spec_of
-from ._records import document
-from ._render import document_lines, render_path, render_value
-from ._secrets import MASK, Redacted, new_salt, use_salt
+from reconcile._diff.changes import Diff, diff_resources
+from reconcile._diff.records import document
+from reconcile._model.resource import address_of, spec_of
+from reconcile._model.secrets import MASK, Redacted, new_salt, use_salt
+from reconcile._plan.render import document_lines, render_path, render_value
 
 __all__ = ["DesiredDiff", "ResourceChange", "compare"]
 

@@ -17,11 +17,11 @@ from typing import Any
 
 import attrs
 
-from ._errors import ReconcileError
-from ._model import lifecycle_of
-from ._plan import Plan
-from ._provider import Provider
-from ._steps import Action, Step
+from reconcile._model.resource import lifecycle_of
+from reconcile._plan.plan import Plan
+from reconcile._plan.steps import Action, Step
+from reconcile._provider.contract import Provider
+from reconcile._util.errors import ReconcileError
 
 __all__ = [
     "Health",

@@ -17,10 +17,11 @@ from collections.abc import Callable
 
 import attrs
 
-from ._clock import Clock, SystemClock
-from ._errors import ReconcileError
-from ._source import Source
-from ._sync import Health, PrunePolicy, Sync
+from reconcile._util.clock import Clock, SystemClock
+from reconcile._util.errors import ReconcileError
+
+from .source import Source
+from .status import Health, PrunePolicy, Sync
 
 __all__ = ["WatchEvent", "WatchOptions", "WatchReport", "watch"]
 

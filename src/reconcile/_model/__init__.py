@@ -1,1 +1,1 @@
-"""The model layer: resource classes and fields, stand-in values, secrets, references, serialisation."""
+"""The model layer: resources and fields, stand-in values, secrets, references, serialisation."""

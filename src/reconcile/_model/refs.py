@@ -12,10 +12,11 @@ from typing import Any
 
 import attrs
 
-from ._errors import InvalidStateError
-from ._model import address_of, registered_kind, spec_of
-from ._serialize import error_text
-from ._values import UNKNOWN, Ref, refs_exist
+from reconcile._util.errors import InvalidStateError
+
+from .resource import address_of, registered_kind, spec_of
+from .serialize import error_text
+from .values import UNKNOWN, Ref, refs_exist
 
 __all__ = [
     "dependencies",

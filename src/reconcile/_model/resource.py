@@ -14,8 +14,9 @@ from typing import Any, TypeVar, cast
 
 import attrs
 
-from ._errors import DefinitionError, DuplicateKindError
-from ._placeholders import let_placeholders_pass
+from reconcile._util.errors import DefinitionError, DuplicateKindError
+
+from .placeholders import let_placeholders_pass
 
 __all__ = [
     "RESERVED",

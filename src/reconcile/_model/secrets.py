@@ -19,8 +19,9 @@ from typing import Any
 
 import attrs
 
-from ._errors import StateError
-from ._model import resource_spec
+from reconcile._util.errors import StateError
+
+from .resource import resource_spec
 
 __all__ = [
     "HMAC_PREFIX",

@@ -24,10 +24,11 @@ from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, Iterabl
 from cattrs.gen import make_dict_structure_fn, override
 from cattrs.strategies import configure_union_passthrough
 
-from ._errors import DefinitionError, did_you_mean
-from ._model import RESERVED, spec_of
-from ._placeholders import unwrapped
-from ._values import Ref
+from reconcile._util.errors import DefinitionError, did_you_mean
+
+from .placeholders import unwrapped
+from .resource import RESERVED, spec_of
+from .values import Ref
 
 __all__ = [
     "FieldProblem",

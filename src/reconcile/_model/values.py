@@ -12,9 +12,10 @@ from typing import Any, cast
 
 import attrs
 
-from ._errors import DefinitionError
-from ._model import address_of, spec_of
-from ._placeholders import Placeholder
+from reconcile._util.errors import DefinitionError
+
+from .placeholders import Placeholder
+from .resource import address_of, spec_of
 
 __all__ = ["UNKNOWN", "Moved", "Ref", "moved", "ref", "refs_exist"]
 

@@ -16,11 +16,12 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
-from ._diff import Change, Diff, pointer
-from ._errors import InvalidStateError
-from ._secrets import MASK, Redacted
-from ._steps import Action, Reason, Step
-from ._values import UNKNOWN
+from reconcile._diff.changes import Change, Diff, pointer
+from reconcile._model.secrets import MASK, Redacted
+from reconcile._model.values import UNKNOWN
+from reconcile._util.errors import InvalidStateError
+
+from .steps import Action, Reason, Step
 
 __all__ = ["FORMAT_VERSION", "decode", "encode", "parse"]
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 import graphlib
 from collections.abc import Iterable, Mapping, Sequence
 
-from ._errors import CycleError
-from ._steps import Action, Step
+from reconcile._util.errors import CycleError
+
+from .steps import Action, Step
 
 __all__ = ["order_steps", "prerequisites", "topological"]
 

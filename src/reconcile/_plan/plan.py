@@ -14,12 +14,13 @@ from typing import Any
 
 import attrs
 
-from ._errors import InvalidStateError
-from ._gcpause import no_cycle_collection
-from ._planjson import decode, encode, parse
-from ._render import render_steps
-from ._secrets import PROCESS_SALT
-from ._steps import Action, Step
+from reconcile._model.secrets import PROCESS_SALT
+from reconcile._util.errors import InvalidStateError
+from reconcile._util.gcpause import no_cycle_collection
+
+from .json_form import decode, encode, parse
+from .render import render_steps
+from .steps import Action, Step
 
 __all__ = ["Plan"]
 

@@ -16,30 +16,8 @@ from typing import Any
 
 import attrs
 
-from ._diff import Change, Diff, same_managed
-from ._errors import (
-    DanglingDependencyError,
-    DuplicateAddressError,
-    InvalidStateError,
-    ProtectedResourceError,
-    UnknownKindError,
-    did_you_mean,
-)
-from ._gcpause import no_cycle_collection
-from ._limits import Limiter
-from ._model import (
-    Lifecycle,
-    ResourceSpec,
-    lifecycle_of,
-    replace_fields,
-    resource_spec,
-    spec_of,
-)
-from ._observe import Probe, Retrying, observe
-from ._order import order_steps, topological
-from ._plan import Plan
-from ._provider import Provider
-from ._records import (
+from reconcile._diff.changes import Change, Diff, same_managed
+from reconcile._diff.records import (
     cause_of,
     copied_secrets,
     deposed_from,
@@ -54,12 +32,35 @@ from ._records import (
     write_only_changes,
     written_as_desired,
 )
-from ._refs import dependencies, ref_paths, resolve, unknown_fields, without_refs
-from ._secrets import PROCESS_SALT, redact, use_salt
-from ._state import Record, Snapshot
-from ._steps import Action, Reason, Step, in_sync_step
-from ._targets import select
-from ._values import UNKNOWN, Moved, Ref, refs_exist
+from reconcile._model.refs import dependencies, ref_paths, resolve, unknown_fields, without_refs
+from reconcile._model.resource import (
+    Lifecycle,
+    ResourceSpec,
+    lifecycle_of,
+    replace_fields,
+    resource_spec,
+    spec_of,
+)
+from reconcile._model.secrets import PROCESS_SALT, redact, use_salt
+from reconcile._model.values import UNKNOWN, Moved, Ref, refs_exist
+from reconcile._provider.contract import Provider
+from reconcile._provider.limits import Limiter
+from reconcile._provider.observe import Probe, Retrying, observe
+from reconcile._state.contract import Record, Snapshot
+from reconcile._util.errors import (
+    DanglingDependencyError,
+    DuplicateAddressError,
+    InvalidStateError,
+    ProtectedResourceError,
+    UnknownKindError,
+    did_you_mean,
+)
+from reconcile._util.gcpause import no_cycle_collection
+
+from .order import order_steps, topological
+from .plan import Plan
+from .steps import Action, Reason, Step, in_sync_step
+from .targets import select
 
 __all__ = ["Desired", "Planning", "plan", "validate"]
 

@@ -11,12 +11,13 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ._diff import Change
-from ._model import registered_kind
-from ._records import normalized_document
-from ._secrets import MASK, Redacted
-from ._steps import Action, Step
-from ._values import UNKNOWN
+from reconcile._diff.changes import Change
+from reconcile._diff.records import normalized_document
+from reconcile._model.resource import registered_kind
+from reconcile._model.secrets import MASK, Redacted
+from reconcile._model.values import UNKNOWN
+
+from .steps import Action, Step
 
 __all__ = ["document_lines", "render_path", "render_steps", "render_value", "summary_line"]
 

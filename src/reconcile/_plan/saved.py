@@ -15,23 +15,24 @@ from typing import Any
 
 import attrs
 
-from ._errors import (
+from reconcile._diff.records import copied_secrets, document, rebuild, with_outputs
+from reconcile._model.refs import without_refs
+from reconcile._model.resource import address_of, registered_kind
+from reconcile._model.secrets import Redacted
+from reconcile._model.serialize import structure, structure_reported, unstructure_value
+from reconcile._model.values import Moved, Ref
+from reconcile._provider.contract import Provider
+from reconcile._provider.observe import Retrying
+from reconcile._state.contract import Record
+from reconcile._util.errors import (
     InvalidStateError,
     PlanNeedsDesiredStateError,
     StalePlanError,
     UnknownKindError,
 )
-from ._model import address_of, registered_kind
-from ._observe import Retrying
-from ._plan import Plan
-from ._provider import Provider
-from ._records import copied_secrets, document, rebuild, with_outputs
-from ._refs import without_refs
-from ._secrets import Redacted
-from ._serialize import structure, structure_reported, unstructure_value
-from ._state import Record
-from ._steps import Action, Step
-from ._values import Moved, Ref
+
+from .plan import Plan
+from .steps import Action, Step
 
 __all__ = ["complete"]
 

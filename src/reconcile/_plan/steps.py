@@ -12,7 +12,7 @@ from typing import Any
 
 import attrs
 
-from ._diff import EMPTY_DIFF, Diff
+from reconcile._diff.changes import EMPTY_DIFF, Diff
 
 __all__ = ["Action", "Reason", "Step", "in_sync_step"]
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 
-from ._errors import InvalidStateError, did_you_mean
-from ._records import deposed_from
+from reconcile._diff.records import deposed_from
+from reconcile._util.errors import InvalidStateError, did_you_mean
 
 __all__ = ["select"]
 

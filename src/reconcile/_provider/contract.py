@@ -11,9 +11,9 @@ import abc
 from collections.abc import Iterable, Sequence
 from typing import ClassVar, Generic, TypeVar
 
-from ._diff import Diff, diff_resources
-from ._errors import UnsupportedOperation
-from ._model import spec_of
+from reconcile._diff.changes import Diff, diff_resources
+from reconcile._model.resource import spec_of
+from reconcile._util.errors import UnsupportedOperation
 
 __all__ = ["Provider"]
 

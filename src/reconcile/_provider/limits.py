@@ -11,7 +11,7 @@ import contextlib
 import threading
 from collections.abc import Iterator
 
-from ._clock import Clock
+from reconcile._util.clock import Clock
 
 __all__ = ["Limiter"]
 

@@ -17,14 +17,15 @@ from typing import Any, TypeVar
 
 import attrs
 
-from ._clock import Clock, SystemClock
-from ._errors import InvalidStateError, ObserveError, TransientError
-from ._events import Event, EventKind, EventSink, emit
-from ._limits import Limiter
-from ._model import address_of
-from ._policy import RetryPolicy
-from ._provider import Provider
-from ._secrets import scrub, secret_texts
+from reconcile._model.resource import address_of
+from reconcile._model.secrets import scrub, secret_texts
+from reconcile._util.clock import Clock, SystemClock
+from reconcile._util.errors import InvalidStateError, ObserveError, TransientError
+
+from .contract import Provider
+from .events import Event, EventKind, EventSink, emit
+from .limits import Limiter
+from .policy import RetryPolicy
 
 __all__ = ["Probe", "Retrying", "observe"]
 

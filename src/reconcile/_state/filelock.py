@@ -15,7 +15,7 @@ import json
 import os
 from pathlib import Path
 
-from ._state import LockInfo
+from .contract import LockInfo
 
 try:
     import fcntl

@@ -13,7 +13,7 @@ import os
 import stat
 from pathlib import Path
 
-from ._errors import StateError
+from reconcile._util.errors import StateError
 
 __all__ = ["KEY_ENV", "MIN_KEY_BYTES", "key_path", "state_key"]
 

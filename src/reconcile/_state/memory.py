@@ -13,9 +13,10 @@ from typing import Any
 
 import attrs
 
-from ._errors import StateError
-from ._secrets import keyed_salt, new_salt
-from ._state import (
+from reconcile._model.secrets import keyed_salt, new_salt
+from reconcile._util.errors import StateError
+
+from .contract import (
     ApplyEntry,
     Intent,
     Journaled,

@@ -25,19 +25,10 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from ._errors import DamagedStateError, LockedError, StateError
-from ._filelock import FileLock
-from ._secrets import keyed_salt, new_salt
-from ._sqlpending import (
-    DELETE_INTENT,
-    DELETE_RECORD,
-    INSERT_INTENT,
-    INSERT_STEP,
-    UPSERT_RECORD,
-    Pending,
-    bindable,
-)
-from ._state import (
+from reconcile._model.secrets import keyed_salt, new_salt
+from reconcile._util.errors import DamagedStateError, LockedError, StateError
+
+from .contract import (
     ApplyEntry,
     Intent,
     Journaled,
@@ -48,8 +39,18 @@ from ._state import (
     StepEntry,
     now,
 )
-from ._statekey import state_key
-from ._statemark import marker_path, read_marker, write_marker
+from .filelock import FileLock
+from .key import state_key
+from .marker import marker_path, read_marker, write_marker
+from .sqlite_batch import (
+    DELETE_INTENT,
+    DELETE_RECORD,
+    INSERT_INTENT,
+    INSERT_STEP,
+    UPSERT_RECORD,
+    Pending,
+    bindable,
+)
 
 __all__ = ["SCHEMA_VERSION", "SQLiteState"]
 

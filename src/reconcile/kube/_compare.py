@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 
-from reconcile._diff import Diff, diff
+from reconcile._diff.changes import Diff, diff
 
 from ._object import KubeObject
 

@@ -15,8 +15,8 @@ from typing import Any, NamedTuple
 
 import attrs
 
-from reconcile._errors import ManifestError, ManifestProblem
-from reconcile._model import address_of
+from reconcile._model.resource import address_of
+from reconcile._util.errors import ManifestError, ManifestProblem
 from reconcile.sources._documents import ParseFailure, RawDoc
 from reconcile.sources._formats import READERS
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import attrs
 
-from reconcile._errors import InvalidStateError
-from reconcile._model import field, resource
+from reconcile._model.resource import field, resource
+from reconcile._util.errors import InvalidStateError
 
 __all__ = [
     "CLUSTER_SCOPED_KINDS",

@@ -6,7 +6,7 @@ while planning, before anything is written. Writes are atomic and, unless
 ``durable=False``, fsynced before each step is recorded.
 """
 
-from reconcile._errors import PathEscapeError
+from reconcile._util.errors import PathEscapeError
 
 from ._kinds import Directory, File, Symlink
 from ._local import Directories, Files, Symlinks, local_providers

@@ -27,8 +27,8 @@ import stat
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
-from reconcile._errors import InvalidStateError, PathEscapeError
-from reconcile._model import address_of
+from reconcile._model.resource import address_of
+from reconcile._util.errors import InvalidStateError, PathEscapeError
 
 __all__ = [
     "CHUNK",

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconcile._errors import InvalidStateError
-from reconcile._model import address_of, field, resource
+from reconcile._model.resource import address_of, field, resource
+from reconcile._util.errors import InvalidStateError
 
 __all__ = ["Directory", "File", "Symlink"]
 

@@ -16,9 +16,9 @@ import stat
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
-from reconcile._diff import Diff
-from reconcile._model import address_of, replace_fields
-from reconcile._provider import Provider
+from reconcile._diff.changes import Diff
+from reconcile._model.resource import address_of, replace_fields
+from reconcile._provider.contract import Provider
 
 from ._io import (
     Place,

@@ -6,7 +6,7 @@ column, document, address, field path). ``ManifestSource`` adds ``revision()``,
 a digest of the files, for callers that record where desired state came from.
 """
 
-from reconcile._errors import ManifestError, ManifestProblem
+from reconcile._util.errors import ManifestError, ManifestProblem
 
 from ._git import CommitInfo, GitSource, parse_git_spec
 from ._manifests import ManifestSource, load_blobs, load_manifests

@@ -12,10 +12,16 @@ from typing import Any
 
 import attrs
 
-from reconcile._errors import ManifestProblem, did_you_mean
-from reconcile._model import Lifecycle, address_of, registered_kind, registered_kinds, spec_of
-from reconcile._serialize import FieldProblem, structure_checked
-from reconcile._values import Ref
+from reconcile._model.resource import (
+    Lifecycle,
+    address_of,
+    registered_kind,
+    registered_kinds,
+    spec_of,
+)
+from reconcile._model.serialize import FieldProblem, structure_checked
+from reconcile._model.values import Ref
+from reconcile._util.errors import ManifestProblem, did_you_mean
 
 from ._documents import Path, RawDoc
 from ._validators import failing_field

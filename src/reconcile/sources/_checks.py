@@ -10,9 +10,9 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 
-from reconcile._errors import CycleError, ManifestProblem, did_you_mean
-from reconcile._model import spec_of
-from reconcile._order import topological
+from reconcile._model.resource import spec_of
+from reconcile._plan.order import topological
+from reconcile._util.errors import CycleError, ManifestProblem, did_you_mean
 
 from ._build import Built
 

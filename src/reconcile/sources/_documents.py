@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from reconcile._errors import ManifestProblem
+from reconcile._util.errors import ManifestProblem
 
 __all__ = [
     "Mark",

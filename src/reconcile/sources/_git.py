@@ -21,7 +21,7 @@ from dulwich.errors import NotGitRepository
 from dulwich.objects import Blob, Commit, Tree
 from dulwich.repo import Repo
 
-from reconcile._errors import ManifestError, ManifestProblem, SourceError, did_you_mean
+from reconcile._util.errors import ManifestError, ManifestProblem, SourceError, did_you_mean
 
 from ._manifests import is_manifest_name, load_blobs
 

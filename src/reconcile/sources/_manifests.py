@@ -18,8 +18,8 @@ from typing import Any
 
 import attrs
 
-from reconcile._errors import ManifestError, ManifestProblem, SourceError
-from reconcile._values import Moved, moved
+from reconcile._model.values import Moved, moved
+from reconcile._util.errors import ManifestError, ManifestProblem, SourceError
 
 from ._build import Built, KindTable, build
 from ._checks import check

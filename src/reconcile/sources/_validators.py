@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 
-from reconcile._serialize import accepted_type, error_text, structure_checked
+from reconcile._model.serialize import accepted_type, error_text, structure_checked
 
 __all__ = ["failing_field"]
 

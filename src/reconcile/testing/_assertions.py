@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from reconcile._converge import ConvergeReport
-from reconcile._outcomes import ApplyResult
-from reconcile._provider import Provider
+from reconcile._apply.converge import ConvergeReport
+from reconcile._apply.outcomes import ApplyResult
+from reconcile._plan.render import render_path
+from reconcile._provider.contract import Provider
 from reconcile._reconciler import Reconciler
-from reconcile._render import render_path
 
 from ._counting import CountingProvider
 from ._memory import MemoryProvider

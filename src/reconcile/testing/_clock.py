@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 
-from reconcile._clock import Clock, SystemClock
+from reconcile._util.clock import Clock, SystemClock
 
 __all__ = ["Clock", "SimulatedClock", "SystemClock"]
 

@@ -22,9 +22,9 @@ from typing import Any, Literal
 
 import attrs
 
-from reconcile._diff import Diff
-from reconcile._model import address_of
-from reconcile._provider import Provider
+from reconcile._diff.changes import Diff
+from reconcile._model.resource import address_of
+from reconcile._provider.contract import Provider
 from reconcile.kube import KubeObject, compare, without_server_fields
 
 from ._clock import Clock, SimulatedClock

@@ -22,11 +22,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconcile._diff import diff
-from reconcile._model import address_of, replace_fields, spec_of
-from reconcile._provider import Provider
+from reconcile._diff.changes import diff
+from reconcile._model.resource import address_of, replace_fields, spec_of
+from reconcile._plan.steps import Action
+from reconcile._provider.contract import Provider
 from reconcile._reconciler import Reconciler
-from reconcile._steps import Action
 
 from ._assertions import assert_idempotent
 from ._counting import CountingProvider

@@ -11,8 +11,8 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Generic, TypeVar
 
-from reconcile._diff import Diff
-from reconcile._provider import Provider
+from reconcile._diff.changes import Diff
+from reconcile._provider.contract import Provider
 
 __all__ = ["CountingProvider"]
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 
 import attrs
 
-from reconcile._errors import ReconcileError
+from reconcile._util.errors import ReconcileError
 
 __all__ = ["METHODS", "Decision", "Faults", "InjectedFailure", "methods_named"]
 

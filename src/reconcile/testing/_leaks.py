@@ -15,12 +15,12 @@ import traceback
 from collections.abc import Iterator
 from typing import Any
 
-from reconcile._diff import diff
-from reconcile._errors import ReconcileError
-from reconcile._outcomes import ApplyResult
-from reconcile._plan import Plan
-from reconcile._provider import Provider
+from reconcile._apply.outcomes import ApplyResult
+from reconcile._diff.changes import diff
+from reconcile._plan.plan import Plan
+from reconcile._provider.contract import Provider
 from reconcile._reconciler import Reconciler
+from reconcile._util.errors import ReconcileError
 
 __all__ = ["Surface", "captured_logs", "leak_surfaces"]
 

@@ -19,10 +19,10 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 import attrs
 
-from reconcile._diff import Diff
-from reconcile._errors import TransientError
-from reconcile._model import address_of, replace_fields, spec_of
-from reconcile._provider import Provider
+from reconcile._diff.changes import Diff
+from reconcile._model.resource import address_of, replace_fields, spec_of
+from reconcile._provider.contract import Provider
+from reconcile._util.errors import TransientError
 
 from ._clock import Clock, SimulatedClock
 from ._faults import ErrorFactory, Faults, InjectedFailure, methods_named

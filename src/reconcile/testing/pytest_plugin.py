@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import pytest
 
-from reconcile._provider import Provider
+from reconcile._provider.contract import Provider
 from reconcile._reconciler import Reconciler
 from reconcile.testing._clock import SimulatedClock
 from reconcile.testing._memory import MemoryProvider

@@ -33,8 +33,8 @@ import attrs
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
-from reconcile._model import address_of, spec_of
-from reconcile._placeholders import unwrapped
+from reconcile._model.placeholders import unwrapped
+from reconcile._model.resource import address_of, spec_of
 
 __all__ = ["desired_states", "drifted", "resources", "secret_strings", "values_of"]
 
