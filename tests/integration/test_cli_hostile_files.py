@@ -41,6 +41,35 @@ def test_a_hostile_reconcile_toml_exits_1_naming_it(project: Path, case: str) ->
     assert words in done.stderr
 
 
+NULS: dict[str, tuple[bytes, str]] = {
+    "root": (
+        b'# the managed tree\nmanifests = ["."]\n\n[providers.files]\ndurable = false\n'
+        b'root = "si\\u0000te"\n',
+        "line 6: [providers.files] root holds a NUL character",
+    ),
+    "manifests": (
+        b'# beside this file\n\nmanifests = [".", "ma\\u0000n"]\n[state]\npath = "s.db"\n',
+        "line 3: manifests: a path holds a NUL character",
+    ),
+    "state path": (
+        b'manifests = ["."]\n[source]\nformat = "reconcile"\n[state]\nsynchronous = "FULL"\n'
+        b'# the database\n  path = "st\\u0000ate.db"  # NUL\n',
+        "line 7: [state] path holds a NUL character",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NULS))
+def test_a_nul_in_a_path_names_the_file_and_the_line(project: Path, case: str) -> None:
+    text, words = NULS[case]
+    config = project / "reconcile.toml"
+    config.write_bytes(text)
+
+    done = reconcile(project, "plan", ".", code=1)
+
+    assert f"{config.resolve()}, {words}" in done.stderr, done.stderr
+
+
 def _edit(change: Callable[[dict[str, Any]], None]) -> Callable[[bytes], bytes]:
     def edited(data: bytes) -> bytes:
         doc = json.loads(data)
