@@ -225,7 +225,7 @@ def _run_apply(
     with output.progress(made) as on_event:
         session.on_event = on_event
         try:
-            meta = session.journal_meta(revision, desired) if revision else None
+            meta = session.journal_meta(revision, desired, made.salt) if revision else None
             result = session.reconciler.apply(made, desired=desired, revision=revision, meta=meta)
         except Interrupted as stop:
             output.line()
