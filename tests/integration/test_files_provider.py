@@ -377,7 +377,7 @@ def _spy_fsyncs(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
 
     def spy_openat2(dir_fd: int, rel: str) -> int:  # a parent folder opened in one call
         fd = real_openat2(dir_fd, rel)
-        opened[fd] = os.path.join(opened.get(dir_fd, "."), rel)  # AT_FDCWD: the probe
+        opened[fd] = os.path.join(opened[dir_fd], rel)
         return fd
 
     def spy_fsync(fd: int) -> None:

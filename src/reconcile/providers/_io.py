@@ -125,11 +125,14 @@ def has_openat2() -> bool:
     """Whether ``openat2`` works here: probed once (absent, or barred by seccomp: no)."""
     global _OPENAT2  # a probe made once per process
     if _OPENAT2 is None:
+        top = os.open("/", _FOLDER & ~_NOFOLLOW)  # a folder that is always there
         try:
-            os.close(openat2_beneath(-100, "."))  # AT_FDCWD
+            os.close(openat2_beneath(top, "."))
             _OPENAT2 = True
         except OSError:  # ENOSYS, EPERM (seccomp), E2BIG/EINVAL (another struct)
             _OPENAT2 = False
+        finally:
+            os.close(top)
     return _OPENAT2
 
 
