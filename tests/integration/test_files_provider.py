@@ -22,7 +22,7 @@ from reconcile.providers import (
     PathEscapeError,
     Symlink,
     Symlinks,
-    _io,
+    _root,
     local_providers,
 )
 from reconcile.testing import CountingProvider, ProviderConformance
@@ -373,7 +373,7 @@ def _spy_fsyncs(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
         opened[fd] = os.path.join(opened[folder], path) if folder is not None else os.fspath(path)
         return fd
 
-    real_openat2 = _io.openat2_beneath
+    real_openat2 = _root.openat2_beneath
 
     def spy_openat2(dir_fd: int, rel: str) -> int:  # a parent folder opened in one call
         fd = real_openat2(dir_fd, rel)
@@ -386,7 +386,7 @@ def _spy_fsyncs(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
 
     monkeypatch.setattr(os, "open", spy_open)
     monkeypatch.setattr(os, "fsync", spy_fsync)
-    monkeypatch.setattr(_io, "openat2_beneath", spy_openat2)
+    monkeypatch.setattr(_root, "openat2_beneath", spy_openat2)
     return synced
 
 

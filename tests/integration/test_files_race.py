@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 import reconcile as rc
-from reconcile.providers import Directory, File, _io, local_providers
+from reconcile.providers import Directory, File, _openat2, local_providers
 
 COUNT = 2000
 SWAPPER = """
@@ -109,11 +109,11 @@ def tmp(tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.Monk
     if not sys.platform.startswith("linux") or not _can_exchange(tmp_path):
         pytest.skip("needs renameat2 with RENAME_EXCHANGE (Linux)")
     if request.param == "openat2":
-        monkeypatch.setattr(_io, "_OPENAT2", None)
-        if not _io.has_openat2():
+        monkeypatch.setattr(_openat2, "_OPENAT2", None)
+        if not _openat2.has_openat2():
             pytest.skip("this kernel has no openat2 (or seccomp bars it)")
     else:
-        monkeypatch.setattr(_io, "_OPENAT2", False)  # the per-component walk alone
+        monkeypatch.setattr(_openat2, "_OPENAT2", False)  # the per-component walk alone
     (tmp_path / "root").mkdir()
     canary = tmp_path / "canary"
     canary.mkdir()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from reconcile.providers import File, PathEscapeError, _io
+from reconcile.providers import File, PathEscapeError, _openat2, _root
 
 Calls = list[str]
 
@@ -24,18 +24,18 @@ def way(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Call
     """Force one way of opening; yields the paths openat2 was called with."""
     calls: Calls = []
     if request.param == "openat2":
-        monkeypatch.setattr(_io, "_OPENAT2", None)
-        if not _io.has_openat2():
+        monkeypatch.setattr(_openat2, "_OPENAT2", None)
+        if not _openat2.has_openat2():
             pytest.skip("this kernel has no openat2 (or seccomp bars it)")
-        real = _io.openat2_beneath
+        real = _openat2.openat2_beneath
 
         def counted(dir_fd: int, rel: str) -> int:
             calls.append(rel)
             return real(dir_fd, rel)
 
-        monkeypatch.setattr(_io, "openat2_beneath", counted)
+        monkeypatch.setattr(_root, "openat2_beneath", counted)
     else:
-        monkeypatch.setattr(_io, "_OPENAT2", False)
+        monkeypatch.setattr(_openat2, "_OPENAT2", False)
     return calls
 
 
@@ -58,7 +58,7 @@ def _same(fd: int, folder: Path) -> bool:
 
 @pytest.mark.parametrize(("path", "folder"), [("a/b/x", "a/b"), ("in/x", "a/b"), ("a/x", "a")])
 def test_the_parent_folder_is_opened(way: Calls, tree: Path, path: str, folder: str) -> None:
-    with _io.Root(tree).place(File(path, content="x")) as place:
+    with _root.Root(tree).place(File(path, content="x")) as place:
         assert _same(place.folder(), tree / folder)
         assert place.name == "x"
     if way:
@@ -67,7 +67,7 @@ def test_the_parent_folder_is_opened(way: Calls, tree: Path, path: str, folder: 
 
 @pytest.mark.parametrize("path", ["out/x", "out/d/x", "a/up/outside/x", "a/up/x"])
 def test_a_way_out_is_refused(way: Calls, tree: Path, path: str) -> None:
-    root, res = _io.Root(tree), File(path, content="x")
+    root, res = _root.Root(tree), File(path, content="x")
     with pytest.raises(PathEscapeError, match="goes through a symlink") as caught:
         root.place(res, make=True).__enter__()
     assert repr(path) in str(caught.value)
@@ -79,15 +79,15 @@ def test_a_way_out_is_refused(way: Calls, tree: Path, path: str) -> None:
 
 def test_the_kernel_refuses_each_way_out(tree: Path) -> None:
     """openat2 itself: a link out, '..' above the fd and an absolute path are EXDEV."""
-    if not _io.has_openat2():
+    if not _openat2.has_openat2():
         pytest.skip("this kernel has no openat2 (or seccomp bars it)")
     root = os.open(tree, os.O_RDONLY)
     try:
         for rel in ("out", "a/up", "..", "a/../..", str(tree / "a")):
             with pytest.raises(OSError, match="Invalid cross-device link") as caught:
-                os.close(_io.openat2_beneath(root, rel))
+                os.close(_openat2.openat2_beneath(root, rel))
             assert caught.value.errno == errno.EXDEV, rel
-        fd = _io.openat2_beneath(root, "in")
+        fd = _openat2.openat2_beneath(root, "in")
         try:
             assert _same(fd, tree / "a" / "b")
         finally:
