@@ -4,6 +4,7 @@ what is wrong, never with a traceback (issue 17, item 4)."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,35 @@ def test_a_hostile_reconcile_toml_exits_1_naming_it(project: Path, case: str) ->
 
     assert "reconcile.toml" in done.stderr or "[providers.files]" in done.stderr
     assert words in done.stderr
+
+
+NULS: dict[str, tuple[bytes, str]] = {
+    "root": (
+        b'# the managed tree\nmanifests = ["."]\n\n[providers.files]\ndurable = false\n'
+        b'root = "si\\u0000te"\n',
+        "line 6: [providers.files] root holds a NUL character",
+    ),
+    "manifests": (
+        b'# beside this file\n\nmanifests = [".", "ma\\u0000n"]\n[state]\npath = "s.db"\n',
+        "line 3: manifests: a path holds a NUL character",
+    ),
+    "state path": (
+        b'manifests = ["."]\n[source]\nformat = "reconcile"\n[state]\nsynchronous = "FULL"\n'
+        b'# the database\n  path = "st\\u0000ate.db"  # NUL\n',
+        "line 7: [state] path holds a NUL character",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NULS))
+def test_a_nul_in_a_path_names_the_file_and_the_line(project: Path, case: str) -> None:
+    text, words = NULS[case]
+    config = project / "reconcile.toml"
+    config.write_bytes(text)
+
+    done = reconcile(project, "plan", ".", code=1)
+
+    assert f"{config.resolve()}, {words}" in done.stderr, done.stderr
 
 
 def _edit(change: Callable[[dict[str, Any]], None]) -> Callable[[bytes], bytes]:
@@ -91,3 +121,66 @@ def test_a_hostile_saved_plan_exits_1_naming_what_is_wrong(project: Path, case: 
 
     assert words in done.stderr
     assert not (project / "site").exists()  # nothing was applied
+
+
+def _stored(change: Callable[[str], str | bytes]) -> Callable[[Path], None]:
+    """An edit of the plan the journal stored for apply 1 (bytes are stored as a BLOB)."""
+
+    def edit(state: Path) -> None:
+        db = sqlite3.connect(state)
+        try:
+            (plan,) = db.execute("SELECT plan FROM plans WHERE apply_id = 1").fetchone()
+            db.execute("UPDATE plans SET plan = ? WHERE apply_id = 1", (change(plan),))
+            db.commit()
+        finally:
+            db.close()
+
+    return edit
+
+
+def _json(change: Callable[[dict[str, Any]], None]) -> Callable[[str], str]:
+    return lambda plan: _edit(change)(plan.encode()).decode()
+
+
+def _action(doc: dict[str, Any]) -> None:
+    doc["resource_changes"][0]["action"] = "explode"
+
+
+STORED: dict[str, tuple[Callable[[Path], None], str]] = {
+    "not UTF-8": (
+        _stored(lambda p: p.encode().replace(b'"public"', b'"pub\xfflic"', 1)),
+        "plan JSON is not UTF-8 text (line 1)",
+    ),
+    "bad JSON": (_stored(lambda p: p[:-5]), "plan JSON is malformed: Expecting"),
+    "a bad field value": (_stored(_json(_action)), "action 'explode' is not one of create"),
+    "resource_changes not a list": (
+        _stored(_json(lambda doc: doc.update(resource_changes=5))),
+        "resource_changes is missing or not a list",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(STORED))
+def test_show_of_a_stored_plan_that_cannot_be_read_names_the_state_file(
+    project: Path, case: str
+) -> None:
+    reconcile(project, "apply", "--yes")
+    state = project / ".reconcile" / "state.db"
+    damage, words = STORED[case]
+    damage(state)
+
+    done = reconcile(project, "show", "1", code=1)
+
+    assert f"{state.resolve()}: the plan of apply 1: " in done.stderr, done.stderr
+    assert words in done.stderr
+    assert done.stdout == ""  # nothing half shown
+
+
+def test_show_of_a_stored_plan_with_an_unknown_kind_shows_it(project: Path) -> None:
+    """Rendering needs no provider: a kind whose package is gone is still shown."""
+    reconcile(project, "apply", "--yes")
+    _stored(_json(_kind))(project / ".reconcile" / "state.db")
+
+    done = reconcile(project, "show", "1")
+
+    assert "  + directory[public]\n" in done.stdout  # shown by its recorded address

@@ -22,6 +22,7 @@ from reconcile.providers import (
     PathEscapeError,
     Symlink,
     Symlinks,
+    _root,
     local_providers,
 )
 from reconcile.testing import CountingProvider, ProviderConformance
@@ -372,12 +373,20 @@ def _spy_fsyncs(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
         opened[fd] = os.path.join(opened[folder], path) if folder is not None else os.fspath(path)
         return fd
 
+    real_openat2 = _root.openat2_beneath
+
+    def spy_openat2(dir_fd: int, rel: str) -> int:  # a parent folder opened in one call
+        fd = real_openat2(dir_fd, rel)
+        opened[fd] = os.path.join(opened[dir_fd], rel)
+        return fd
+
     def spy_fsync(fd: int) -> None:
         synced.append(Path(opened.get(fd, "?")))
         real_fsync(fd)
 
     monkeypatch.setattr(os, "open", spy_open)
     monkeypatch.setattr(os, "fsync", spy_fsync)
+    monkeypatch.setattr(_root, "openat2_beneath", spy_openat2)
     return synced
 
 

@@ -4,7 +4,9 @@ A swapper process exchanges the managed folder ``root/d`` with a symlink to a
 canary folder outside the root (``renameat2`` with ``RENAME_EXCHANGE``, in a
 loop) while an apply writes 2,000 files under ``root/d``, and while a second
 apply deletes them. Steps that meet the swapped folder may fail; the canary,
-compared name by name and byte by byte, must not change at all.
+compared name by name and byte by byte, must not change at all. Each runs
+twice: with ``openat2(RESOLVE_BENEATH)`` opening the parent folders (where the
+kernel has it) and with the per-component walk alone.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 import pytest
 
 import reconcile as rc
-from reconcile.providers import Directory, File, local_providers
+from reconcile.providers import Directory, File, _openat2, local_providers
 
 COUNT = 2000
 SWAPPER = """
@@ -102,10 +104,16 @@ class Swapper:
         return int(out)
 
 
-@pytest.fixture
-def tmp(tmp_path: Path) -> Path:
+@pytest.fixture(params=["openat2", "walk"])
+def tmp(tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Path:
     if not sys.platform.startswith("linux") or not _can_exchange(tmp_path):
         pytest.skip("needs renameat2 with RENAME_EXCHANGE (Linux)")
+    if request.param == "openat2":
+        monkeypatch.setattr(_openat2, "_OPENAT2", None)
+        if not _openat2.has_openat2():
+            pytest.skip("this kernel has no openat2 (or seccomp bars it)")
+    else:
+        monkeypatch.setattr(_openat2, "_OPENAT2", False)  # the per-component walk alone
     (tmp_path / "root").mkdir()
     canary = tmp_path / "canary"
     canary.mkdir()

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -1182,3 +1183,40 @@ def _replay(
     assert reconciler.rollback(src, commits[0]).ok
     assert {f"{o.object_kind}//{o.name}" for o in cluster} == objects_at(0)
     assert reconciler.status(source(commits[0])).sync is rc.Sync.SYNCED
+
+
+DIGEST_WORKER = """
+import sys
+import reconcile as rc
+from reconcile._gitops.operations import desired_digest
+from reconcile.testing import MemoryProvider
+
+@rc.resource("t_dd_login")
+class Login:
+    name: str = rc.field(key=True)
+    password: str = rc.field(default="", sensitive=True)
+
+state = rc.SQLiteState(sys.argv[1])
+try:
+    desired = [Login("db", password=sys.argv[2]), Login("web", password="another")]
+    plan = rc.Reconciler([MemoryProvider(Login)], state=state).plan(desired)
+    print(desired_digest(desired, plan.salt))
+finally:
+    state.close()
+"""
+
+
+def test_the_desired_digest_of_a_secret_is_the_same_in_every_process(tmp_path: Path) -> None:
+    """Keyed by the state (its salt and key), not by each process's own salt."""
+
+    def digest_in_a_new_process(secret: str) -> str:
+        args = [sys.executable, "-c", DIGEST_WORKER, str(tmp_path / "state.db"), secret]
+        done = subprocess.run(args, capture_output=True, text=True, check=True, timeout=120)
+        return done.stdout.strip()
+
+    first, second = digest_in_a_new_process("hunter22"), digest_in_a_new_process("hunter22")
+    other = digest_in_a_new_process("hunter23")
+    assert _is_digest(first)
+    assert first == second
+    assert other != first  # a changed secret is a changed desired state
+    assert "hunter2" not in first + other

@@ -225,7 +225,7 @@ def _run_apply(
     with output.progress(made) as on_event:
         session.on_event = on_event
         try:
-            meta = session.journal_meta(revision, desired) if revision else None
+            meta = session.journal_meta(revision, desired, made.salt) if revision else None
             result = session.reconciler.apply(made, desired=desired, revision=revision, meta=meta)
         except Interrupted as stop:
             output.line()
@@ -358,15 +358,20 @@ def show(apply_id: int, common: Common) -> None:
     """Show one journaled apply: who, when, its plan, and each step's outcome."""
     output = common.output
     try:
-        entry = common.session().journal.history_entry(apply_id)
+        session = common.session()
+        entry = session.journal.history_entry(apply_id)
     except KeyError:
         _fail(output, f"no apply with id {apply_id} in the journal{_newest(common)}")
     except ReconcileError as err:
         _fail(output, str(err))
+    try:  # read before any line is shown: a plan that cannot be read names where it is
+        plan = Plan.from_json(entry.plan) if entry.plan else None
+    except InvalidStateError as err:
+        _fail(output, f"{session.state_file}: the plan of apply {apply_id}: {err}")
     output.line(f"Apply {entry.id}: {entry.status}, {entry.started_at} .. {entry.ended_at or '-'}")
     output.line(f"By {entry.user or '?'}@{entry.host or '?'}, revision {entry.revision or '-'}\n")
-    if entry.plan:
-        output.plan(Plan.from_json(entry.plan))
+    if plan is not None:
+        output.plan(plan)
     output.line("\nSteps:")
     for s in entry.steps:
         output.line(

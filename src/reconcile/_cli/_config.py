@@ -20,6 +20,7 @@ has a default:
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -68,7 +69,8 @@ def load_config(paths: Sequence[str | Path], explicit: str | Path | None = None)
     if file is None:
         base = given[0] if given and given[0].is_dir() else Path.cwd()
         return _resolve(base.resolve(), {}, None, given)
-    return _resolve(file.resolve().parent, _read(file), file.resolve(), given)
+    data, text = _read(file)
+    return _resolve(file.resolve().parent, data, file.resolve(), given, text)
 
 
 def _find(given: Sequence[Path]) -> Path | None:
@@ -80,10 +82,12 @@ def _find(given: Sequence[Path]) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
-def _read(file: Path) -> dict[str, Any]:
+def _read(file: Path) -> tuple[dict[str, Any], str]:
+    """The file's tables and its text (to find a key's line: tomllib gives no positions)."""
     try:
         raw = file.read_bytes()
-        data = tomllib.loads(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
+        data = tomllib.loads(text)
     except OSError as err:
         raise ConfigError(f"{file}: cannot read: {err.strerror or err}") from None
     except UnicodeDecodeError as err:
@@ -98,20 +102,65 @@ def _read(file: Path) -> dict[str, Any]:
     unknown = sorted(set(data) - _KNOWN)
     if unknown:
         raise ConfigError(f"{file}: unknown keys {unknown} (known: {sorted(_KNOWN)})")
-    return data
+    return data, text
 
 
-def _resolve(base: Path, data: Mapping[str, Any], file: Path | None, given: list[Path]) -> Config:
+_PART_TEXT = r"[A-Za-z0-9_-]+|\"[^\"]*\"|'[^']*'"  # a bare or quoted name
+_PART = re.compile(_PART_TEXT)
+_HEADER = re.compile(r"\s*\[\[?([^\]]*)\]\]?\s*(?:#.*)?\Z")  # [table] or [[array]]
+_KEY = re.compile(rf"\s*((?:{_PART_TEXT})(?:\s*\.\s*(?:{_PART_TEXT}))*)\s*=")
+
+
+def _dotted(name: str) -> tuple[str, ...]:
+    """The parts of a dotted TOML key or table name, quotes removed (escapes are not read)."""
+    return tuple(p.strip("\"'") for p in _PART.findall(name))
+
+
+def key_line(text: str, *key: str) -> int | None:
+    """The line where ``key`` (a table's names, then the key) is set in TOML ``text``.
+
+    tomllib keeps no positions, so the text is scanned: ``[table]`` headers and
+    ``key =`` lines, dotted keys included. Multi-line strings may confuse it;
+    then None (or a wrong line) is the worst outcome, never a failure.
+    """
+    table: tuple[str, ...] = ()
+    for number, line in enumerate(text.splitlines(), 1):
+        header = _HEADER.match(line)
+        if header:
+            table = _dotted(header.group(1))
+            continue
+        found = _KEY.match(line)
+        if found and (*table, *_dotted(found.group(1))) == key:
+            return number
+    return None
+
+
+def _resolve(
+    base: Path, data: Mapping[str, Any], file: Path | None, given: list[Path], text: str = ""
+) -> Config:
     where = str(file or base)
+
+    def at(*key: str) -> str:
+        """The file and the line that sets ``key``, for a message about its value."""
+        line = key_line(text, *key)
+        return f"{where}, line {line}" if line is not None else where
+
     manifests = data.get("manifests", ["."])
     if not isinstance(manifests, list) or not all(isinstance(m, str) for m in manifests):
         raise ConfigError(f"{where}: manifests must be a list of paths")
     if any("\0" in m for m in manifests):
-        raise ConfigError(f"{where}: manifests: a path holds a NUL character")
+        raise ConfigError(f"{at('manifests')}: manifests: a path holds a NUL character")
     state, synchronous = _state(where, data.get("state", {}))
+    if "\0" in state:
+        raise ConfigError(f"{at('state', 'path')}: [state] path holds a NUL character")
     providers = data.get("providers", {})
     if not isinstance(providers, dict) or not all(isinstance(v, dict) for v in providers.values()):
         raise ConfigError(f"{where}: [providers.NAME] sections must be tables")
+    root = providers.get("files", {}).get("root", "")
+    if isinstance(root, str) and "\0" in root:  # checked here, where the file and line are known
+        raise ConfigError(
+            f"{at('providers', 'files', 'root')}: [providers.files] root holds a NUL character"
+        )
     config_folder = file is not None and [p.resolve() for p in given] in ([], [base])
     chosen = tuple(base / m for m in manifests) if config_folder else tuple(given)
     source_format, namespace = _source(where, data.get("source", {}))
@@ -142,10 +191,7 @@ def _state(where: str, table: Any) -> tuple[str, str]:
     synchronous = table.get("synchronous", "NORMAL")
     if synchronous not in _SYNCHRONOUS:
         raise ConfigError(f"{where}: [state] synchronous must be one of {list(_SYNCHRONOUS)}")
-    path = str(table.get("path", ".reconcile/state.db"))
-    if "\0" in path:
-        raise ConfigError(f"{where}: [state] path holds a NUL character")
-    return path, synchronous
+    return str(table.get("path", ".reconcile/state.db")), synchronous
 
 
 def _source(where: str, table: Any) -> tuple[str, str]:

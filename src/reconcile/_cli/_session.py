@@ -178,11 +178,14 @@ class Session:
             meta["targeting"] = {"flags": flags, "left_out": len(plan.excluded)}
         return attrs.evolve(plan, meta=meta), desired, revision
 
-    def journal_meta(self, revision: str, desired: list[Any] | None = None) -> dict[str, Any]:
-        """What the journal records of where desired state came from (commit, author...)."""
+    def journal_meta(self, revision: str, desired: list[Any] | None, salt: str) -> dict[str, Any]:
+        """What the journal records of where desired state came from (commit, author...).
+
+        ``salt`` is the plan's (the state's, keyed): the desired digest is stable with it.
+        """
         meta = dict(describe(self.source, revision))
         if desired is not None:
-            meta["desired_digest"] = desired_digest(desired)
+            meta["desired_digest"] = desired_digest(desired, salt)
         return meta
 
     @classmethod

@@ -70,7 +70,8 @@ class GitOps:
         revision = revision or source.revision()
         desired = source.load(revision)
         plan = self.plan(desired)
-        plan = attrs.evolve(plan, meta={**plan.meta, "desired_digest": desired_digest(desired)})
+        wanted = desired_digest(desired, plan.salt)
+        plan = attrs.evolve(plan, meta={**plan.meta, "desired_digest": wanted})
         return self.prune_guarded(plan, prune), revision
 
     def prune_guarded(self, plan: Plan, prune: bool | PrunePolicy) -> Plan:
@@ -159,9 +160,14 @@ def _journal(source: Source, revision: str, plan: Plan) -> dict[str, Any]:
     return {**describe(source, revision), "desired_digest": plan.meta.get("desired_digest")}
 
 
-def desired_digest(desired: Iterable[Any]) -> str:
-    """A digest of a desired state: its addresses and specs (secrets as salted digests)."""
-    docs = {address_of(r): stored_spec(r) for r in desired}
+def desired_digest(desired: Iterable[Any], salt: str) -> str:
+    """A digest of a desired state: its addresses and specs, secrets digested under ``salt``.
+
+    ``salt`` is the plan's: the state's salt, bound to its key, so the same desired
+    state has the same digest in every process using that state (the process's own
+    salt would change it each run), and a secret enters only as an HMAC under the key.
+    """
+    docs = {address_of(r): stored_spec(r, salt) for r in desired}
     return digest(json.dumps(docs, sort_keys=True, default=repr).encode())
 
 

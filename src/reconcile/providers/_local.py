@@ -21,13 +21,9 @@ from reconcile._model.resource import address_of, replace_fields
 from reconcile._provider.contract import Provider
 
 from ._io import (
-    Place,
-    Root,
-    StrPath,
     chmod,
     file_chunks,
     hash_chunks,
-    kind_of,
     link_atomically,
     lstat,
     make_folder,
@@ -40,6 +36,7 @@ from ._io import (
     write_atomically,
 )
 from ._kinds import Directory, File, Symlink
+from ._root import Place, Root, StrPath, kind_of
 
 __all__ = ["Directories", "Files", "Symlinks", "local_providers"]
 
