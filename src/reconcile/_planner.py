@@ -41,7 +41,6 @@ from ._plan import Plan
 from ._provider import Provider
 from ._records import (
     cause_of,
-    copied_secrets,
     deposed_from,
     document,
     load_spec,
@@ -54,7 +53,14 @@ from ._records import (
     write_only_changes,
     written_as_desired,
 )
-from ._refs import dependencies, ref_paths, resolve, unknown_fields, without_refs
+from ._refs import (
+    copied_sensitive,
+    dependencies,
+    ref_paths,
+    resolve,
+    unknown_fields,
+    without_refs,
+)
 from ._secrets import PROCESS_SALT, redact, use_salt
 from ._state import Record, Snapshot
 from ._steps import Action, Reason, Step, in_sync_step
@@ -64,6 +70,7 @@ from ._values import UNKNOWN, Moved, Ref, refs_exist
 __all__ = ["Desired", "Planning", "plan", "validate"]
 
 Providers = Mapping[str, Provider[Any]]
+_NONE: frozenset[str] = frozenset()
 
 
 @attrs.frozen
@@ -222,11 +229,13 @@ def _plan_chosen(
     seen = observe(probes, planning.parallelism, planning.limiters, planning.retrying)
     facts: dict[type, _KindFacts] = {}
     linked = refs_exist()
+    desired = chosen.desired
+    copies = copied_sensitive(desired.resources, desired.order) if linked else {}
     known: dict[str, Any] = {}
     steps: list[Step] = []
     stale: list[str] = []
     noop = Action.NOOP
-    for address in chosen.desired.order:
+    for address in desired.order:
         want = wanted.get(address)
         if want is None:
             continue  # left out by include/exclude
@@ -247,7 +256,12 @@ def _plan_chosen(
                 stale.append(address)
             continue
         step, known[address] = _desired_step(
-            address, want, providers[kind.kind], (record, track_records), have, known
+            address,
+            want,
+            providers[kind.kind],
+            (record, track_records),
+            have,
+            (known, copies.get(address, _NONE)),
         )
         steps.append(step)
         if track_records and step.action is noop:
@@ -332,29 +346,33 @@ def _desired_step(
     provider: Provider[Any],
     recorded: tuple[Record | None, bool],
     have: Any,
-    known: Mapping[str, Any],
+    linked: tuple[Mapping[str, Any], frozenset[str]],
 ) -> tuple[Step, Any]:
     """The step for one desired resource, and what it will look like after apply.
 
-    ``recorded`` is the resource's record, and whether there is recorded state at all.
+    ``recorded`` is the resource's record, and whether there is recorded state at all;
+    ``linked`` what references will see of each resource planned so far, and the
+    fields of this one that a reference copies a secret into (``copied_sensitive``).
     """
     record, tracked = recorded
+    known, copied = linked
     lifecycle = lifecycle_of(declared)
     common: dict[str, Any] = {
         "address": address,
         "kind": spec_of(declared).kind,
         "depends_on": dependencies(declared),
         "references": tuple((path, r.address, r.field) for path, r in ref_paths(declared)),
+        "copied_sensitive": copied,
         "declared": declared,
         "create_before_destroy": lifecycle.create_before_destroy,
     }
     if have is None:
-        resolved = resolve(declared, lambda r: _known_value(r, known))
+        resolved = resolve(declared, lambda r: _known_value(r, known), copied)
         step = _step(Action.CREATE, Reason.MISSING, declared, resolved, None, Diff(), **common)
         return step, _known_after(resolved, None)
     last = load_spec(record.spec) if record is not None else None
     want = preserve_foreign(declared, have, last)
-    resolved = resolve(want, lambda r: _known_value(r, known))
+    resolved = resolve(want, lambda r: _known_value(r, known), copied)
     applied = _normalized(declared, last)
     diff = _diff(provider, resolved, written_as_desired(resolved, have))
     written = write_only_changes(resolved, have, applied, recorded=tracked)
@@ -434,7 +452,7 @@ def _step(
             if f.is_unset(getattr(resolved, f.name))
         )
     shown = replace_fields(resolved, dict.fromkeys(unknown)) if unknown else resolved
-    copied = copied_secrets(common["references"])
+    copied = common["copied_sensitive"]
     return Step(
         action=action,
         reason=reason,

@@ -75,11 +75,17 @@ def stored_spec(res: Any, salt: str | None = None, copied: Collection[str] = ())
     }
 
 
-def copied_secrets(references: Iterable[tuple[Path, str, str]]) -> frozenset[str]:
-    """Top-level fields whose value a reference copies from a sensitive field: they are
+def copied_secrets(
+    references: Iterable[tuple[Path, str, str]], tainted: Collection[tuple[str, str]] = ()
+) -> frozenset[str]:
+    """Top-level fields whose value a reference copies from a sensitive field, or from a
+    field of ``tainted`` (``(address, field)`` pairs a secret was copied into): they are
     sensitive too (Terraform's sensitivity propagation); an unknown kind counts as one."""
     names = set()
     for path, address, name in references:
+        if (address, name) in tainted:
+            names.add(str(path[0]))
+            continue
         target = registered_kind(address.split("[", 1)[0])
         if target is None or any(f.name == name for f in spec_of(target).sensitive_fields):
             names.add(str(path[0]))

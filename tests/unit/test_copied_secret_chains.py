@@ -1,0 +1,179 @@
+"""A field a reference copied a secret into is itself sensitive, so a reference to *it*
+copies a secret too: over any number of hops (issue 17, item 2; Terraform propagates
+sensitivity transitively). Chains of 1 to 4 hops, plain and nested in a dict, with each
+state store: the secret shows in no plan text or JSON, saved plan file, state, journal,
+drift plan or error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+import reconcile as rc
+from reconcile.testing import MemoryProvider
+
+SECRET = "s3cr3t-chain-value"  # ASCII: a JSON escape cannot hide a leak from the check
+
+
+@rc.resource("t_ch_db")
+class Db:
+    name: str = rc.field(key=True)
+    password: str = rc.field(default="", sensitive=True)
+
+
+@rc.resource("t_ch_app")
+class App:
+    name: str = rc.field(key=True)
+    dsn: str = ""
+    extra: dict[str, Any] = attrs.field(factory=dict)
+    note: str = ""
+
+
+class Quoting(MemoryProvider[App]):
+    """Refuses to create ``bad``, quoting everything it was given, as a careless API would."""
+
+    def create(self, want: App) -> App:
+        if want.name == "bad":
+            raise ConnectionError(f"cannot connect with {want.dsn!r} {want.extra!r}")
+        return super().create(want)
+
+
+def _chain(hops: int, nested: bool) -> tuple[Db, list[App]]:
+    """``hop1`` copies the password; each next hop copies the one before (into a dict's
+    item when ``nested``, and then the whole dict field is what the next hop copies)."""
+    db = Db("main", password=SECRET)
+    source: Any = (db, "password")
+    apps = []
+    for n in range(1, hops + 1):
+        copy = rc.ref(*source)
+        app = App(f"hop{n}", extra={"pw": copy}) if nested else App(f"hop{n}", dsn=copy)
+        apps.append(app)
+        source = (app, "extra" if nested else "dsn")
+    return db, apps
+
+
+def _copied(app: App, nested: bool) -> Any:
+    return app.extra if nested else app.dsn
+
+
+def _last_sees_the_secret(apps: MemoryProvider[App], last: App, nested: bool) -> None:
+    """The provider got the real value: the chain did copy the secret all the way."""
+    got = apps.get(rc.address_of(last))
+    assert got is not None
+    assert SECRET in repr(_copied(got, nested))
+
+
+def _texts(plan: rc.Plan) -> str:
+    return plan.render() + plan.to_json() + repr(plan) + repr(plan.steps)
+
+
+def _stored(store: rc.State, tmp_path: Path) -> str:
+    """Everything the state keeps: records, the journal with its plans, and the files."""
+    files = b"".join(p.read_bytes() for p in sorted(tmp_path.glob("state.db*")) if p.is_file())
+    journal = [store.entry(e.id) for e in store.history()]
+    return repr(list(store)) + repr(journal) + files.decode("utf-8", "replace")
+
+
+def _drifted(apps: MemoryProvider[App], last: App, nested: bool) -> None:
+    change = {"extra": {"pw": SECRET + "-drift"}} if nested else {"dsn": SECRET + "-drift"}
+    apps.drift(rc.address_of(last), **change)
+
+
+HOPS = pytest.mark.parametrize("hops", [1, 2, 3, 4])
+NESTED = pytest.mark.parametrize("nested", [False, True], ids=["plain", "nested"])
+
+
+@HOPS
+@NESTED
+def test_a_chain_of_copies_keeps_the_secret_out_of_plans_state_journal_and_drift(
+    store: rc.State, tmp_path: Path, hops: int, nested: bool
+) -> None:
+    apps = Quoting(App)
+    reconciler = rc.Reconciler([MemoryProvider(Db), apps], state=store)
+    db, chain = _chain(hops, nested)
+    desired = [db, *chain]
+    plan = reconciler.plan(desired)
+    assert SECRET not in _texts(plan)
+    assert "(sensitive)" in plan.render()
+    assert reconciler.apply(plan).ok
+    _last_sees_the_secret(apps, chain[-1], nested)
+    assert SECRET not in _stored(store, tmp_path)
+    assert reconciler.plan(desired).is_empty
+    _drifted(apps, chain[-1], nested)
+    drift = reconciler.plan(desired)
+    assert not drift.is_empty
+    assert SECRET not in _texts(drift)
+    assert reconciler.apply(drift).ok
+    assert SECRET not in _stored(store, tmp_path)
+
+
+@HOPS
+@NESTED
+def test_a_saved_chain_plan_holds_no_secret_and_applies_with_the_desired_state(
+    store: rc.State, tmp_path: Path, hops: int, nested: bool
+) -> None:
+    apps = Quoting(App)
+    reconciler = rc.Reconciler([MemoryProvider(Db), apps], state=store)
+    db, chain = _chain(hops, nested)
+    desired = [db, *chain]
+    saved = tmp_path / "plan.json"
+    saved.write_text(reconciler.plan(desired).to_json())
+    assert SECRET not in saved.read_text()
+    loaded = rc.Plan.from_json(saved.read_text())
+    assert SECRET not in _texts(loaded)
+    assert reconciler.apply(loaded, desired=desired).ok
+    _last_sees_the_secret(apps, chain[-1], nested)
+    assert SECRET not in _stored(store, tmp_path)
+    # an update of the last hop, saved and applied later: its copied field stays masked
+    desired[-1] = attrs.evolve(desired[-1], note="changed")
+    saved.write_text(reconciler.plan(desired).to_json())
+    assert SECRET not in saved.read_text()
+    assert reconciler.apply(rc.Plan.from_json(saved.read_text()), desired=desired).ok
+    assert SECRET not in _stored(store, tmp_path)
+
+
+@HOPS
+@NESTED
+def test_a_hop_added_in_a_later_run_copies_a_secret_recorded_as_a_digest(
+    store: rc.State, tmp_path: Path, hops: int, nested: bool
+) -> None:
+    apps = Quoting(App)
+    reconciler = rc.Reconciler([MemoryProvider(Db), apps], state=store)
+    db, chain = _chain(hops, nested)
+    assert reconciler.apply(reconciler.plan([db, *chain[:-1]])).ok
+    plan = reconciler.plan([db, *chain])  # only the last hop is new
+    assert SECRET not in _texts(plan)
+    assert reconciler.apply(plan).ok
+    _last_sees_the_secret(apps, chain[-1], nested)
+    assert SECRET not in _stored(store, tmp_path)
+    only_last = reconciler.plan([db, *chain], include=[rc.address_of(chain[-1])])
+    assert SECRET not in _texts(only_last)
+
+
+@HOPS
+@NESTED
+def test_an_error_quoting_a_value_copied_down_a_chain_is_masked(
+    store: rc.State, tmp_path: Path, hops: int, nested: bool
+) -> None:
+    reconciler = rc.Reconciler([MemoryProvider(Db), Quoting(App)], state=store)
+    db, chain = _chain(hops, nested)
+    bad = attrs.evolve(chain[-1], name="bad")  # copies what the hop before it copied
+    result = reconciler.apply(reconciler.plan([db, *chain[:-1], bad]))
+    failed = result.outcome(rc.address_of(bad))
+    assert failed.message is not None
+    assert "ConnectionError" in failed.message
+    assert SECRET not in failed.message + repr(result)
+    assert SECRET not in _stored(store, tmp_path)
+
+
+def test_a_plain_field_copied_down_a_chain_stays_in_clear(store: rc.State) -> None:
+    reconciler = rc.Reconciler([MemoryProvider(Db), MemoryProvider(App)], state=store)
+    db = Db("main", password=SECRET)
+    first = App("hop1", dsn=rc.ref(db, "name"), note=rc.ref(db, "password"))
+    second = App("hop2", dsn=rc.ref(first, "dsn"))
+    shown = reconciler.plan([db, first, second]).render()
+    assert shown.count('"main"') == 3, shown  # db, hop1 and hop2: the name is no secret
+    assert shown.count("(sensitive)") == 2, shown  # db's password, hop1's note
