@@ -177,3 +177,27 @@ def test_a_plain_field_copied_down_a_chain_stays_in_clear(store: rc.State) -> No
     shown = reconciler.plan([db, first, second]).render()
     assert shown.count('"main"') == 3, shown  # db, hop1 and hop2: the name is no secret
     assert shown.count("(sensitive)") == 2, shown  # db's password, hop1's note
+
+
+def _short(_instance: Any, attribute: Any, value: str) -> None:
+    if len(value) > 8:
+        raise ValueError(f"{attribute.name} {value!r} is longer than 8 characters")
+
+
+@rc.resource("t_ch_short")
+class Short:
+    name: str = rc.field(key=True)
+    dsn: str = rc.field(default="", validator=_short)
+
+
+@pytest.mark.parametrize("hops", [1, 2, 3, 4])
+def test_a_validator_refusing_a_value_copied_down_a_chain_does_not_quote_it(hops: int) -> None:
+    db, chain = _chain(hops - 1, nested=False) if hops > 1 else (_chain(1, False)[0], [])
+    last: Any = chain[-1] if chain else db
+    short = Short("s", dsn=rc.ref(last, "dsn" if chain else "password"))
+    providers = [MemoryProvider(Db), MemoryProvider(App), MemoryProvider(Short)]
+    with pytest.raises(rc.InvalidStateError) as refused:
+        rc.Reconciler(providers).plan([db, *chain, short])
+    assert "t_ch_short[s]" in str(refused.value)
+    assert "hidden" in str(refused.value)
+    assert SECRET not in str(refused.value) + repr(refused.value.__cause__)
