@@ -61,7 +61,9 @@ def dependencies(res: Any) -> tuple[str, ...]:
     return tuple(deps)
 
 
-def copied_sensitive(resources: Mapping[str, Any], order: Iterable[str]) -> dict[str, frozenset[str]]:
+def copied_sensitive(
+    resources: Mapping[str, Any], order: Iterable[str]
+) -> dict[str, frozenset[str]]:
     """Each address's top-level fields a reference copies a secret into, over any number
     of hops: worked out once, in dependency ``order``, so a field that got a copy of a
     secret makes every field copied from it sensitive too. Addresses without any are left out."""

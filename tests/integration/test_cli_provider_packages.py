@@ -405,7 +405,9 @@ def test_a_secret_copied_two_refs_deep_shows_nowhere(packages: Path, tmp_path: P
     runs.append(_reconcile(packages, "plan", project, "--out", saved))
     assert runs[-1].returncode == 0, runs[-1].stderr
     assert "pa55-w0rd" not in saved.read_text()
-    runs.append(_reconcile(packages, "apply", saved, "--yes", "--config", project / "reconcile.toml"))
+    runs.append(
+        _reconcile(packages, "apply", saved, "--yes", "--config", project / "reconcile.toml")
+    )
     assert runs[-1].returncode == 1, runs[-1].stdout + runs[-1].stderr
     assert "failed  acme_conn[bad] (create)" in runs[-1].stderr
     assert (project / "conns" / "good").read_text() == "pa55-w0rd-2hop"  # the provider got it

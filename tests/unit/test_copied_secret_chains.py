@@ -6,11 +6,14 @@ drift plan or error."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import attrs
+import hypothesis.strategies as st
 import pytest
+from hypothesis import given, settings
 
 import reconcile as rc
 from reconcile.testing import MemoryProvider
@@ -195,9 +198,60 @@ def test_a_validator_refusing_a_value_copied_down_a_chain_does_not_quote_it(hops
     db, chain = _chain(hops - 1, nested=False) if hops > 1 else (_chain(1, False)[0], [])
     last: Any = chain[-1] if chain else db
     short = Short("s", dsn=rc.ref(last, "dsn" if chain else "password"))
-    providers = [MemoryProvider(Db), MemoryProvider(App), MemoryProvider(Short)]
+    providers: list[rc.Provider[Any]] = [MemoryProvider(Db), MemoryProvider(App)]
+    providers.append(MemoryProvider(Short))
     with pytest.raises(rc.InvalidStateError) as refused:
         rc.Reconciler(providers).plan([db, *chain, short])
     assert "t_ch_short[s]" in str(refused.value)
     assert "hidden" in str(refused.value)
     assert SECRET not in str(refused.value) + repr(refused.value.__cause__)
+
+
+# -- any graph of copies: exactly the fields downstream of a secret are masked ---------
+
+_SOURCES = st.sampled_from(["dsn", "note"])
+
+
+@st.composite
+def _graphs(draw: st.DrawFn) -> list[dict[str, tuple[int, str] | None]]:
+    """For each app in turn, each of its two fields: a literal (None) or a copy of an
+    earlier node's field; node 0 is the db (``password`` secret, ``name`` plain)."""
+    apps = []
+    for n in range(1, draw(st.integers(1, 6)) + 1):
+        fields: dict[str, tuple[int, str] | None] = {}
+        for name in ("dsn", "note"):
+            source = draw(st.none() | st.integers(0, n - 1))
+            if source is None:
+                fields[name] = None
+            elif source == 0:
+                fields[name] = (0, draw(st.sampled_from(["password", "name"])))
+            else:
+                fields[name] = (source, draw(_SOURCES))
+        apps.append(fields)
+    return apps
+
+
+@settings(deadline=None)
+@given(graph=_graphs())
+def test_exactly_the_fields_downstream_of_a_secret_are_masked(
+    graph: list[dict[str, tuple[int, str] | None]],
+) -> None:
+    db = Db("main", password=SECRET)
+    nodes: list[Any] = [db]
+    tainted: set[tuple[int, str]] = {(0, "password")}
+    expected: dict[str, list[str]] = {}
+    for n, fields in enumerate(graph, start=1):
+        values: dict[str, Any] = {}
+        for name, source in fields.items():
+            values[name] = "plain" if source is None else rc.ref(nodes[source[0]], source[1])
+            if source in tainted:
+                tainted.add((n, name))
+        nodes.append(App(f"n{n}", **values))
+        expected[f"t_ch_app[n{n}]"] = sorted(name for name in fields if (n, name) in tainted)
+    plan = rc.Reconciler([MemoryProvider(Db), MemoryProvider(App)]).plan(nodes)
+    assert SECRET not in _texts(plan)
+    masked = {
+        c["address"]: c["change"]["after_sensitive"]
+        for c in json.loads(plan.to_json())["resource_changes"]
+    }
+    assert {a: masked[a] for a in expected} == expected
