@@ -47,20 +47,14 @@ from ._records import (
     normalized_document,
     outputs_of,
     preserve_foreign,
+    propagated_secrets,
     rebuild,
     record_outdated,
     with_outputs,
     write_only_changes,
     written_as_desired,
 )
-from ._refs import (
-    copied_sensitive,
-    dependencies,
-    ref_paths,
-    resolve,
-    unknown_fields,
-    without_refs,
-)
+from ._refs import dependencies, ref_paths, resolve, unknown_fields, without_refs
 from ._secrets import PROCESS_SALT, redact, use_salt
 from ._state import Record, Snapshot
 from ._steps import Action, Reason, Step, in_sync_step
@@ -71,6 +65,7 @@ __all__ = ["Desired", "Planning", "plan", "validate"]
 
 Providers = Mapping[str, Provider[Any]]
 _NONE: frozenset[str] = frozenset()
+References = tuple[tuple[tuple[str | int, ...], str, str], ...]
 
 
 @attrs.frozen
@@ -230,7 +225,10 @@ def _plan_chosen(
     facts: dict[type, _KindFacts] = {}
     linked = refs_exist()
     desired = chosen.desired
-    copies = copied_sensitive(desired.resources, desired.order) if linked else {}
+    # Each resource's references, and the fields they copy a secret into over any number
+    # of hops: worked out once, over all desired resources (a left-out one passes it on).
+    refs = {a: _references(r) for a, r in desired.resources.items()} if linked else {}
+    copies = propagated_secrets(refs, desired.order)
     known: dict[str, Any] = {}
     steps: list[Step] = []
     stale: list[str] = []
@@ -261,7 +259,7 @@ def _plan_chosen(
             providers[kind.kind],
             (record, track_records),
             have,
-            (known, copies.get(address, _NONE)),
+            (known, refs.get(address, ()), copies.get(address, _NONE)),
         )
         steps.append(step)
         if track_records and step.action is noop:
@@ -346,22 +344,22 @@ def _desired_step(
     provider: Provider[Any],
     recorded: tuple[Record | None, bool],
     have: Any,
-    linked: tuple[Mapping[str, Any], frozenset[str]],
+    linked: tuple[Mapping[str, Any], References, frozenset[str]],
 ) -> tuple[Step, Any]:
     """The step for one desired resource, and what it will look like after apply.
 
     ``recorded`` is the resource's record, and whether there is recorded state at all;
-    ``linked`` what references will see of each resource planned so far, and the
-    fields of this one that a reference copies a secret into (``copied_sensitive``).
+    ``linked`` what references will see of each resource planned so far, this one's
+    references, and its fields they copy a secret into (``propagated_secrets``).
     """
     record, tracked = recorded
-    known, copied = linked
+    known, references, copied = linked
     lifecycle = lifecycle_of(declared)
     common: dict[str, Any] = {
         "address": address,
         "kind": spec_of(declared).kind,
         "depends_on": dependencies(declared),
-        "references": tuple((path, r.address, r.field) for path, r in ref_paths(declared)),
+        "references": references,
         "copied_sensitive": copied,
         "declared": declared,
         "create_before_destroy": lifecycle.create_before_destroy,
@@ -387,6 +385,11 @@ def _desired_step(
         raise ProtectedResourceError(address, f"replace it ({forced} forces replacement)")
     step = _step(action, reason, want, resolved, have, diff, **common)
     return step, _known_after(resolved, None if action is Action.REPLACE else have)
+
+
+def _references(declared: Any) -> References:
+    """Each ``Ref`` in a resource as its path and the address and field it names."""
+    return tuple((path, r.address, r.field) for path, r in ref_paths(declared))
 
 
 def _with_written(diff: Diff, written: tuple[Change, ...], spec: ResourceSpec) -> Diff:

@@ -41,6 +41,7 @@ __all__ = [
     "normalized_document",
     "outputs_of",
     "preserve_foreign",
+    "propagated_secrets",
     "rebuild",
     "record_for",
     "record_outdated",
@@ -90,6 +91,23 @@ def copied_secrets(
         if target is None or any(f.name == name for f in spec_of(target).sensitive_fields):
             names.add(str(path[0]))
     return frozenset(names)
+
+
+def propagated_secrets(
+    references: Mapping[str, Iterable[tuple[Path, str, str]]], order: Iterable[str]
+) -> dict[str, frozenset[str]]:
+    """Each address's ``copied_secrets`` over any number of hops: worked out once, in
+    dependency ``order``, so a field that got a copy of a secret makes every field copied
+    from it sensitive too. Addresses without any are left out."""
+    tainted: set[tuple[str, str]] = set()
+    found: dict[str, frozenset[str]] = {}
+    for address in order:
+        refs = references.get(address)
+        names = copied_secrets(refs, tainted) if refs else None
+        if names:
+            found[address] = names
+            tainted.update((address, name) for name in names)
+    return found
 
 
 def normalized_document(cls: type[Any] | None, doc: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -7,19 +7,17 @@ live objects of steps that already ran.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import attrs
 
 from ._errors import InvalidStateError
 from ._model import address_of, registered_kind, spec_of
-from ._records import copied_secrets
 from ._serialize import error_text
 from ._values import UNKNOWN, Ref, refs_exist
 
 __all__ = [
-    "copied_sensitive",
     "dependencies",
     "ref_paths",
     "resolve",
@@ -61,30 +59,10 @@ def dependencies(res: Any) -> tuple[str, ...]:
     return tuple(deps)
 
 
-def copied_sensitive(
-    resources: Mapping[str, Any], order: Iterable[str]
-) -> dict[str, frozenset[str]]:
-    """Each address's top-level fields a reference copies a secret into, over any number
-    of hops: worked out once, in dependency ``order``, so a field that got a copy of a
-    secret makes every field copied from it sensitive too. Addresses without any are left out."""
-    tainted: set[tuple[str, str]] = set()
-    found: dict[str, frozenset[str]] = {}
-    for address in order:
-        res = resources.get(address)
-        refs = ref_paths(res) if res is not None else ()
-        if not refs:
-            continue
-        names = copied_secrets(((p, r.address, r.field) for p, r in refs), tainted)
-        if names:
-            found[address] = names
-            tainted.update((address, name) for name in names)
-    return found
-
-
 def resolve(res: Any, value_of: Callable[[Ref], Any], copied: Collection[str] = ()) -> Any:
     """``res`` with every ``Ref`` replaced by ``value_of(ref)``; unchanged if it has none.
 
-    ``copied`` names the fields a secret is copied into (``copied_sensitive``): a
+    ``copied`` names the fields a secret is copied into (``propagated_secrets``): a
     validator's message about them is hidden, as about a sensitive field."""
     if not refs_exist():
         return res
