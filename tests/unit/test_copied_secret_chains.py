@@ -255,3 +255,41 @@ def test_exactly_the_fields_downstream_of_a_secret_are_masked(
         for c in json.loads(plan.to_json())["resource_changes"]
     }
     assert {a: masked[a] for a in expected} == expected
+
+
+# -- the saved plan's list of copied secrets -------------------------------------------
+
+
+def _saved_entries(hops: int) -> tuple[list[Any], dict[str, Any]]:
+    db, chain = _chain(hops, nested=False)
+    plan = rc.Reconciler([MemoryProvider(Db), MemoryProvider(App)]).plan([db, *chain])
+    return [db, *chain], json.loads(plan.to_json())
+
+
+def test_a_saved_plan_lists_each_steps_copied_secrets() -> None:
+    _desired, doc = _saved_entries(3)
+    listed = {c["address"]: c["copied_sensitive"] for c in doc["resource_changes"]}
+    assert listed == {
+        "t_ch_db[main]": [],
+        "t_ch_app[hop1]": ["dsn"],
+        "t_ch_app[hop2]": ["dsn"],
+        "t_ch_app[hop3]": ["dsn"],
+    }
+
+
+def test_a_plan_saved_without_the_list_keeps_the_first_hop_masked() -> None:
+    """A plan an older version saved: its references still name the sensitive field."""
+    _desired, doc = _saved_entries(2)
+    for entry in doc["resource_changes"]:
+        del entry["copied_sensitive"]
+    steps = {s.address: s for s in rc.Plan.from_json(json.dumps(doc)).steps}
+    assert steps["t_ch_app[hop1]"].copied_sensitive == {"dsn"}
+
+
+def test_a_saved_plan_whose_list_is_not_field_names_is_refused_by_place() -> None:
+    _desired, doc = _saved_entries(2)
+    doc["resource_changes"][2]["copied_sensitive"] = [3]
+    with pytest.raises(rc.InvalidStateError) as refused:
+        rc.Plan.from_json(json.dumps(doc))
+    assert "resource_changes[2] (t_ch_app[hop2])" in str(refused.value)
+    assert "copied_sensitive" in str(refused.value)
