@@ -31,6 +31,7 @@ Path = tuple[str | int, ...]
 T = TypeVar("T")
 
 _ACTIONS = {a.value: a for a in Action}
+_NONE: frozenset[str] = frozenset()
 _REASONS = {r.value: r for r in Reason}
 _STEP_ACTIONS: dict[tuple[Action, bool], tuple[str, ...]] = {}  # filled as steps are seen
 _PLAIN_CHANGE = frozenset({"op", "path", "pointer", "old", "new", "cause"})
@@ -222,7 +223,7 @@ def _decode_step(entry: Mapping[str, Any]) -> Step:
         unknown=tuple(map(tuple, change["after_unknown"])),
         depends_on=tuple(entry["depends_on"]),
         references=refs,
-        copied_sensitive=_copied(entry, refs) if refs else frozenset(),
+        copied_sensitive=_copied(entry, refs),
         create_before_destroy=entry["create_before_destroy"],
     )
 
@@ -230,10 +231,12 @@ def _decode_step(entry: Mapping[str, Any]) -> Step:
 def _copied(entry: Mapping[str, Any], refs: tuple[tuple[Path, str, str], ...]) -> frozenset[str]:
     """The fields a reference copies a secret into, as the plan worked them out over every
     hop; at least those one hop away, for a plan saved before it carried them."""
-    names = entry.get("copied_sensitive", [])
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+    names = entry.get("copied_sensitive")
+    if not names and not refs:
+        return _NONE  # the common case: nothing copied
+    if not isinstance(names, list | None) or not all(isinstance(n, str) for n in names or ()):
         raise ValueError("copied_sensitive is not a list of field names")
-    return frozenset(names) | copied_secrets(refs)
+    return frozenset(names or ()) | copied_secrets(refs)
 
 
 def _named(table: Mapping[str, T], entry: Mapping[str, Any], name: str) -> T:

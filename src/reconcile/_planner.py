@@ -50,6 +50,7 @@ from ._records import (
     propagated_secrets,
     rebuild,
     record_outdated,
+    recorded_copies,
     with_outputs,
     write_only_changes,
     written_as_desired,
@@ -499,16 +500,21 @@ def _with_causes(diff: Diff, last: Mapping[str, Any] | None) -> Diff:
 
 
 def _prune_step(record: Record, have: Any) -> Step:
-    """A recorded resource no longer desired: delete it, or forget it when retained or gone."""
+    """A recorded resource no longer desired: delete it, or forget it when retained or gone.
+
+    A field its record keeps as a digest, where a reference had copied a secret, is
+    masked in what is read of it too."""
+    copied = recorded_copies(record.kind, record.spec)
     common: dict[str, Any] = {
         "address": record.address,
         "kind": record.kind,
         "depends_on": record.depends_on,
         "before": load_spec(record.spec),
+        "copied_sensitive": copied,
     }
     if record.retain:
         return Step(action=Action.FORGET, reason=Reason.RETAINED, **common)
     if have is None:
         return Step(action=Action.FORGET, reason=Reason.GONE, **common)
-    common["before"] = document(have)
+    common["before"] = document(have, copied=copied)
     return Step(action=Action.DELETE, reason=Reason.NOT_DESIRED, actual=have, **common)

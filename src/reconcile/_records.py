@@ -45,6 +45,7 @@ __all__ = [
     "rebuild",
     "record_for",
     "record_outdated",
+    "recorded_copies",
     "stored_spec",
     "with_keys_of",
     "with_outputs",
@@ -108,6 +109,18 @@ def propagated_secrets(
             found[address] = names
             tainted.update((address, name) for name in names)
     return found
+
+
+def recorded_copies(kind: str, spec: Mapping[str, Any]) -> frozenset[str]:
+    """The fields a record keeps as digests that its kind does not declare sensitive: a
+    reference copied a secret into them when it was applied (for a step without one)."""
+    cls = registered_kind(kind)
+    declared = () if cls is None else {f.name for f in spec_of(cls).sensitive_fields}
+    return frozenset(
+        k
+        for k, v in spec.items()
+        if isinstance(v, dict) and set(v) == {_SENSITIVE} and k not in declared
+    )
 
 
 def normalized_document(cls: type[Any] | None, doc: Mapping[str, Any]) -> Mapping[str, Any]:

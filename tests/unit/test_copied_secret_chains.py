@@ -293,3 +293,21 @@ def test_a_saved_plan_whose_list_is_not_field_names_is_refused_by_place() -> Non
         rc.Plan.from_json(json.dumps(doc))
     assert "resource_changes[2] (t_ch_app[hop2])" in str(refused.value)
     assert "copied_sensitive" in str(refused.value)
+
+
+@HOPS
+@NESTED
+def test_pruning_a_chain_shows_what_it_deletes_masked(
+    store: rc.State, tmp_path: Path, hops: int, nested: bool
+) -> None:
+    """A hop no longer desired has no references left to say what is secret: its record,
+    which keeps the copied field as a digest, does."""
+    reconciler = rc.Reconciler([MemoryProvider(Db), Quoting(App)], state=store)
+    db, chain = _chain(hops, nested)
+    assert reconciler.apply(reconciler.plan([db, *chain])).ok
+    pruned = reconciler.plan([db])
+    assert sum(s.action is rc.Action.DELETE for s in pruned.steps) == hops
+    assert SECRET not in _texts(pruned)
+    saved = rc.Plan.from_json(pruned.to_json())  # re-read as the planner read it: not stale
+    assert reconciler.apply(saved, desired=[db]).ok
+    assert SECRET not in _stored(store, tmp_path)
