@@ -384,7 +384,7 @@ def _desired_step(
     if action is Action.REPLACE and lifecycle.prevent_destroy:
         forced = ", ".join(str(p[0]) for p in diff.replace_paths) or "taint"
         raise ProtectedResourceError(address, f"replace it ({forced} forces replacement)")
-    step = _step(action, reason, want, resolved, have, diff, **common)
+    step = _step(action, reason, want, resolved, have, diff, **common, record=record)
     return step, _known_after(resolved, None if action is Action.REPLACE else have)
 
 
@@ -443,8 +443,18 @@ def _diff(provider: Provider[Any], resolved: Any, have: Any) -> Diff:
 
 
 def _step(
-    action: Action, reason: Reason, want: Any, resolved: Any, have: Any, diff: Diff, **common: Any
+    action: Action,
+    reason: Reason,
+    want: Any,
+    resolved: Any,
+    have: Any,
+    diff: Diff,
+    record: Record | None = None,
+    **common: Any,
 ) -> Step:
+    """The step's documents and diff, with secrets masked: what a reference copies one
+    into now, and on the side of what exists, what the record keeps as one (a field that
+    held a copied secret until this change)."""
     if action is Action.NOOP:  # nothing to show: no documents (they cost most of a plan)
         return Step(action=action, reason=reason, desired=want, actual=have, **common)
     unknown = unknown_fields(resolved)
@@ -457,11 +467,14 @@ def _step(
         )
     shown = replace_fields(resolved, dict.fromkeys(unknown)) if unknown else resolved
     copied = common["copied_sensitive"]
+    was = copied
+    if record is not None and have is not None:
+        was = copied | recorded_copies(record.kind, record.spec)
     return Step(
         action=action,
         reason=reason,
-        diff=_masked(diff, copied, resolved, have) if have is not None else diff,
-        before=document(have, copied=copied) if have is not None else None,
+        diff=_masked(diff, was, resolved, have) if have is not None else diff,
+        before=document(have, copied=was) if have is not None else None,
         after=document(shown, copied=copied),
         unknown=tuple((name,) for name in dict.fromkeys(computed + unknown)),
         desired=want,

@@ -93,7 +93,10 @@ def _reobserved(
             raise StalePlanError(f"{step.address}: cannot re-read it to check the saved plan")
         return step
     have = reads.call(step.address, "read", lambda: provider.read(probe), probe)
-    seen = document(have, salt, step.copied_sensitive) if have is not None else None
+    masked = step.copied_sensitive | {
+        k for k, v in (step.before or {}).items() if type(v) is Redacted
+    }
+    seen = document(have, salt, masked) if have is not None else None
     if seen != step.before:
         raise StalePlanError(f"{step.address}: the actual state changed since planning")
     return attrs.evolve(step, actual=have)

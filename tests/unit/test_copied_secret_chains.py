@@ -311,3 +311,23 @@ def test_pruning_a_chain_shows_what_it_deletes_masked(
     saved = rc.Plan.from_json(pruned.to_json())  # re-read as the planner read it: not stale
     assert reconciler.apply(saved, desired=[db]).ok
     assert SECRET not in _stored(store, tmp_path)
+
+
+@HOPS
+def test_a_hop_that_stops_copying_shows_the_old_secret_masked_and_then_is_plain(
+    store: rc.State, tmp_path: Path, hops: int
+) -> None:
+    """The copy is replaced by a literal: the plan masks what exists (its record kept a
+    digest); once applied, the field is plain again, so a later drift shows in clear."""
+    apps = Quoting(App)
+    reconciler = rc.Reconciler([MemoryProvider(Db), apps], state=store)
+    db, chain = _chain(hops, nested=False)
+    assert reconciler.apply(reconciler.plan([db, *chain])).ok
+    desired = [db, *chain[:-1], attrs.evolve(chain[-1], dsn="plain-now")]
+    plan = reconciler.plan(desired)
+    assert SECRET not in _texts(plan)
+    saved = rc.Plan.from_json(plan.to_json())
+    assert reconciler.apply(saved, desired=desired).ok
+    assert SECRET not in _stored(store, tmp_path)
+    apps.drift(rc.address_of(chain[-1]), dsn="changed-by-hand")
+    assert '"changed-by-hand" -> "plain-now"' in reconciler.plan(desired).render()
