@@ -31,8 +31,8 @@ Path = tuple[str | int, ...]
 T = TypeVar("T")
 
 _ACTIONS = {a.value: a for a in Action}
-_NONE: frozenset[str] = frozenset()
 _REASONS = {r.value: r for r in Reason}
+_NONE: frozenset[str] = frozenset()
 _STEP_ACTIONS: dict[tuple[Action, bool], tuple[str, ...]] = {}  # filled as steps are seen
 _PLAIN_CHANGE = frozenset({"op", "path", "pointer", "old", "new", "cause"})
 _SURROGATE = re.compile("\\\\u[dD][89a-fA-F]|[\ud800-\udfff]")  # written or raw, paired or not
