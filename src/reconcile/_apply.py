@@ -30,7 +30,6 @@ from ._plan import Plan
 from ._policy import RetryPolicy
 from ._provider import Provider
 from ._recorder import Recorder
-from ._records import copied_secrets
 from ._refs import resolve
 from ._saved import complete
 from ._schedule import Done, Job, Prepared, Scheduler, StepTimeout
@@ -301,14 +300,17 @@ class _ApplyRun:
         seen: tuple[Any, ...] = (plain.desired, plain.declared, plain.actual)
         if done is not None:
             seen += (done.desired, done.declared)
-        return scrub(repr(error), secret_texts(*seen, copied=copied_secrets(plain.references)))
+        return scrub(repr(error), secret_texts(*seen, copied=plain.copied_sensitive))
 
     def _resolved(self, step: Step) -> Step:
         """The step with references resolved against what already ran."""
         if not step.references or step.desired is None:
             return step  # None: a saved plan's no-op without its desired state
-        desired = resolve(step.desired, self._value)
-        declared = resolve(step.declared, self._value) if step.declared is not None else desired
+        copied = step.copied_sensitive
+        desired = resolve(step.desired, self._value, copied)
+        declared = (
+            resolve(step.declared, self._value, copied) if step.declared is not None else desired
+        )
         changes: dict[str, Any] = {"desired": desired, "declared": declared}
         if step.action is Action.UPDATE and step.actual is not None:
             changes["diff"] = self.providers[step.kind].diff(desired, step.actual)
