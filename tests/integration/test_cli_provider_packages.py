@@ -378,3 +378,48 @@ def test_diff_between_revisions_reads_a_package_kind(packages: Path, tmp_path: P
     assert done.returncode == 0, done.stderr
     assert "acme_kv[colour]" in done.stdout
     assert "green" in done.stdout
+
+
+TWO_HOPS = """\
+kind: acme_login
+spec: {name: db, password: "pa55-w0rd-2hop"}
+---
+kind: acme_conn
+spec: {name: mid, dsn: {$ref: "acme_login[db]", field: password}}
+---
+kind: acme_conn
+spec: {name: good, dsn: {$ref: "acme_conn[mid]", field: dsn}}
+---
+kind: acme_conn
+spec: {name: bad, dsn: {$ref: "acme_conn[mid]", field: dsn}}
+"""
+
+
+def test_a_secret_copied_two_refs_deep_shows_nowhere(packages: Path, tmp_path: Path) -> None:
+    """``good`` and ``bad`` copy ``mid``'s plain dsn, which copies the password: plan text
+    and JSON, the saved plan file, apply's output, ``show``, ``history``, a drift plan and
+    the state files hold it only masked."""
+    project = _project(tmp_path / "login", TWO_HOPS)
+    saved = tmp_path / "saved-plan.json"
+    runs = [_reconcile(packages, "plan", project), _reconcile(packages, "plan", project, "--json")]
+    runs.append(_reconcile(packages, "plan", project, "--out", saved))
+    assert runs[-1].returncode == 0, runs[-1].stderr
+    assert "pa55-w0rd" not in saved.read_text()
+    runs.append(
+        _reconcile(packages, "apply", saved, "--yes", "--config", project / "reconcile.toml")
+    )
+    assert runs[-1].returncode == 1, runs[-1].stdout + runs[-1].stderr
+    assert "failed  acme_conn[bad] (create)" in runs[-1].stderr
+    assert (project / "conns" / "good").read_text() == "pa55-w0rd-2hop"  # the provider got it
+    (project / "conns" / "good").write_text("pa55-w0rd-2hop drifted")
+    config = ("--config", project / "reconcile.toml")
+    runs += [_reconcile(packages, "plan", project), _reconcile(packages, "show", "1", *config)]
+    runs += [_reconcile(packages, "history", *config), _reconcile(packages, "status", project)]
+    assert "~ acme_conn[good]" in runs[4].stdout, runs[4].stdout  # the drift is shown, masked
+    assert runs[0].stdout.count("+ dsn  = (sensitive)") == 3, runs[0].stdout
+    for done in runs:
+        assert "Traceback" not in done.stderr
+        assert "Usage:" not in done.stderr
+        assert "pa55-w0rd" not in done.stdout + done.stderr, done.stdout + done.stderr
+    stored = b"".join(p.read_bytes() for p in (project / ".reconcile").rglob("*") if p.is_file())
+    assert b"pa55-w0rd" not in stored

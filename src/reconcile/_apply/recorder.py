@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from reconcile._diff.records import copied_secrets, deposed, record_for, stored_spec
+from reconcile._diff.records import deposed, record_for, stored_spec
 from reconcile._plan.steps import Action, Step
 from reconcile._state.contract import Record, State, StepEntry
 from reconcile._util.errors import PartiallyCreated
@@ -56,8 +56,7 @@ class Recorder:
         if self.state is None or step.action not in _INTENDED:
             return None
         source = step.declared or step.desired or step.actual
-        copied = copied_secrets(step.references)
-        spec = stored_spec(source, copied=copied) if source is not None else {}
+        spec = stored_spec(source, copied=step.copied_sensitive) if source is not None else {}
         self._intended[step.address] = (source, spec)
         return self.state.open_intent(
             step.address, step.kind, step.action.value, spec, self.apply_id
@@ -81,7 +80,7 @@ class Recorder:
             self.revision,
             depends_on=step.depends_on,
             stored=stored if source is declared else None,
-            copied=copied_secrets(step.references),
+            copied=step.copied_sensitive,
         )
         if step.action is Action.NOOP and self.records.get(step.address) == record:
             return  # nothing changed, nothing to journal (the plan JSON has the step)
@@ -102,7 +101,7 @@ class Recorder:
                 self.revision,
                 tainted=True,
                 depends_on=step.depends_on,
-                copied=copied_secrets(step.references),
+                copied=step.copied_sensitive,
             )
             self.state.save(record, intent=intent, step=entry)
         elif intent is not None:

@@ -19,7 +19,6 @@ from typing import Any
 
 import attrs
 
-from reconcile._diff.records import copied_secrets
 from reconcile._model.refs import resolve
 from reconcile._model.secrets import scrub, secret_texts
 from reconcile._model.values import Ref
@@ -302,14 +301,17 @@ class _ApplyRun:
         seen: tuple[Any, ...] = (plain.desired, plain.declared, plain.actual)
         if done is not None:
             seen += (done.desired, done.declared)
-        return scrub(repr(error), secret_texts(*seen, copied=copied_secrets(plain.references)))
+        return scrub(repr(error), secret_texts(*seen, copied=plain.copied_sensitive))
 
     def _resolved(self, step: Step) -> Step:
         """The step with references resolved against what already ran."""
         if not step.references or step.desired is None:
             return step  # None: a saved plan's no-op without its desired state
-        desired = resolve(step.desired, self._value)
-        declared = resolve(step.declared, self._value) if step.declared is not None else desired
+        copied = step.copied_sensitive
+        desired = resolve(step.desired, self._value, copied)
+        declared = (
+            resolve(step.declared, self._value, copied) if step.declared is not None else desired
+        )
         changes: dict[str, Any] = {"desired": desired, "declared": declared}
         if step.action is Action.UPDATE and step.actual is not None:
             changes["diff"] = self.providers[step.kind].diff(desired, step.actual)

@@ -7,7 +7,7 @@ live objects of steps that already ran.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import attrs
@@ -60,8 +60,11 @@ def dependencies(res: Any) -> tuple[str, ...]:
     return tuple(deps)
 
 
-def resolve(res: Any, value_of: Callable[[Ref], Any]) -> Any:
-    """``res`` with every ``Ref`` replaced by ``value_of(ref)``; unchanged if it has none."""
+def resolve(res: Any, value_of: Callable[[Ref], Any], copied: Collection[str] = ()) -> Any:
+    """``res`` with every ``Ref`` replaced by ``value_of(ref)``; unchanged if it has none.
+
+    ``copied`` names the fields a secret is copied into (``propagated_secrets``): a
+    validator's message about them is hidden, as about a sensitive field."""
     if not refs_exist():
         return res
     changes = {}
@@ -79,7 +82,7 @@ def resolve(res: Any, value_of: Callable[[Ref], Any]) -> Any:
         where = ", ".join(f"{'.'.join(map(str, path))} = {r!r}" for path, r in refs)
         spec = spec_of(res)
         # The validator's own message (and the error it chains) may quote a secret.
-        secret = any(spec.field(name).flags.sensitive for name in changes) or any(
+        secret = any(spec.field(n).flags.sensitive or n in copied for n in changes) or any(
             _is_sensitive(r) for _, r in refs
         )
         why = "(its message is hidden: the value is sensitive)" if secret else error_text(err)

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from reconcile._diff.changes import Change, Diff, pointer
+from reconcile._diff.records import copied_secrets
 from reconcile._model.secrets import MASK, Redacted
 from reconcile._model.values import UNKNOWN
 from reconcile._util.errors import InvalidStateError
@@ -32,6 +33,7 @@ T = TypeVar("T")
 
 _ACTIONS = {a.value: a for a in Action}
 _REASONS = {r.value: r for r in Reason}
+_NONE: frozenset[str] = frozenset()
 _STEP_ACTIONS: dict[tuple[Action, bool], tuple[str, ...]] = {}  # filled as steps are seen
 _PLAIN_CHANGE = frozenset({"op", "path", "pointer", "old", "new", "cause"})
 _SURROGATE = re.compile("\\\\u[dD][89a-fA-F]|[\ud800-\udfff]")  # written or raw, paired or not
@@ -136,6 +138,7 @@ def _encode_step(step: Step) -> dict[str, Any]:
         ]
         if step.references
         else [],
+        "copied_sensitive": sorted(step.copied_sensitive) if step.copied_sensitive else [],
         "create_before_destroy": step.create_before_destroy,
         "change": {
             "before": before,
@@ -202,6 +205,11 @@ def _decode_step(entry: Mapping[str, Any]) -> Step:
     change = entry["change"]
     digests = change["sensitive_digests"]
     references = entry.get("references")
+    refs: tuple[tuple[Path, str, str], ...] = (
+        tuple([(tuple(r["path"]), r["address"], r["field"]) for r in references])
+        if references
+        else ()
+    )
     return Step(
         address=entry["address"],
         kind=entry["kind"],
@@ -215,11 +223,21 @@ def _decode_step(entry: Mapping[str, Any]) -> Step:
         after=_decode_doc(change["after"], digests["after"]),
         unknown=tuple(map(tuple, change["after_unknown"])),
         depends_on=tuple(entry["depends_on"]),
-        references=tuple([(tuple(r["path"]), r["address"], r["field"]) for r in references])
-        if references
-        else (),
+        references=refs,
+        copied_sensitive=_copied(entry, refs),
         create_before_destroy=entry["create_before_destroy"],
     )
+
+
+def _copied(entry: Mapping[str, Any], refs: tuple[tuple[Path, str, str], ...]) -> frozenset[str]:
+    """The fields a reference copies a secret into, as the plan worked them out over every
+    hop; at least those one hop away, for a plan saved before it carried them."""
+    names = entry.get("copied_sensitive")
+    if not names and not refs:
+        return _NONE  # the common case: nothing copied
+    if not isinstance(names, list | None) or not all(isinstance(n, str) for n in names or ()):
+        raise ValueError("copied_sensitive is not a list of field names")
+    return frozenset(names or ()) | copied_secrets(refs)
 
 
 def _named(table: Mapping[str, T], entry: Mapping[str, Any], name: str) -> T:

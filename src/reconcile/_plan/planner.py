@@ -19,15 +19,16 @@ import attrs
 from reconcile._diff.changes import Change, Diff, same_managed
 from reconcile._diff.records import (
     cause_of,
-    copied_secrets,
     deposed_from,
     document,
     load_spec,
     normalized_document,
     outputs_of,
     preserve_foreign,
+    propagated_secrets,
     rebuild,
     record_outdated,
+    recorded_copies,
     with_outputs,
     write_only_changes,
     written_as_desired,
@@ -65,6 +66,8 @@ from .targets import select
 __all__ = ["Desired", "Planning", "plan", "validate"]
 
 Providers = Mapping[str, Provider[Any]]
+_NONE: frozenset[str] = frozenset()
+References = tuple[tuple[tuple[str | int, ...], str, str], ...]
 
 
 @attrs.frozen
@@ -223,11 +226,16 @@ def _plan_chosen(
     seen = observe(probes, planning.parallelism, planning.limiters, planning.retrying)
     facts: dict[type, _KindFacts] = {}
     linked = refs_exist()
+    desired = chosen.desired
+    # Each resource's references, and the fields they copy a secret into over any number
+    # of hops: worked out once, over all desired resources (a left-out one passes it on).
+    refs = {a: _references(r) for a, r in desired.resources.items()} if linked else {}
+    copies = propagated_secrets(refs, desired.order)
     known: dict[str, Any] = {}
     steps: list[Step] = []
     stale: list[str] = []
     noop = Action.NOOP
-    for address in chosen.desired.order:
+    for address in desired.order:
         want = wanted.get(address)
         if want is None:
             continue  # left out by include/exclude
@@ -248,7 +256,12 @@ def _plan_chosen(
                 stale.append(address)
             continue
         step, known[address] = _desired_step(
-            address, want, providers[kind.kind], (record, track_records), have, known
+            address,
+            want,
+            providers[kind.kind],
+            (record, track_records),
+            have,
+            (known, refs.get(address, ()), copies.get(address, _NONE)),
         )
         steps.append(step)
         if track_records and step.action is noop:
@@ -333,29 +346,33 @@ def _desired_step(
     provider: Provider[Any],
     recorded: tuple[Record | None, bool],
     have: Any,
-    known: Mapping[str, Any],
+    linked: tuple[Mapping[str, Any], References, frozenset[str]],
 ) -> tuple[Step, Any]:
     """The step for one desired resource, and what it will look like after apply.
 
-    ``recorded`` is the resource's record, and whether there is recorded state at all.
+    ``recorded`` is the resource's record, and whether there is recorded state at all;
+    ``linked`` what references will see of each resource planned so far, this one's
+    references, and its fields they copy a secret into (``propagated_secrets``).
     """
     record, tracked = recorded
+    known, references, copied = linked
     lifecycle = lifecycle_of(declared)
     common: dict[str, Any] = {
         "address": address,
         "kind": spec_of(declared).kind,
         "depends_on": dependencies(declared),
-        "references": tuple((path, r.address, r.field) for path, r in ref_paths(declared)),
+        "references": references,
+        "copied_sensitive": copied,
         "declared": declared,
         "create_before_destroy": lifecycle.create_before_destroy,
     }
     if have is None:
-        resolved = resolve(declared, lambda r: _known_value(r, known))
+        resolved = resolve(declared, lambda r: _known_value(r, known), copied)
         step = _step(Action.CREATE, Reason.MISSING, declared, resolved, None, Diff(), **common)
         return step, _known_after(resolved, None)
     last = load_spec(record.spec) if record is not None else None
     want = preserve_foreign(declared, have, last)
-    resolved = resolve(want, lambda r: _known_value(r, known))
+    resolved = resolve(want, lambda r: _known_value(r, known), copied)
     applied = _normalized(declared, last)
     diff = _diff(provider, resolved, written_as_desired(resolved, have))
     written = write_only_changes(resolved, have, applied, recorded=tracked)
@@ -368,8 +385,13 @@ def _desired_step(
     if action is Action.REPLACE and lifecycle.prevent_destroy:
         forced = ", ".join(str(p[0]) for p in diff.replace_paths) or "taint"
         raise ProtectedResourceError(address, f"replace it ({forced} forces replacement)")
-    step = _step(action, reason, want, resolved, have, diff, **common)
+    step = _step(action, reason, want, resolved, have, diff, **common, record=record)
     return step, _known_after(resolved, None if action is Action.REPLACE else have)
+
+
+def _references(declared: Any) -> References:
+    """Each ``Ref`` in a resource as its path and the address and field it names."""
+    return tuple((path, r.address, r.field) for path, r in ref_paths(declared))
 
 
 def _with_written(diff: Diff, written: tuple[Change, ...], spec: ResourceSpec) -> Diff:
@@ -422,8 +444,18 @@ def _diff(provider: Provider[Any], resolved: Any, have: Any) -> Diff:
 
 
 def _step(
-    action: Action, reason: Reason, want: Any, resolved: Any, have: Any, diff: Diff, **common: Any
+    action: Action,
+    reason: Reason,
+    want: Any,
+    resolved: Any,
+    have: Any,
+    diff: Diff,
+    record: Record | None = None,
+    **common: Any,
 ) -> Step:
+    """The step's documents and diff, with secrets masked: what a reference copies one
+    into now, and on the side of what exists, what the record keeps as one (a field that
+    held a copied secret until this change)."""
     if action is Action.NOOP:  # nothing to show: no documents (they cost most of a plan)
         return Step(action=action, reason=reason, desired=want, actual=have, **common)
     unknown = unknown_fields(resolved)
@@ -435,12 +467,15 @@ def _step(
             if f.is_unset(getattr(resolved, f.name))
         )
     shown = replace_fields(resolved, dict.fromkeys(unknown)) if unknown else resolved
-    copied = copied_secrets(common["references"])
+    copied = common["copied_sensitive"]
+    was = copied
+    if record is not None and have is not None:
+        was = copied | recorded_copies(record.kind, record.spec)
     return Step(
         action=action,
         reason=reason,
-        diff=_masked(diff, copied, resolved, have) if have is not None else diff,
-        before=document(have, copied=copied) if have is not None else None,
+        diff=_masked(diff, was, resolved, have) if have is not None else diff,
+        before=document(have, copied=was) if have is not None else None,
         after=document(shown, copied=copied),
         unknown=tuple((name,) for name in dict.fromkeys(computed + unknown)),
         desired=want,
@@ -479,16 +514,21 @@ def _with_causes(diff: Diff, last: Mapping[str, Any] | None) -> Diff:
 
 
 def _prune_step(record: Record, have: Any) -> Step:
-    """A recorded resource no longer desired: delete it, or forget it when retained or gone."""
+    """A recorded resource no longer desired: delete it, or forget it when retained or gone.
+
+    A field its record keeps as a digest, where a reference had copied a secret, is
+    masked in what is read of it too."""
+    copied = recorded_copies(record.kind, record.spec)
     common: dict[str, Any] = {
         "address": record.address,
         "kind": record.kind,
         "depends_on": record.depends_on,
         "before": load_spec(record.spec),
+        "copied_sensitive": copied,
     }
     if record.retain:
         return Step(action=Action.FORGET, reason=Reason.RETAINED, **common)
     if have is None:
         return Step(action=Action.FORGET, reason=Reason.GONE, **common)
-    common["before"] = document(have)
+    common["before"] = document(have, copied=copied)
     return Step(action=Action.DELETE, reason=Reason.NOT_DESIRED, actual=have, **common)

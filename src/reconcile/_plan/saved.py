@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from reconcile._diff.records import copied_secrets, document, rebuild, with_outputs
+from reconcile._diff.records import document, rebuild, with_outputs
 from reconcile._model.refs import without_refs
 from reconcile._model.resource import address_of, registered_kind
 from reconcile._model.secrets import Redacted
@@ -94,8 +94,10 @@ def _reobserved(
             raise StalePlanError(f"{step.address}: cannot re-read it to check the saved plan")
         return step
     have = reads.call(step.address, "read", lambda: provider.read(probe), probe)
-    copied = copied_secrets(step.references)
-    seen = document(have, salt, copied) if have is not None else None
+    masked = step.copied_sensitive | {
+        k for k, v in (step.before or {}).items() if type(v) is Redacted
+    }
+    seen = document(have, salt, masked) if have is not None else None
     if seen != step.before:
         raise StalePlanError(f"{step.address}: the actual state changed since planning")
     return attrs.evolve(step, actual=have)
@@ -129,9 +131,8 @@ def _resupplied(step: Step, supplied: Mapping[str, Any], salt: str) -> tuple[Any
         )
     given = document(declared, salt)
     doc = dict(step.after)
-    copied = copied_secrets(step.references)  # set by apply: its source's step checks it
     for name, value in step.after.items():
-        if name in copied:
+        if name in step.copied_sensitive:  # set by apply: its source's step checks it
             doc[name] = unstructure_value(getattr(without_refs(declared), name))
         elif isinstance(value, Redacted):
             if given.get(name) != value:

@@ -47,7 +47,9 @@ class Reason(enum.StrEnum):
 class Step:
     """One address in a plan: the action, its diff, before/after documents and edges.
 
-    ``before`` and ``after`` are plain documents with sensitive values redacted;
+    ``before`` and ``after`` are plain documents with sensitive values redacted, and
+    with the fields in ``copied_sensitive`` (a reference copied a secret into them,
+    directly or through other copies) redacted too;
     ``desired`` (what the provider is given), ``declared`` (what the user wrote,
     which is what gets recorded) and ``actual`` are the resource objects apply
     needs, kept out of equality and of the JSON form.
@@ -63,6 +65,7 @@ class Step:
     unknown: tuple[Path, ...] = ()
     depends_on: tuple[str, ...] = ()
     references: tuple[tuple[Path, str, str], ...] = ()
+    copied_sensitive: frozenset[str] = frozenset()
     create_before_destroy: bool = False
     desired: Any = attrs.field(default=None, eq=False, repr=False)
     actual: Any = attrs.field(default=None, eq=False, repr=False)
@@ -99,6 +102,7 @@ def _slot(name: str) -> Callable[[Step, Any], None]:
 
 _SLOTS = tuple(_slot(a.name) for a in attrs.fields(Step))
 _NOOP, _IN_SYNC = Action.NOOP, Reason.IN_SYNC  # enum member lookups cost a call each
+_NONE: frozenset[str] = frozenset()
 
 
 def in_sync_step(
@@ -110,7 +114,7 @@ def in_sync_step(
     """
     step: Step = object.__new__(Step)
     address_, kind_, action, reason, diff, before, after = _SLOTS[:7]
-    unknown, depends, references, cbd, desired, actual_, declared_ = _SLOTS[7:]
+    unknown, depends, references, copied, cbd, desired, actual_, declared_ = _SLOTS[7:]
     address_(step, address)
     kind_(step, kind)
     action(step, _NOOP)
@@ -121,6 +125,7 @@ def in_sync_step(
     unknown(step, ())
     depends(step, depends_on)
     references(step, ())
+    copied(step, _NONE)
     cbd(step, False)
     desired(step, declared)
     actual_(step, actual)
