@@ -34,7 +34,7 @@ from hypothesis.stateful import (
 )
 
 import reconcile as rc
-import reconcile._state.sqlite as sqlite_module
+import reconcile._state.sqlite.schema as sqlite_module
 
 # -- strategies ----------------------------------------------------------------
 
