@@ -16,14 +16,14 @@ import attrs
 from reconcile._model.secrets import keyed_salt, new_salt
 from reconcile._util.errors import StateError
 
-from .contract import (
+from .contract import State
+from .values import (
     ApplyEntry,
     Intent,
     Journaled,
     LockInfo,
     Record,
     Snapshot,
-    State,
     StepEntry,
     now,
 )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from reconcile._state.contract import ApplyEntry, StepEntry, now
+from reconcile._state.values import ApplyEntry, StepEntry, now
 
 from .connection import Connection
 from .faults import rows_of

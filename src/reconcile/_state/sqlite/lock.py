@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import sqlite3
 
-from reconcile._state.contract import LockInfo
 from reconcile._state.filelock import FileLock
+from reconcile._state.values import LockInfo
 from reconcile._util.errors import LockedError
 
 from .connection import Connection

@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
-from reconcile._state.contract import ApplyEntry, Intent, Journaled, Record, StepEntry
+from reconcile._state.values import ApplyEntry, Intent, Journaled, Record, StepEntry
 
 from .batch import DELETE_INTENT, INSERT_STEP
 

@@ -14,8 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from reconcile._model.secrets import new_salt
-from reconcile._state.contract import LockInfo
 from reconcile._state.filelock import FileLock
+from reconcile._state.values import LockInfo
 from reconcile._util.errors import DamagedStateError, LockedError, StateError
 
 from .faults import fault, refuse_lost

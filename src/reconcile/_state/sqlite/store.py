@@ -21,17 +21,17 @@ from pathlib import Path
 from typing import Any
 
 from reconcile._model.secrets import keyed_salt
-from reconcile._state.contract import (
+from reconcile._state.contract import State
+from reconcile._state.key import state_key
+from reconcile._state.values import (
     ApplyEntry,
     Journaled,
     LockInfo,
     Record,
     Snapshot,
-    State,
     StepEntry,
     now,
 )
-from reconcile._state.key import state_key
 from reconcile._util.errors import StateError
 
 from . import journal, rows
