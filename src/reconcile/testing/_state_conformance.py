@@ -8,6 +8,7 @@ as ``Test...`` for pytest, or call ``check_state(factory)`` anywhere.
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import tempfile
 from collections.abc import Callable, Iterator
@@ -54,7 +55,7 @@ def check_state(
         check(make_state, close, exact, hypothesis_settings)
 
 
-class StateConformance:
+class StateConformance(abc.ABC):
     """Subclass as ``Test...`` and define ``make_state``; pytest runs every check on it.
 
     Set ``exact`` for serials and messages equal to ``MemoryState``'s, and
@@ -71,9 +72,9 @@ class StateConformance:
         """Remember pytest's ``tmp_path`` for :meth:`fresh_directory`."""
         self._tmp_path = tmp_path
 
+    @abc.abstractmethod
     def make_state(self) -> State:
         """A fresh, empty state of the backend; called once per example."""
-        raise NotImplementedError(f"{type(self).__name__} must define make_state()")
 
     def close_state(self, state: State) -> None:
         """Release what ``state`` holds at the end of an example; by default its ``close()``."""
