@@ -16,8 +16,8 @@ from pathlib import Path
 import attrs
 
 import reconcile as rc
+from reconcile import Record
 from reconcile._diff.records import record_for
-from reconcile._state.contract import Record
 
 from .harness import Row, measure
 from .workload import Service, world

@@ -14,7 +14,7 @@ from typing import Any
 import attrs
 
 import reconcile as rc
-from reconcile._state.contract import Record
+from reconcile import Record
 
 
 @rc.resource("bench_service")

@@ -23,9 +23,10 @@ from ._provider.contract import Provider
 from ._provider.events import Event, EventKind
 from ._provider.policy import RetryPolicy
 from ._reconciler import Reconciler
-from ._state.contract import ApplyEntry, LockInfo, Record, State, StepEntry
+from ._state.contract import State
 from ._state.memory import MemoryState
 from ._state.sqlite import SQLiteState
+from ._state.values import ApplyEntry, Intent, Journaled, LockInfo, Record, Snapshot, StepEntry
 from ._util.clock import Clock, SystemClock
 from ._util.errors import (
     CycleError,
@@ -66,8 +67,10 @@ __all__ = [
     "Event",
     "EventKind",
     "Health",
+    "Intent",
     "Interrupted",
     "InvalidStateError",
+    "Journaled",
     "Lifecycle",
     "LockInfo",
     "LockedError",
@@ -94,6 +97,7 @@ __all__ = [
     "RetryPolicy",
     "Round",
     "SQLiteState",
+    "Snapshot",
     "Source",
     "SourceError",
     "StalePlanError",

@@ -380,7 +380,7 @@ _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 def test_timestamps_are_datetimes_isoformat_at_any_instant(instants):
     """``now()`` formats each second once; its text must stay datetime's, second after
     second (the cache) and at whole seconds (no microseconds to drop)."""
-    from reconcile._state import contract as _state
+    from reconcile._state import values as _state
 
     for ns in sorted(instants):
         expected = (_EPOCH + datetime.timedelta(microseconds=ns // 1000)).isoformat(

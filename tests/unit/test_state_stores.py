@@ -1,7 +1,8 @@
 """The two state stores: MemoryState and SQLiteState agree, persist, and refuse bad files.
 
-A Hypothesis state machine drives both stores with the same calls and checks they
-agree on everything the engine reads back; the rest are SQLite-only stories:
+Both pass ``reconcile.testing.StateConformance`` (a Hypothesis state machine that
+drives a store and MemoryState with the same calls and checks they agree on
+everything the engine reads back); the rest are SQLite-only stories:
 reopening, WAL, files that are not ours, corruption, read-only files and folders,
 and the migration path.
 """
@@ -17,321 +18,37 @@ import sqlite3
 import struct
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import attrs
 import pytest
 from hypothesis import settings
-from hypothesis import strategies as st
-from hypothesis.stateful import (
-    Bundle,
-    RuleBasedStateMachine,
-    invariant,
-    precondition,
-    rule,
-)
 
 import reconcile as rc
-import reconcile._state.sqlite as sqlite_module
+import reconcile._state.sqlite.schema as sqlite_module
+from reconcile.testing import StateConformance
 
-# -- strategies ----------------------------------------------------------------
-
-ADDRESSES = ("rs_a[x]", "rs_a[y]", "rs_b[x]", "rs_b[z]")
-_json_scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.text(max_size=4), st.sampled_from([0, 1, 1.5])
-)
-_json = st.recursive(
-    _json_scalars,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner),
-    max_leaves=6,
-)
-_json_objects = st.dictionaries(st.text(max_size=4), _json, max_size=3)
+# -- the conformance suite, as a third-party backend runs it ----------------------
+# A Hypothesis state machine drives each store and MemoryState with the same calls
+# (reconcile.testing's StateConformance); the built-in stores also keep MemoryState's
+# serials and error messages exactly.
 
 
-@st.composite
-def records(draw: st.DrawFn) -> rc.Record:
-    address = draw(st.sampled_from(ADDRESSES))
-    return rc.Record(
-        address=address,
-        kind=address.split("[", 1)[0],
-        spec=draw(_json_objects),
-        outputs=draw(_json_objects),
-        depends_on=tuple(draw(st.lists(st.sampled_from(ADDRESSES), max_size=2))),
-        revision=draw(st.none() | st.text(max_size=5)),
-        tainted=draw(st.booleans()),
-        protected=draw(st.booleans()),
-        retain=draw(st.booleans()),
-    )
+class TestMemoryStateConforms(StateConformance):
+    exact = True
+    conformance_settings = settings()
+
+    def make_state(self) -> rc.State:
+        return rc.MemoryState()
 
 
-step_entries = st.builds(
-    rc.StepEntry,
-    address=st.sampled_from(ADDRESSES),
-    action=st.sampled_from([a.value for a in rc.Action]),
-    status=st.sampled_from(["ok", "failed", "skipped"]),
-    error=st.none() | st.text(max_size=8),
-)
-# Two holders share pid, host and since and differ only in their note.
-HOLDERS = (
-    rc.LockInfo(101, "host-a", "2024-01-01T00:00:00+00:00"),
-    rc.LockInfo(101, "host-a", "2024-01-01T00:00:00+00:00", "other note"),
-    rc.LockInfo(202, "host-b", "2024-02-02T00:00:00+00:00"),
-)
-_meta = st.fixed_dictionaries(
-    {}, optional={"user": st.text(max_size=4), "host": st.text(max_size=4), "n": st.integers()}
-)
+class TestSQLiteStateConforms(StateConformance):
+    exact = True
+    conformance_settings = settings()
 
-
-# -- comparing what the stores say ----------------------------------------------
-
-
-def _outcome(call: Callable[[], Any]) -> tuple[str, Any]:
-    try:
-        return "ok", call()
-    except Exception as err:
-        return "error", (type(err), str(err))
-
-
-def _apply_view(entry: rc.ApplyEntry) -> rc.ApplyEntry:
-    """An entry without what legitimately differs between stores: id and times."""
-    ended = "ended" if entry.ended_at is not None else None
-    return attrs.evolve(entry, id=0, started_at="", ended_at=ended)
-
-
-class StoresAgree(RuleBasedStateMachine):
-    """The same calls on MemoryState and SQLiteState; they must agree at every step."""
-
-    intents = Bundle("intents")
-    applies = Bundle("applies")
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.folder = tempfile.mkdtemp(prefix="rs_stores_")
-        self.mem = rc.MemoryState()
-        self.sql = rc.SQLiteState(Path(self.folder) / "state.db")
-        self.salts = (self.mem.snapshot().salt, self.sql.snapshot().salt)
-        self.apply_pairs: list[tuple[int, int]] = []
-
-    def teardown(self) -> None:
-        self.sql.close()
-        shutil.rmtree(self.folder, ignore_errors=True)
-
-    def both(self, on_mem: Callable[[], Any], on_sql: Callable[[], Any]) -> tuple[Any, Any]:
-        mem, sql = _outcome(on_mem), _outcome(on_sql)
-        assert mem[0] == sql[0], f"memory: {mem}, sqlite: {sql}"
-        if mem[0] == "error":
-            assert mem[1][0] is sql[1][0], f"memory raised {mem[1]}, sqlite raised {sql[1]}"
-            assert issubclass(mem[1][0], rc.StateError | KeyError), mem[1]
-            assert mem[1][1] == sql[1][1], f"messages differ: {mem[1][1]!r}, {sql[1][1]!r}"
-            raise _Refused(mem[1][1], sql[1][1])
-        return mem[1], sql[1]
-
-    @staticmethod
-    def _step(step: tuple[tuple[int, int], rc.StepEntry] | None, i: int) -> Any:
-        return None if step is None else (step[0][i], step[1])
-
-    @staticmethod
-    def _intent(pair: tuple[int, int] | None, i: int) -> int | None:
-        return None if pair is None else pair[i]
-
-    # -- rules ------------------------------------------------------------------
-
-    @rule(
-        record=records(),
-        intent=st.none() | intents,
-        step=st.none() | st.tuples(applies, step_entries),
-    )
-    def save(self, record, intent, step):
-        self.both(
-            lambda: self.mem.save(record, intent=self._intent(intent, 0), step=self._step(step, 0)),
-            lambda: self.sql.save(record, intent=self._intent(intent, 1), step=self._step(step, 1)),
-        )
-
-    @rule(
-        address=st.sampled_from(ADDRESSES),
-        intent=st.none() | intents,
-        step=st.none() | st.tuples(applies, step_entries),
-    )
-    def forget(self, address, intent, step):
-        self.both(
-            lambda: self.mem.forget(
-                address, intent=self._intent(intent, 0), step=self._step(step, 0)
-            ),
-            lambda: self.sql.forget(
-                address, intent=self._intent(intent, 1), step=self._step(step, 1)
-            ),
-        )
-
-    @rule(old=st.sampled_from(ADDRESSES), new=st.sampled_from(ADDRESSES))
-    def move(self, old, new):
-        with contextlib.suppress(_Refused):
-            self.both(lambda: self.mem.move(old, new), lambda: self.sql.move(old, new))
-
-    @rule(
-        target=intents,
-        address=st.sampled_from(ADDRESSES),
-        action=st.sampled_from(["create", "update", "delete", "replace"]),
-        spec=_json_objects,
-        apply=st.none() | applies,
-    )
-    def open_intent(self, address, action, spec, apply):
-        kind = address.split("[", 1)[0]
-        return self.both(
-            lambda: self.mem.open_intent(address, kind, action, spec, self._intent(apply, 0)),
-            lambda: self.sql.open_intent(address, kind, action, spec, self._intent(apply, 1)),
-        )
-
-    @rule(intent=intents, step=st.none() | st.tuples(applies, step_entries))
-    def close_intent(self, intent, step):
-        """Closing an intent twice, or one closed by a save, is allowed and does nothing."""
-        self.both(
-            lambda: self.mem.close_intent(intent[0], step=self._step(step, 0)),
-            lambda: self.sql.close_intent(intent[1], step=self._step(step, 1)),
-        )
-
-    @rule(holder=st.sampled_from(HOLDERS))
-    def acquire(self, holder):
-        mem, sql = self.both(lambda: self.mem.acquire(holder), lambda: self.sql.acquire(holder))
-        assert mem == sql
-
-    @rule(holder=st.sampled_from(HOLDERS))
-    def release(self, holder):
-        self.both(lambda: self.mem.release(holder), lambda: self.sql.release(holder))
-
-    @rule()
-    def force_unlock(self):
-        mem, sql = self.both(self.mem.force_unlock, self.sql.force_unlock)
-        assert mem == sql
-
-    @rule(
-        target=applies,
-        revision=st.none() | st.text(max_size=5),
-        plan=st.text(max_size=10),
-        meta=_meta,
-    )
-    def begin_apply(self, revision, plan, meta):
-        pair = self.both(
-            lambda: self.mem.begin_apply(revision, plan, meta),
-            lambda: self.sql.begin_apply(revision, plan, meta),
-        )
-        self.apply_pairs.append(pair)
-        return pair
-
-    @rule(apply=applies, entry=step_entries)
-    def journal_step(self, apply, entry):
-        self.both(
-            lambda: self.mem.journal_step(apply[0], entry),
-            lambda: self.sql.journal_step(apply[1], entry),
-        )
-
-    @rule(apply=applies, status=st.sampled_from(["ok", "failed"]))
-    def end_apply(self, apply, status):
-        self.both(
-            lambda: self.mem.end_apply(apply[0], status),
-            lambda: self.sql.end_apply(apply[1], status),
-        )
-
-    @rule(limit=st.sampled_from([None, 0, 1, 2, 5]))
-    def history(self, limit):
-        mem, sql = self.both(lambda: self.mem.history(limit), lambda: self.sql.history(limit))
-        newest_first = list(reversed(self.apply_pairs))
-        assert [(m.id, s.id) for m, s in zip(mem, sql, strict=True)] == newest_first[: len(mem)]
-        assert [_apply_view(e) for e in mem] == [_apply_view(e) for e in sql]
-        assert all(e.plan is None and e.steps == () for e in [*mem, *sql])
-        expected = len(self.apply_pairs) if limit is None else min(limit, len(self.apply_pairs))
-        assert len(mem) == expected
-
-    @precondition(lambda self: self.apply_pairs)
-    @rule(data=st.data())
-    def entry(self, data):
-        apply = data.draw(st.sampled_from(self.apply_pairs))
-        mem, sql = self.both(lambda: self.mem.entry(apply[0]), lambda: self.sql.entry(apply[1]))
-        assert _apply_view(mem) == _apply_view(sql)
-
-    @rule()
-    def unknown_entry(self):
-        with contextlib.suppress(_Refused):
-            self.both(lambda: self.mem.entry(10**9), lambda: self.sql.entry(10**9))
-            raise AssertionError("entry() of an unknown id returned something")
-
-    # -- invariants -------------------------------------------------------------
-
-    @invariant()
-    def snapshots_agree(self):
-        mem, sql = self.mem.snapshot(), self.sql.snapshot()
-        assert mem.records == sql.records
-        for address, record in mem.records.items():
-            assert record.address == address
-            assert sql.records[address].created_at == record.created_at, address
-        assert mem.serial == sql.serial
-        assert (mem.salt, sql.salt) == self.salts
-        to_mem = {s: m for m, s in self.apply_pairs}
-        assert [(i.address, i.kind, i.action, i.spec, i.apply_id) for i in mem.intents] == [
-            (i.address, i.kind, i.action, i.spec, to_mem.get(i.apply_id, i.apply_id))
-            for i in sql.intents
-        ]
-
-
-class _Refused(Exception):
-    """Both stores raised the same error for a call (its messages are the args)."""
-
-
-StoresAgree.TestCase.settings = settings(stateful_step_count=25)
-test_memory_and_sqlite_stores_agree = StoresAgree.TestCase
-
-
-# -- targeted agreements (each a divergence the machine can also find) -----------------
-
-
-def test_move_onto_a_taken_or_from_an_unknown_address_is_a_state_error(store):
-    store.save(rc.Record("rs_a[x]", "rs_a", {"v": 1}))
-    store.save(rc.Record("rs_a[y]", "rs_a", {"v": 2}))
-    serial = store.snapshot().serial
-    with pytest.raises(rc.StateError, match=r"rs_a\[y\] is already recorded"):
-        store.move("rs_a[x]", "rs_a[y]")
-    with pytest.raises(rc.StateError, match=r"rs_a\[nope\]: it is not recorded"):
-        store.move("rs_a[nope]", "rs_a[z]")
-    snapshot = store.snapshot()
-    assert snapshot.serial == serial
-    assert snapshot.records["rs_a[x]"].spec == {"v": 1}
-    store.move("rs_a[x]", "rs_a[z]")
-    after = store.snapshot()
-    assert set(after.records) == {"rs_a[y]", "rs_a[z]"}
-    assert after.records["rs_a[z]"].address == "rs_a[z]"
-    assert after.serial == serial + 1
-
-
-def test_a_closed_intent_id_never_closes_a_later_intent(store):
-    first = store.open_intent("rs_a[x]", "rs_a", "create", {}, None)
-    store.close_intent(first)
-    second = store.open_intent("rs_a[y]", "rs_a", "create", {}, None)
-    store.close_intent(first)  # a late, repeated close of the first one
-    store.save(rc.Record("rs_a[x]", "rs_a", {}), intent=first)
-    assert [i.id for i in store.snapshot().intents] == [second]
-
-
-def test_release_by_a_holder_that_differs_only_in_its_note_does_not_release(store):
-    holder = rc.LockInfo(7, "host", "2024-01-01T00:00:00+00:00", "apply")
-    impostor = attrs.evolve(holder, note="something else")
-    assert store.acquire(holder) is None
-    assert store.acquire(impostor) == holder
-    store.release(impostor)
-    assert store.acquire(rc.LockInfo(8, "host", "now")) == holder, (
-        "the lock was released by a LockInfo that is not its holder"
-    )
-
-
-def test_save_keeps_created_at_and_serial_counts_every_change(store):
-    first = rc.Record("rs_a[x]", "rs_a", {"v": 1}, created_at="2000-01-01T00:00:00+00:00")
-    store.save(first)
-    store.save(rc.Record("rs_a[x]", "rs_a", {"v": 2}))
-    store.forget("rs_a[nope]")  # nothing recorded there: no change
-    snapshot = store.snapshot()
-    assert snapshot.serial == 2
-    assert snapshot.records["rs_a[x]"].created_at == first.created_at
-    assert snapshot.records["rs_a[x]"].spec == {"v": 2}
+    def make_state(self) -> rc.State:
+        return rc.SQLiteState(self.fresh_directory() / "state.db")
 
 
 # -- SQLite: persistence and WAL -----------------------------------------------

@@ -1,223 +1,88 @@
-"""Recorded state: what reconcile manages, between runs. The ``State`` interface.
+"""Recorded state: what reconcile manages, between runs. The ``State`` contract.
 
 The engine reads a ``Snapshot`` before planning and writes through small,
 atomic calls while applying: an intent before a provider call, the record and
-the journal step after it, each in one transaction. ``MemoryState`` and
-``SQLiteState`` implement it; a shared database backend would too.
+the journal step after it, each in one transaction. ``State`` is four small
+parts, each with the fewest abstract methods and defaults built from them:
+``StateRecords``, ``StateIntents``, ``StateLock`` and ``StateJournal``. A
+third-party backend subclasses ``State`` and writes eleven methods;
+``MemoryState`` and ``SQLiteState`` override the defaults where they can do better.
 """
 
 from __future__ import annotations
 
 import abc
 import contextlib
-import os
-import socket
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
 from typing import Any
 
 import attrs
 
+from reconcile._util.errors import StateError
+
+from .values import ApplyEntry, Intent, Journaled, LockInfo, Record, Snapshot, StepEntry, now
+
 __all__ = [
     "ApplyEntry",
     "Intent",
+    "Journaled",
     "LockInfo",
     "Record",
     "Snapshot",
     "State",
-    "Journaled",
+    "StateIntents",
+    "StateJournal",
+    "StateLock",
+    "StateRecords",
     "StepEntry",
     "now",
 ]
 
 
-_second: tuple[int, str] = (-1, "")  # the last whole second seen, as ISO 8601 text
+class StateRecords(abc.ABC):
+    """The records: read all at once, written one atomic change at a time.
 
-
-def now() -> str:
-    """The current UTC time as ISO 8601 text, as every timestamp in state is kept.
-
-    The same text as ``datetime.now(UTC).isoformat(timespec="microseconds")``; each
-    second is formatted once (apply stamps several rows per step).
+    Required: ``snapshot``, ``save``, ``forget``. Derived: ``move``, ``batch``,
+    ``records`` and iteration.
     """
-    global _second
-    seconds, micros = divmod(time.time_ns() // 1000, 1_000_000)
-    last, text = _second
-    if seconds != last:
-        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
-        _second = (seconds, text)
-    return f"{text}.{micros:06d}+00:00"
-
-
-@attrs.frozen
-class Record:
-    """One managed resource as last applied: spec (secrets hashed), outputs, edges."""
-
-    address: str
-    kind: str
-    spec: Mapping[str, Any]
-    outputs: Mapping[str, Any] = attrs.field(factory=dict)
-    depends_on: tuple[str, ...] = ()
-    revision: str | None = None
-    tainted: bool = False
-    protected: bool = False
-    retain: bool = False
-    created_at: str = attrs.field(factory=now, eq=False)
-    updated_at: str = attrs.field(factory=now, eq=False)
-
-
-@attrs.frozen
-class Intent:
-    """A provider call about to be made; open until its outcome is recorded."""
-
-    id: int
-    address: str
-    kind: str
-    action: str
-    spec: Mapping[str, Any]
-    apply_id: int | None = None
-
-
-@attrs.frozen
-class Snapshot:
-    """Recorded state at one moment: records by address, the serial, the salt."""
-
-    records: Mapping[str, Record]
-    serial: int
-    salt: str
-    intents: tuple[Intent, ...] = ()
-
-
-@attrs.frozen
-class LockInfo:
-    """Who holds the apply lock: process, host and since when."""
-
-    pid: int
-    host: str
-    since: str
-    note: str = ""
-
-    @classmethod
-    def mine(cls, note: str = "") -> LockInfo:
-        return cls(os.getpid(), socket.gethostname(), now(), note)
-
-    @property
-    def alive(self) -> bool | None:
-        """Whether the holder still runs; None when it is on another host."""
-        if self.host != socket.gethostname():
-            return None
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-
-    def describe(self) -> str:
-        state = {True: "running", False: "no longer running", None: "on another host"}
-        return f"pid {self.pid} on {self.host} since {self.since} ({state[self.alive]})"
-
-
-@attrs.frozen
-class StepEntry:
-    """One journaled step outcome of an apply."""
-
-    address: str
-    action: str
-    status: str
-    error: str | None = None
-    at: str = attrs.field(factory=now, eq=False)
-
-
-@attrs.frozen
-class ApplyEntry:
-    """One apply in the journal: when, from which revision, by whom, its plan and steps."""
-
-    id: int
-    started_at: str
-    ended_at: str | None
-    status: str
-    revision: str | None = None
-    user: str | None = None
-    host: str | None = None
-    meta: Mapping[str, Any] = attrs.field(factory=dict)
-    plan: str | None = None
-    steps: tuple[StepEntry, ...] = ()
-
-
-Journaled = tuple[int, "StepEntry"] | None
-"""An apply id and the step outcome to journal with a change, or None."""
-
-
-class State(abc.ABC):
-    """Where recorded state lives. Every method is one atomic change unless noted."""
 
     @abc.abstractmethod
     def snapshot(self) -> Snapshot:
-        """Everything the planner needs, read consistently."""
+        """Everything the planner needs, read consistently: records, serial, salt, open intents.
+
+        The salt is made once for the store and never changes; it keys the digests
+        of sensitive values, so keep it secret like the state itself.
+        """
 
     @abc.abstractmethod
     def save(self, record: Record, *, intent: int | None = None, step: Journaled = None) -> None:
-        """Record ``record``, close ``intent``, journal ``step``: one transaction; serial + 1."""
+        """Record ``record``, close ``intent``, journal ``step``: one transaction; serial + 1.
+
+        Saving over a recorded address keeps the old record's ``created_at``. A step
+        for an apply the journal does not know is an error, and nothing changes.
+        """
 
     @abc.abstractmethod
     def forget(self, address: str, *, intent: int | None = None, step: Journaled = None) -> None:
-        """Drop ``address``, close ``intent``, journal ``step``: one transaction; serial + 1."""
+        """Drop ``address``, close ``intent``, journal ``step``: one transaction.
 
-    @abc.abstractmethod
+        The serial moves on only if a record was dropped: forgetting an address
+        that is not recorded changes nothing else.
+        """
+
     def move(self, old: str, new: str) -> None:
-        """Rebind the record at ``old`` to ``new``; an error if ``new`` is taken."""
-
-    @abc.abstractmethod
-    def open_intent(
-        self, address: str, kind: str, action: str, spec: Mapping[str, Any], apply_id: int | None
-    ) -> int:
-        """Durably note that a provider call for ``address`` is about to run."""
-
-    @abc.abstractmethod
-    def close_intent(self, intent: int, *, step: Journaled = None) -> None:
-        """The intent's call finished with nothing to record (it failed); journal ``step``."""
-
-    @abc.abstractmethod
-    def acquire(self, holder: LockInfo) -> LockInfo | None:
-        """Take the apply lock; returns None on success, else the current holder.
-
-        The lock should end with the process holding it, as an OS file lock does.
-        """
-
-    @abc.abstractmethod
-    def release(self, holder: LockInfo) -> None:
-        """Give the lock back if ``holder`` has it."""
-
-    @abc.abstractmethod
-    def force_unlock(self) -> LockInfo | None:
-        """Remove a lock whose holder cannot release it; returns who held it.
-
-        A store whose lock dies with its holder (``SQLiteState``'s file lock) refuses,
-        with ``LockedError``, to break one a running process holds.
-        """
-
-    @abc.abstractmethod
-    def begin_apply(self, revision: str | None, plan: str, meta: Mapping[str, Any]) -> int:
-        """Open a journal entry for an apply; returns its id."""
-
-    @abc.abstractmethod
-    def journal_step(self, apply_id: int, entry: StepEntry) -> None:
-        """Append one step outcome to an apply's journal entry."""
-
-    @abc.abstractmethod
-    def end_apply(self, apply_id: int, status: str) -> None:
-        """Close a journal entry with the apply's overall status."""
-
-    @abc.abstractmethod
-    def history(self, limit: int | None = None) -> list[ApplyEntry]:
-        """Journal entries, newest first, without their plans and steps."""
-
-    @abc.abstractmethod
-    def entry(self, apply_id: int) -> ApplyEntry:
-        """One journal entry, whole: plan JSON and every step; KeyError if unknown."""
+        """Rebind the record at ``old`` to ``new``; a ``StateError`` if ``new`` is taken
+        or ``old`` unknown. By default a save and a forget in one ``batch``."""
+        with self.batch():
+            records = self.snapshot().records
+            if new in records:
+                raise StateError(f"cannot move {old} to {new}: {new} is already recorded")
+            record = records.get(old)
+            if record is None:
+                raise StateError(f"cannot move {old}: it is not recorded")
+            self.save(attrs.evolve(record, address=new, updated_at=now()))
+            self.forget(old)
 
     def batch(self) -> AbstractContextManager[None]:
         """Changes made inside commit together when the block ends (each stays atomic).
@@ -230,7 +95,111 @@ class State(abc.ABC):
         return contextlib.nullcontext()
 
     def records(self) -> Mapping[str, Record]:
+        """The records by address, as ``snapshot`` reads them."""
         return self.snapshot().records
 
     def __iter__(self) -> Iterator[Record]:
         return iter(self.snapshot().records.values())
+
+
+class StateIntents(abc.ABC):
+    """Intents: a provider call noted durably before it runs, so a crash is recovered.
+
+    An open intent shows in ``snapshot().intents`` until ``close_intent`` or the
+    ``save``/``forget`` that records its outcome closes it.
+    """
+
+    @abc.abstractmethod
+    def open_intent(
+        self, address: str, kind: str, action: str, spec: Mapping[str, Any], apply_id: int | None
+    ) -> int:
+        """Durably note that a provider call for ``address`` is about to run; its new id.
+
+        Ids are never reused, even after the intent is closed.
+        """
+
+    @abc.abstractmethod
+    def close_intent(self, intent: int, *, step: Journaled = None) -> None:
+        """The intent's call finished with nothing to record (it failed); journal ``step``.
+
+        Closing an intent that is already closed does nothing (but still journals).
+        """
+
+
+class StateLock(abc.ABC):
+    """The apply lock: one apply at a time per state.
+
+    Required: ``acquire`` and ``release``. Derived: ``force_unlock``.
+    """
+
+    @abc.abstractmethod
+    def acquire(self, holder: LockInfo) -> LockInfo | None:
+        """Take the apply lock; returns None on success, else the current holder.
+
+        Taking it again as the same holder succeeds. The lock should end with the
+        process holding it, as an OS file lock does.
+        """
+
+    @abc.abstractmethod
+    def release(self, holder: LockInfo) -> None:
+        """Give the lock back if ``holder`` (equal in every field) has it; else nothing."""
+
+    def force_unlock(self) -> LockInfo | None:
+        """Remove a lock whose holder cannot release it; returns who held it.
+
+        A store whose lock dies with its holder (``SQLiteState``'s file lock) refuses,
+        with ``LockedError``, to break one a running process holds. By default the
+        holder is found by trying to take the lock, and released on its behalf.
+        """
+        probe = LockInfo.mine("force_unlock")
+        holder = self.acquire(probe)
+        if holder is None:
+            self.release(probe)
+            return None
+        self.release(holder)
+        return holder
+
+
+class StateJournal(abc.ABC):
+    """The journal: one entry per apply, with its plan and every step's outcome.
+
+    Required: ``begin_apply``, ``journal_step``, ``end_apply``, ``history``.
+    Derived: ``entry``, found in ``history``.
+    """
+
+    @abc.abstractmethod
+    def begin_apply(self, revision: str | None, plan: str, meta: Mapping[str, Any]) -> int:
+        """Open a journal entry for an apply (status ``running``); returns its new id."""
+
+    @abc.abstractmethod
+    def journal_step(self, apply_id: int, entry: StepEntry) -> None:
+        """Append one step outcome to an apply's journal entry; an error if it is unknown."""
+
+    @abc.abstractmethod
+    def end_apply(self, apply_id: int, status: str) -> None:
+        """Close a journal entry with the apply's overall status."""
+
+    @abc.abstractmethod
+    def history(self, limit: int | None = None) -> list[ApplyEntry]:
+        """Journal entries, newest first, at most ``limit``.
+
+        An entry may leave out its plan and steps (the built-in stores do, to stay
+        small); a backend whose ``history`` does must override ``entry``.
+        """
+
+    def entry(self, apply_id: int) -> ApplyEntry:
+        """One journal entry, whole: plan JSON and every step; ``KeyError`` if unknown.
+
+        By default the entry of that id in ``history()``.
+        """
+        for found in self.history():
+            if found.id == apply_id:
+                return found
+        raise KeyError(apply_id)
+
+
+class State(StateRecords, StateIntents, StateLock, StateJournal):
+    """Where recorded state lives. Every method is one atomic change unless noted.
+
+    Subclass it for a new backend; ``reconcile.testing.StateConformance`` checks it.
+    """

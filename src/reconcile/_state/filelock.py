@@ -15,7 +15,7 @@ import json
 import os
 from pathlib import Path
 
-from .contract import LockInfo
+from .values import LockInfo
 
 try:
     import fcntl

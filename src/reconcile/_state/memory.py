@@ -1,7 +1,7 @@
 """``MemoryState``: recorded state in a dict, for tests and short-lived tools.
 
 Same semantics as SQLite state (serials, intents, lock, journal) without a file;
-everything is lost with the process.
+everything is lost with the process. ``force_unlock`` is the contract's default.
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ import attrs
 from reconcile._model.secrets import keyed_salt, new_salt
 from reconcile._util.errors import StateError
 
-from .contract import (
+from .contract import State
+from .values import (
     ApplyEntry,
     Intent,
     Journaled,
     LockInfo,
     Record,
     Snapshot,
-    State,
     StepEntry,
     now,
 )
@@ -107,11 +107,6 @@ class MemoryState(State):
         with self._mutex:
             if self._holder == holder:
                 self._holder = None
-
-    def force_unlock(self) -> LockInfo | None:
-        with self._mutex:
-            holder, self._holder = self._holder, None
-            return holder
 
     def begin_apply(self, revision: str | None, plan: str, meta: Mapping[str, Any]) -> int:
         with self._mutex:

@@ -1,11 +1,12 @@
 """Tools for testing providers and infrastructure logic built on reconcile.
 
 ``MemoryProvider`` (a fault-injecting in-memory world), ``SimulatedClock``,
-``assert_converges`` / ``assert_idempotent``, ``CountingProvider`` and the
-``ProviderConformance`` suite; Hypothesis strategies live in
-``reconcile.testing.strategies``. Only the suite and the strategies need
-Hypothesis (the ``testing`` extra): the suite is imported on first use, so this
-package, and the pytest plugin that imports it, work without Hypothesis.
+``assert_converges`` / ``assert_idempotent``, ``CountingProvider``, the
+``ProviderConformance`` suite and, for state backends, ``StateConformance`` /
+``check_state``; Hypothesis strategies live in ``reconcile.testing.strategies``.
+Only the suites and the strategies need Hypothesis (the ``testing`` extra): the
+suites are imported on first use, so this package, and the pytest plugin that
+imports it, work without Hypothesis.
 """
 
 import importlib as _importlib
@@ -19,6 +20,7 @@ from ._memory import Call, InjectedFailure, MemoryProvider
 
 if _typing.TYPE_CHECKING:
     from ._conformance import ProviderConformance
+    from ._state_conformance import StateConformance, check_state
 
 __all__ = [
     "Call",
@@ -29,12 +31,18 @@ __all__ = [
     "MemoryProvider",
     "ProviderConformance",
     "SimulatedClock",
+    "StateConformance",
     "SystemClock",
     "assert_converges",
     "assert_idempotent",
+    "check_state",
 ]
 
-_NEEDS_HYPOTHESIS = {"ProviderConformance": "._conformance"}
+_NEEDS_HYPOTHESIS = {
+    "ProviderConformance": "._conformance",
+    "StateConformance": "._state_conformance",
+    "check_state": "._state_conformance",
+}
 
 
 def __getattr__(name: str) -> _typing.Any:
