@@ -225,8 +225,9 @@ def _run_apply(
     with output.progress(made) as on_event:
         session.on_event = on_event
         try:
+            reconciler = session.reconciler  # opens the state, which loads its key
             meta = session.journal_meta(revision, desired, made.salt) if revision else None
-            result = session.reconciler.apply(made, desired=desired, revision=revision, meta=meta)
+            result = reconciler.apply(made, desired=desired, revision=revision, meta=meta)
         except Interrupted as stop:
             output.line()
             output.summary(stop.result)
