@@ -18,7 +18,7 @@ import attrs
 import click
 
 from reconcile._apply.outcomes import Interrupted
-from reconcile._gitops.status import PrunePolicy
+from reconcile._gitops.guard import PrunePolicy
 from reconcile._plan.plan import Plan
 from reconcile._util.errors import InvalidStateError, ReconcileError, StalePlanError
 from reconcile.sources import parse_git_spec

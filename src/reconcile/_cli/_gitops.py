@@ -13,8 +13,8 @@ from signal import SIGINT, SIGTERM
 
 import click
 
+from reconcile._gitops.guard import PrunePolicy
 from reconcile._gitops.preview import compare
-from reconcile._gitops.status import PrunePolicy
 from reconcile._gitops.watch import WatchOptions
 from reconcile._plan.plan import Plan
 from reconcile._plan.render import summary_line

@@ -1,58 +1,29 @@
-"""Sync status and health of a source's revision against live state, and guarded syncs.
+"""What a sync may change: prune guards, and each resource's drift mode.
 
-Called by the reconciler (``status``, ``sync``, ``watch``, ``rollback``). A
-status is a plan that changes nothing, read as Argo CD reads an application:
-``Synced`` or ``OutOfSync`` per resource, health from each provider's
-optional ``health(have)``. A sync applies a revision; pruning happens only when
-asked (a ``PrunePolicy``), deletes only what state records, and is refused when
-it would remove everything or more than ``max_deletes``. One policy serves the
-Python API, ``apply --git``, ``sync`` and ``watch``; refusals name both spellings.
+Called by the GitOps operations (``sync``, ``watch``, ``rollback``). Pruning
+happens only when asked (a ``PrunePolicy``), deletes only what state records,
+and is refused when it would remove everything or more than ``max_deletes``.
+One policy serves the Python API, ``apply --git``, ``sync`` and ``watch``;
+refusals name both spellings. Drift is corrected or only reported per resource.
 """
 
 from __future__ import annotations
-
-import enum
-from collections.abc import Mapping
-from typing import Any
 
 import attrs
 
 from reconcile._model.resource import lifecycle_of
 from reconcile._plan.plan import Plan
 from reconcile._plan.steps import Action, Step
-from reconcile._provider.contract import Provider
 from reconcile._util.errors import ReconcileError
 
 __all__ = [
-    "Health",
     "PrunePolicy",
     "PruneRefused",
-    "ResourceStatus",
-    "Sync",
-    "SyncStatus",
     "drift_filtered",
     "guard_prune",
     "pruned",
-    "status_of",
     "without_prune",
 ]
-
-
-class Sync(enum.StrEnum):
-    SYNCED = "Synced"
-    OUT_OF_SYNC = "OutOfSync"
-
-
-class Health(enum.StrEnum):
-    """Resource health, from worst to best as Argo CD aggregates it."""
-
-    DEGRADED = "Degraded"
-    MISSING = "Missing"
-    PROGRESSING = "Progressing"
-    HEALTHY = "Healthy"
-
-
-_WORST_FIRST = list(Health)
 
 
 @attrs.frozen
@@ -84,59 +55,6 @@ class PruneRefused(ReconcileError):
     def __init__(self, message: str, deletes: tuple[str, ...]) -> None:
         super().__init__(message)
         self.deletes = deletes
-
-
-@attrs.frozen
-class ResourceStatus:
-    """One resource: in sync or not, its health, and the paths that differ."""
-
-    address: str
-    sync: Sync
-    health: Health
-    action: Action
-    paths: tuple[str, ...] = ()
-
-
-@attrs.frozen
-class SyncStatus:
-    """A revision against live state: overall sync and health, per resource detail."""
-
-    sync: Sync
-    health: Health
-    revision_wanted: str
-    revision_applied: str | None
-    resources: tuple[ResourceStatus, ...]
-    plan: Plan = attrs.field(eq=False, repr=False)
-
-    @property
-    def out_of_sync(self) -> tuple[ResourceStatus, ...]:
-        return tuple(r for r in self.resources if r.sync is Sync.OUT_OF_SYNC)
-
-
-def status_of(
-    plan: Plan,
-    providers: Mapping[str, Provider[Any]],
-    wanted: str,
-    applied: str | None,
-) -> SyncStatus:
-    """Read a plan as a status: nothing to do is Synced; health from the providers."""
-    resources = tuple(_resource_status(s, providers.get(s.kind)) for s in plan.steps)
-    sync = Sync.OUT_OF_SYNC if any(r.sync is Sync.OUT_OF_SYNC for r in resources) else Sync.SYNCED
-    healths = {r.health for r in resources} or {Health.HEALTHY}
-    health = next(h for h in _WORST_FIRST if h in healths)
-    return SyncStatus(sync, health, wanted, applied, resources, plan)
-
-
-def _resource_status(step: Step, provider: Provider[Any] | None) -> ResourceStatus:
-    sync = Sync.SYNCED if step.action in (Action.NOOP, Action.FORGET) else Sync.OUT_OF_SYNC
-    if step.actual is None:
-        health = Health.MISSING
-    elif provider is None:
-        health = Health.HEALTHY
-    else:
-        health = Health(provider.health(step.actual))
-    paths = tuple(".".join(map(str, c.path)) for c in step.diff)
-    return ResourceStatus(step.address, sync, health, step.action, paths)
 
 
 def without_prune(plan: Plan) -> Plan:

@@ -25,8 +25,9 @@ from reconcile._state.contract import State
 from reconcile._util.clock import Clock
 from reconcile._util.errors import StateError
 
+from .guard import PrunePolicy, drift_filtered, pruned
 from .source import Source, describe
-from .status import PrunePolicy, SyncStatus, drift_filtered, pruned, status_of
+from .status import SyncStatus, status_of
 from .watch import WatchEvent, WatchOptions, WatchReport, watch
 
 __all__ = ["GitOps", "desired_digest", "digest"]
