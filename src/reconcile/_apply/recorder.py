@@ -9,6 +9,9 @@ batches a scheduler cycle's intents, and its outcomes, into one commit each.
 from __future__ import annotations
 
 import contextlib
+import getpass
+import hashlib
+import socket
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from typing import Any
@@ -20,7 +23,7 @@ from reconcile._plan.steps import Action, Step
 from reconcile._state.contract import Record, State, StepEntry
 from reconcile._util.errors import PartiallyCreated
 
-__all__ = ["Recorder"]
+__all__ = ["Recorder", "digest", "journal"]
 
 _MAX_ERROR = 2000
 _INTENDED = (Action.CREATE, Action.UPDATE, Action.DELETE, Action.REPLACE)
@@ -147,3 +150,21 @@ class Recorder:
     def _journal_only(self, step: Step, status: str) -> None:
         if self.state is not None and (entry := self._entry(step, status)) is not None:
             self.state.journal_step(*entry)
+
+
+def journal(plan_text: str, meta: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What an apply journals beside its plan: who ran it, ``meta``, the plan digest."""
+    return {**_who(), **(meta or {}), "plan_digest": digest(plan_text.encode())}
+
+
+def digest(data: bytes) -> str:
+    """``sha256:`` and the hex digest of ``data``."""
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _who() -> dict[str, str]:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return {"user": user, "host": socket.gethostname()}

@@ -62,9 +62,9 @@ def without_prune(plan: Plan) -> Plan:
     return attrs.evolve(plan, steps=tuple(s for s in plan.steps if s.action is not Action.DELETE))
 
 
-def pruned(plan: Plan, prune: bool | PrunePolicy, recorded: int) -> Plan:
-    """``plan`` under a prune policy: no deletes when off, else guarded (``recorded`` managed)."""
-    policy = PrunePolicy.of(prune)
+def pruned(plan: Plan, policy: PrunePolicy | None, recorded: int) -> Plan:
+    """``plan`` under a prune policy: no deletes when off (None), else guarded
+    (``recorded`` resources are managed)."""
     if policy is None:
         return without_prune(plan)
     guard_prune(plan, recorded, policy)
