@@ -19,11 +19,11 @@ import attrs
 from ._apply import converge as _converge
 from ._apply import runner as _apply
 from ._apply.converge import ConvergeReport
+from ._apply.execution import Execution
 from ._apply.lock import acquire
 from ._apply.outcomes import ApplyResult, Interrupted
 from ._apply.recorder import Recorder, journal
 from ._apply.recovery import recover
-from ._apply.runner import Execution
 from ._diff.records import deposed_address, outputs_of, record_for
 from ._gitops.guard import PrunePolicy
 from ._gitops.operations import GitOps
@@ -43,6 +43,7 @@ from ._provider.policy import RetryPolicy
 from ._state.contract import ApplyEntry, LockInfo, Record, State
 from ._util.clock import Clock, SystemClock
 from ._util.errors import DefinitionError, ReconcileError, StalePlanError, StateError
+from ._util.vocabulary import ApplyStatus
 
 __all__ = ["Reconciler"]
 
@@ -126,9 +127,7 @@ class Reconciler:
             if snapshot.intents:
                 self._recover_if_free()
                 snapshot = self.state.snapshot()
-        planning = _planner.Planning(
-            self._execution.parallelism, self._execution.limiters, include, exclude, self._reads
-        )
+        planning = self._execution.planning(include, exclude, self._reads)
         return _planner.plan(desired, self._providers, snapshot, planning)
 
     def cancel(self) -> None:
@@ -212,12 +211,15 @@ class Reconciler:
             with use_salt(snapshot.salt):
                 result = _apply.apply(plan, self._providers, desired, recorder, self._execution)
         except Interrupted as stop:
-            state.end_apply(apply_id, "interrupted")
+            state.end_apply(apply_id, ApplyStatus.INTERRUPTED.value)
             raise stop from None
         except ReconcileError:
-            state.end_apply(apply_id, "refused")  # e.g. a stale saved plan: nothing ran
+            state.end_apply(
+                apply_id, ApplyStatus.REFUSED.value
+            )  # e.g. a stale saved plan: nothing ran
             raise
-        state.end_apply(apply_id, "ok" if result.ok else "failed")
+        status = ApplyStatus.OK if result.ok else ApplyStatus.FAILED
+        state.end_apply(apply_id, status.value)  # plain str: the stores bind exact types
         return result
 
     # -- GitOps: a source's revisions (see ``_gitops.operations``) -------------

@@ -10,8 +10,10 @@ import collections
 import concurrent.futures as cf
 import itertools
 import queue
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
+
+from reconcile._util.vocabulary import Status
 
 from .calls import Running
 from .execution import Done, Hooks, Job
@@ -24,17 +26,17 @@ class Run:
 
     def __init__(self, jobs: Sequence[Job]) -> None:
         self.jobs = {j.id: j for j in jobs}
-        self.waiting: dict[str, int] = {}
-        self.dependents: dict[str, list[str]] = {j.id: [] for j in jobs}
+        self.waiting: dict[Hashable, int] = {}
+        self.dependents: dict[Hashable, list[Hashable]] = {j.id: [] for j in jobs}
         self.ready = Ready({j.id: j.kind for j in jobs})
         self.running: dict[cf.Future[Any], Running] = {}  # on the executor
         self.called: list[Running] = []  # made on this thread, not yet completed
         # Pool calls put their future here as they end: waiting costs the same for 1 or 1,000.
         self.completions: queue.SimpleQueue[cf.Future[Any]] = queue.SimpleQueue()
-        self.timers: list[tuple[float, int, str, int]] = []
-        self.done: dict[str, Done] = {}
+        self.timers: list[tuple[float, int, Hashable, int]] = []
+        self.done: dict[Hashable, Done] = {}
         self.seq = itertools.count()
-        self.soft: set[tuple[str, str]] = set()
+        self.soft: set[tuple[Hashable, Hashable]] = set()
         for job in jobs:
             prereqs = [p for p in job.after if p in self.jobs]
             soft = [p for p in job.after_finished if p in self.jobs and p not in prereqs]
@@ -68,7 +70,7 @@ class Run:
     def finished(self) -> bool:
         return len(self.done) == len(self.jobs)
 
-    def finish(self, job_id: str, done: Done, hooks: Hooks) -> None:
+    def finish(self, job_id: Hashable, done: Done, hooks: Hooks) -> None:
         """Record ``done``; release dependents, or skip (cancel) them all the way down."""
         pending = [(job_id, done)]
         while pending:
@@ -80,7 +82,7 @@ class Run:
             for dependent in self.dependents[current]:
                 if dependent in self.done:
                     continue
-                if outcome.status != "ok" and (current, dependent) not in self.soft:
+                if outcome.status is not Status.OK and (current, dependent) not in self.soft:
                     self.waiting.pop(dependent, None)
                     self.ready.discard(dependent)
                     pending.append((dependent, blocked(outcome, current)))
@@ -96,46 +98,46 @@ class Run:
 class Ready:
     """Jobs whose prerequisites finished: a first-in, first-out queue per kind."""
 
-    def __init__(self, kinds: Mapping[str, str]) -> None:
+    def __init__(self, kinds: Mapping[Hashable, str]) -> None:
         self._kind = kinds  # each job's kind, by id
-        self._queues: dict[str, collections.deque[tuple[str, int]]] = {}
-        self._ids: set[str] = set()
+        self._queues: dict[str, collections.deque[tuple[Hashable, int]]] = {}
+        self._ids: set[Hashable] = set()
 
     def __bool__(self) -> bool:
         return bool(self._ids)
 
-    def queues(self) -> list[tuple[str, collections.deque[tuple[str, int]]]]:
+    def queues(self) -> list[tuple[str, collections.deque[tuple[Hashable, int]]]]:
         """The kinds with ready jobs, and their queues (live: take with ``pop``)."""
         return [(kind, fifo) for kind, fifo in self._queues.items() if fifo]
 
-    def append(self, item: tuple[str, int]) -> None:
+    def append(self, item: tuple[Hashable, int]) -> None:
         self._queue(item[0]).append(item)
         self._ids.add(item[0])
 
-    def put_back(self, items: list[tuple[str, int]]) -> None:
+    def put_back(self, items: list[tuple[Hashable, int]]) -> None:
         """Ahead of their kinds' queues, in the order given (they were first before)."""
         for item in reversed(items):
             self._queue(item[0]).appendleft(item)
             self._ids.add(item[0])
 
-    def pop(self, kind: str) -> tuple[str, int]:
+    def pop(self, kind: str) -> tuple[Hashable, int]:
         item = self._queues[kind].popleft()
         self._ids.discard(item[0])
         return item
 
-    def discard(self, job_id: str) -> None:
+    def discard(self, job_id: Hashable) -> None:
         if job_id in self._ids:  # rare: most jobs blocked by a failure were never ready
             fifo = self._queue(job_id)  # changed in place: a cycle may be reading it
             fifo.remove(next(item for item in fifo if item[0] == job_id))
             self._ids.discard(job_id)
 
-    def take_all(self) -> list[tuple[str, int]]:
+    def take_all(self) -> list[tuple[Hashable, int]]:
         items = [item for fifo in self._queues.values() for item in fifo]
         self._queues.clear()
         self._ids.clear()
         return items
 
-    def _queue(self, job_id: str) -> collections.deque[tuple[str, int]]:
+    def _queue(self, job_id: Hashable) -> collections.deque[tuple[Hashable, int]]:
         kind = self._kind[job_id]
         fifo = self._queues.get(kind)
         if fifo is None:
@@ -143,6 +145,6 @@ class Ready:
         return fifo
 
 
-def blocked(outcome: Done, by: str) -> Done:
-    status = "cancelled" if outcome.status == "cancelled" else "skipped"
+def blocked(outcome: Done, by: Hashable) -> Done:
+    status = Status.CANCELLED if outcome.status is Status.CANCELLED else Status.SKIPPED
     return Done(status, blocked_by=by)

@@ -17,17 +17,14 @@ from __future__ import annotations
 import concurrent.futures as cf
 import heapq
 import random
-import threading
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Hashable, Sequence
 from typing import Any
 
-from reconcile._provider.limits import Limiter
-from reconcile._provider.policy import RetryPolicy
-from reconcile._util.clock import Clock
 from reconcile._util.errors import TransientError
+from reconcile._util.vocabulary import Status
 
 from .calls import Called, Running, timed
-from .execution import Done, Hooks, Job, Prepared, StepTimeout
+from .execution import Done, Execution, Hooks, Job, Prepared, StepTimeout
 from .graph import Run
 
 __all__ = ["Done", "Job", "Prepared", "Scheduler", "StepTimeout"]
@@ -41,31 +38,27 @@ class Scheduler:
 
     def __init__(
         self,
+        options: Execution,
         executor: cf.Executor,
         *,
         renew: Callable[[], cf.Executor] | None = None,
-        parallelism: int,
-        retry: RetryPolicy,
-        timeout: float | None,
-        clock: Clock,
-        limiters: Mapping[str, Limiter],
-        cancel: threading.Event,
-        rng: random.Random,
         inline: Collection[str] = (),
     ) -> None:
+        """Run on ``executor`` under ``options``; ``renew`` makes a fresh pool after a
+        timeout abandons a call, and ``inline`` kinds make their calls on this thread."""
         self.executor = executor
         self._inline = frozenset(inline)
         self._renew = renew
         self.retired: list[cf.Executor] = []
-        self._parallelism = max(1, parallelism)
-        self._retry = retry
-        self._timeout = timeout
-        self._clock = clock
-        self._limiters = limiters
-        self._cancel = cancel
-        self._rng = rng
+        self._parallelism = max(1, options.parallelism)
+        self._retry = options.retry
+        self._timeout = options.step_timeout
+        self._clock = options.clock
+        self._limiters = options.limiters
+        self._cancel = options.cancel
+        self._rng = random.Random(options.seed)
 
-    def run(self, jobs: Sequence[Job], hooks: Hooks) -> tuple[dict[str, Done], bool]:
+    def run(self, jobs: Sequence[Job], hooks: Hooks) -> tuple[dict[Hashable, Done], bool]:
         """Run every job; each job's ``Done`` by id, and whether Ctrl-C interrupted the run."""
         state = Run(jobs)
         try:
@@ -203,17 +196,19 @@ class Scheduler:
             # the call's own outcome is unknown and its intent stays open.
             self._cancel.set()
             self._cancel_waiting(state, hooks)
-            state.finish(run.job.id, Done("unknown", error=error, attempts=run.attempt), hooks)
+            state.finish(run.job.id, Done(Status.UNKNOWN, error=error, attempts=run.attempt), hooks)
             raise error
         if error is None:
-            state.finish(run.job.id, Done("ok", run.future.result(), attempts=run.attempt), hooks)
+            state.finish(
+                run.job.id, Done(Status.OK, run.future.result(), attempts=run.attempt), hooks
+            )
         elif isinstance(error, TransientError) and run.attempt < self._retry.attempts:
             delay = self._retry.delay(run.attempt, self._rng)
             hooks.retrying(run.job, run.attempt, error, delay)
             at = self._clock.monotonic() + delay
             heapq.heappush(state.timers, (at, next(state.seq), run.job.id, run.attempt + 1))
         else:
-            state.finish(run.job.id, Done("failed", error=error, attempts=run.attempt), hooks)
+            state.finish(run.job.id, Done(Status.FAILED, error=error, attempts=run.attempt), hooks)
 
     def _expire(self, state: Run, hooks: Hooks) -> None:
         if self._timeout is None:
@@ -228,7 +223,7 @@ class Scheduler:
                 job = run.job
                 future.add_done_callback(self._release_when_done(job))  # slot held till it ends
                 error = StepTimeout(f"{job.id}: still running after {self._timeout:g}s")
-                state.finish(job.id, Done("unknown", error=error, attempts=run.attempt), hooks)
+                state.finish(job.id, Done(Status.UNKNOWN, error=error, attempts=run.attempt), hooks)
                 self._replace_executor()
 
     def _release_when_done(self, job: Job) -> Callable[[cf.Future[Any]], None]:
@@ -242,12 +237,12 @@ class Scheduler:
 
     def _cancel_waiting(self, state: Run, hooks: Hooks) -> None:
         for job_id, _ in state.ready.take_all():
-            state.finish(job_id, Done("cancelled"), hooks)
+            state.finish(job_id, Done(Status.CANCELLED), hooks)
         for _, _, job_id, _ in state.timers:
-            state.finish(job_id, Done("cancelled"), hooks)
+            state.finish(job_id, Done(Status.CANCELLED), hooks)
         state.timers.clear()
         for job_id in list(state.waiting):
-            state.finish(job_id, Done("cancelled"), hooks)
+            state.finish(job_id, Done(Status.CANCELLED), hooks)
 
     def _drain(self, state: Run, hooks: Hooks) -> None:
         """After an interrupt: start nothing new, let running steps finish or time out."""

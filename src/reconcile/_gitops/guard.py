@@ -15,6 +15,7 @@ from reconcile._model.resource import lifecycle_of
 from reconcile._plan.plan import Plan
 from reconcile._plan.steps import Action, Step
 from reconcile._util.errors import ReconcileError
+from reconcile._util.vocabulary import DriftMode
 
 __all__ = [
     "PrunePolicy",
@@ -100,10 +101,10 @@ def drift_filtered(plan: Plan, self_heal: bool) -> tuple[Plan, tuple[Step, ...]]
     """
     correct, report = [], []
     for step in plan.changes:
-        mode = _drift_mode(step) or ("correct" if self_heal else "detect")
-        if mode == "correct":
+        mode = _drift_mode(step) or (DriftMode.CORRECT if self_heal else DriftMode.DETECT)
+        if mode is DriftMode.CORRECT:
             correct.append(step)
-        elif mode == "detect":
+        elif mode is DriftMode.DETECT:
             report.append(step)
     kept = {s.address for s in correct}
     fixing = attrs.evolve(
@@ -113,6 +114,7 @@ def drift_filtered(plan: Plan, self_heal: bool) -> tuple[Plan, tuple[Step, ...]]
     return fixing, tuple(report)
 
 
-def _drift_mode(step: Step) -> str | None:
+def _drift_mode(step: Step) -> DriftMode | None:
     res = step.declared if step.declared is not None else step.desired
-    return lifecycle_of(res).drift if res is not None else None
+    drift = lifecycle_of(res).drift if res is not None else None
+    return DriftMode(drift) if drift is not None else None
