@@ -49,7 +49,15 @@ class JobPhase(enum.StrEnum):
     DESTROY = "destroy"
 
 
-class ChangeKind(enum.StrEnum):
+class _ShownAsString(enum.StrEnum):
+    """Members whose repr is their string's: ``Change`` held plain strings before, and
+    its repr (in users' logs and doctests) reads as it did."""
+
+    def __repr__(self) -> str:
+        return repr(self.value)
+
+
+class ChangeKind(_ShownAsString):
     """What a field change does at its path (``Change.op``)."""
 
     ADD = "add"
@@ -57,7 +65,7 @@ class ChangeKind(enum.StrEnum):
     REPLACE = "replace"
 
 
-class DriftCause(enum.StrEnum):
+class DriftCause(_ShownAsString):
     """Why a field differs (``Change.cause``): the desired state, the live system, or both."""
 
     CONFIG = "config"
