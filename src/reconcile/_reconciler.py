@@ -100,7 +100,6 @@ class Reconciler:
             seed=seed,
         )
         self._reads = self._execution.reads()  # a TransientError is retried as in a write
-        self._gitops = GitOps(self, self._providers)
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -223,6 +222,12 @@ class Reconciler:
         return result
 
     # -- GitOps: a source's revisions (see ``_gitops.operations``) -------------
+
+    @property
+    def _gitops(self) -> GitOps:
+        """The GitOps operations over this reconciler (made per call: holding it would
+        make a reference cycle that keeps a dropped reconciler and its state alive)."""
+        return GitOps(self, self._providers)
 
     def status(self, source: Source) -> SyncStatus:
         """``Synced`` or ``OutOfSync`` for the source's current revision, with health."""
