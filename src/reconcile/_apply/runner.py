@@ -136,7 +136,7 @@ class _ApplyRun:
             after = tuple(_unit(p, split, JobPhase.CREATE) for p in before[address])
             kind = self.steps[address].kind
             if address in split:
-                create, destroy = JobId(address, JobPhase.CREATE), JobId(address, JobPhase.DESTROY)
+                create, destroy = _halves(address)
                 jobs.append(Job(create, after, kind))
                 users = tuple(  # dependents: their new objects, and their old ones gone
                     unit
