@@ -10,9 +10,11 @@ from ._apply.converge import ConvergeReport, Round
 from ._apply.outcomes import ApplyResult, Interrupted, Outcome, Status
 from ._apply.scheduler import StepTimeout
 from ._diff.changes import Change, Diff, diff
+from ._gitops.guard import PrunePolicy, PruneRefused
+from ._gitops.health import Health
 from ._gitops.preview import DesiredDiff, ResourceChange, compare
 from ._gitops.source import Source
-from ._gitops.status import Health, PrunePolicy, PruneRefused, ResourceStatus, Sync, SyncStatus
+from ._gitops.status import ResourceStatus, Sync, SyncStatus
 from ._gitops.watch import WatchEvent, WatchOptions, WatchReport
 from ._model.resource import Lifecycle, address_of, field, resource
 from ._model.secrets import Redacted

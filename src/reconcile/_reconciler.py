@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
-import getpass
 import logging
-import socket
 import threading
-import time
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from typing import Any
 
 import attrs
@@ -22,12 +19,17 @@ import attrs
 from ._apply import converge as _converge
 from ._apply import runner as _apply
 from ._apply.converge import ConvergeReport
+from ._apply.execution import Execution
+from ._apply.lock import acquire
 from ._apply.outcomes import ApplyResult, Interrupted
-from ._apply.recorder import Recorder
+from ._apply.recorder import Recorder, journal
 from ._apply.recovery import recover
-from ._apply.runner import Execution
 from ._diff.records import deposed_address, outputs_of, record_for
-from ._gitops.operations import GitOps, digest
+from ._gitops.guard import PrunePolicy
+from ._gitops.operations import GitOps
+from ._gitops.source import Source
+from ._gitops.status import SyncStatus
+from ._gitops.watch import WatchEvent, WatchOptions, WatchReport
 from ._model.resource import address_of, spec_of
 from ._model.secrets import use_salt
 from ._model.values import Moved
@@ -40,16 +42,15 @@ from ._provider.limits import Limiter
 from ._provider.policy import RetryPolicy
 from ._state.contract import ApplyEntry, LockInfo, Record, State
 from ._util.clock import Clock, SystemClock
-from ._util.errors import DefinitionError, LockedError, ReconcileError, StalePlanError, StateError
+from ._util.errors import DefinitionError, ReconcileError, StalePlanError, StateError
+from ._util.vocabulary import ApplyStatus
 
 __all__ = ["Reconciler"]
 
 log = logging.getLogger("reconcile")
 
-_POLL = 0.1
 
-
-class Reconciler(GitOps):
+class Reconciler:
     """Makes live state match desired state through one provider per kind.
 
     With ``state`` it remembers what it manages: it prunes what is no longer
@@ -125,9 +126,7 @@ class Reconciler(GitOps):
             if snapshot.intents:
                 self._recover_if_free()
                 snapshot = self.state.snapshot()
-        planning = _planner.Planning(
-            self._execution.parallelism, self._execution.limiters, include, exclude, self._reads
-        )
+        planning = self._execution.planning(include, exclude, self._reads)
         return _planner.plan(desired, self._providers, snapshot, planning)
 
     def cancel(self) -> None:
@@ -205,20 +204,75 @@ class Reconciler(GitOps):
                 steps = complete(plan, self._providers, desired, snapshot.records, self._reads)
             plan = attrs.evolve(plan, steps=steps, saved=False)
         text = plan.to_json()
-        journal = {**_who(), **(meta or {}), "plan_digest": digest(text.encode())}
-        apply_id = state.begin_apply(revision, text, journal)
+        apply_id = state.begin_apply(revision, text, journal(text, meta))
         recorder = Recorder(state, apply_id, revision, snapshot.records)
         try:
             with use_salt(snapshot.salt):
                 result = _apply.apply(plan, self._providers, desired, recorder, self._execution)
         except Interrupted as stop:
-            state.end_apply(apply_id, "interrupted")
+            state.end_apply(apply_id, ApplyStatus.INTERRUPTED.value)
             raise stop from None
         except ReconcileError:
-            state.end_apply(apply_id, "refused")  # e.g. a stale saved plan: nothing ran
+            state.end_apply(
+                apply_id, ApplyStatus.REFUSED.value
+            )  # e.g. a stale saved plan: nothing ran
             raise
-        state.end_apply(apply_id, "ok" if result.ok else "failed")
+        status = ApplyStatus.OK if result.ok else ApplyStatus.FAILED
+        state.end_apply(apply_id, status.value)  # plain str: the stores bind exact types
         return result
+
+    # -- GitOps: a source's revisions (see ``_gitops.operations``) -------------
+
+    @property
+    def _gitops(self) -> GitOps:
+        """The GitOps operations over this reconciler (made per call: holding it would
+        make a reference cycle that keeps a dropped reconciler and its state alive)."""
+        return GitOps(self, self._providers)
+
+    def status(self, source: Source) -> SyncStatus:
+        """``Synced`` or ``OutOfSync`` for the source's current revision, with health."""
+        return self._gitops.status(source)
+
+    def plan_sync(
+        self, source: Source, *, revision: str | None = None, prune: bool | PrunePolicy = False
+    ) -> tuple[Plan, str]:
+        """The plan that syncs ``revision`` (default: current); prune is off unless asked."""
+        return self._gitops.plan_sync(source, revision, PrunePolicy.of(prune))
+
+    def prune_guarded(self, plan: Plan, prune: bool | PrunePolicy) -> Plan:
+        """``plan`` under the prune policy: its deletes dropped when off, else guarded."""
+        return self._gitops.prune_guarded(plan, PrunePolicy.of(prune))
+
+    def sync(
+        self, source: Source, *, revision: str | None = None, prune: bool | PrunePolicy = False
+    ) -> ApplyResult:
+        """Apply a revision of ``source`` and journal where it came from (commit, author)."""
+        return self._gitops.sync(source, revision, PrunePolicy.of(prune))
+
+    def watch(
+        self,
+        source: Source,
+        options: WatchOptions | None = None,
+        *,
+        stop: threading.Event | None = None,
+        on_event: Callable[[WatchEvent], None] | None = None,
+    ) -> WatchReport:
+        """Poll ``source`` and live state every ``interval``: sync new revisions, heal drift."""
+        return self._gitops.watch(source, options or WatchOptions(), stop, on_event)
+
+    def plan_rollback(self, source: Source, revision: str) -> Plan:
+        """The plan back to ``revision``, which must have been applied before (pruning on)."""
+        self._required_state()
+        return self._gitops.plan_rollback(source, revision)
+
+    def rollback(self, source: Source, revision: str) -> ApplyResult:
+        """Sync the desired state of an earlier applied revision again."""
+        self._required_state()
+        return self._gitops.rollback(source, revision)
+
+    def last_applied_revision(self) -> str | None:
+        """The revision of the newest successful apply in the journal."""
+        return self._gitops.last_applied_revision()
 
     # -- state operations ------------------------------------------------------
 
@@ -303,11 +357,7 @@ class Reconciler(GitOps):
             return
         state = self._required_state()
         holder = LockInfo.mine()
-        deadline = None if self.lock_timeout is None else time.monotonic() + self.lock_timeout
-        while (current := state.acquire(holder)) is not None:
-            if deadline is None or time.monotonic() >= deadline:
-                raise LockedError(_locked_message(current), current)
-            time.sleep(_POLL)
+        acquire(state, holder, self.lock_timeout)
         self._holder = holder
         try:
             yield
@@ -342,22 +392,3 @@ def _orphan(item: Any, wanted: Collection[str], records: Mapping[str, Record]) -
             return False
         return deposed_address(address, outputs) not in records
     return address not in wanted
-
-
-def _locked_message(holder: LockInfo) -> str:
-    advice = (
-        "it is no longer running, but its lock is one the OS does not release (an "
-        "older reconcile's, or on files that cannot be locked): break it with "
-        "force_unlock() (or `reconcile unlock`) after checking nothing else uses this state"
-        if holder.alive is False
-        else "wait for it to finish, or pass lock_timeout= to wait"
-    )
-    return f"state is locked by {holder.describe()}; {advice}"
-
-
-def _who() -> dict[str, str]:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return {"user": user, "host": socket.gethostname()}

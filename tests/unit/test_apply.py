@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import attrs
 import pytest
 
@@ -148,3 +151,18 @@ def test_a_provider_may_override_diff():
     nodes = Lenient(Node)
     nodes.put(Node("a", value=1))
     assert rc.Reconciler([nodes]).plan([Node("a", value=5)]).is_empty
+
+
+def test_a_dropped_reconciler_is_freed_at_once_not_left_to_the_garbage_collector():
+    """The façade holds its GitOps operations without a reference cycle: dropping the
+    last reference frees it (and lets go of its state) even with the collector off."""
+    state = rc.MemoryState()
+    reconciler = rc.Reconciler([MemoryProvider(Node)], state=state)
+    reconciler.last_applied_revision()  # the GitOps side has been used
+    gone = weakref.ref(reconciler)
+    gc.disable()
+    try:
+        del reconciler
+        assert gone() is None
+    finally:
+        gc.enable()

@@ -499,3 +499,25 @@ def test_an_outcome_event_comes_after_its_record_is_committed(tmp_path, inline):
         assert reconciler.apply(reconciler.plan(desired)).ok
     assert len(seen) == len(desired)
     assert all(outside and inside for _, outside, inside in seen), seen
+
+
+def test_a_cycle_of_inline_steps_writes_its_records_together(tmp_path):
+    """Sixty independent inline creates run in one cycle: their intents are written
+    together and so are their records, not each in a transaction or savepoint of its
+    own. (Statuses and actions reach the store as plain strings: an enum member is not
+    what the store holds back for a batch, and every change would be written at once.)"""
+    with _sqlite(tmp_path) as state:
+        reconciler = rc.Reconciler([Witness(None, inline=True)], state=state)
+        plan = reconciler.plan([Node(f"c{i:02d}") for i in range(60)])
+        writes: list[str] = []
+        state._db.set_trace_callback(
+            lambda sql: writes.append(sql) if sql.split()[0].upper() in _ALONE else None
+        )
+        result = reconciler.apply(plan)
+        state._db.set_trace_callback(None)
+        assert result.ok, result
+        assert [e.status for e in state.entry(state.history()[0].id).steps] == ["ok"] * 60
+        assert len(writes) < 20, writes
+
+
+_ALONE = {"COMMIT", "SAVEPOINT"}

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
-import random
-import threading
 from collections.abc import Iterator
 
-from reconcile._apply.scheduler import Done, Job, Prepared, Scheduler
+from reconcile._apply.execution import Done, Execution, Job, Prepared
+from reconcile._apply.scheduler import Scheduler
 from reconcile._provider.limits import Limiter
 from reconcile._provider.policy import RetryPolicy
 from reconcile._util.clock import SystemClock
@@ -57,17 +56,10 @@ def _scheduler(
     *, parallelism: int, limiters: dict[str, Limiter] | None = None, inline: tuple[str, ...] = ()
 ) -> Iterator[Scheduler]:
     with cf.ThreadPoolExecutor(parallelism) as pool:
-        yield Scheduler(
-            pool,
-            parallelism=parallelism,
-            retry=RetryPolicy(attempts=1),
-            timeout=None,
-            clock=SystemClock(),
-            limiters=limiters or {},
-            cancel=threading.Event(),
-            rng=random.Random(0),
-            inline=inline,
+        options = Execution(
+            parallelism=parallelism, retry=RetryPolicy(attempts=1), limiters=limiters or {}, seed=0
         )
+        yield Scheduler(options, pool, inline=inline)
 
 
 def test_jobs_held_back_by_their_limiter_are_not_prepared_again_every_cycle():

@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import enum
 from typing import Any
 
 import attrs
 
 from reconcile._plan.steps import Action
+from reconcile._util.vocabulary import Status
 
 __all__ = ["ApplyResult", "Interrupted", "Outcome", "Status"]
-
-
-class Status(enum.StrEnum):
-    """How one step of an apply ended."""
-
-    OK = "ok"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-    UNKNOWN = "unknown"  # timed out and abandoned: the next run reads it again
-    CANCELLED = "cancelled"  # never started: the apply was cancelled first
 
 
 @attrs.frozen

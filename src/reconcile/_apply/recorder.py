@@ -9,6 +9,9 @@ batches a scheduler cycle's intents, and its outcomes, into one commit each.
 from __future__ import annotations
 
 import contextlib
+import getpass
+import hashlib
+import socket
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from typing import Any
@@ -19,8 +22,9 @@ from reconcile._diff.records import deposed, record_for, stored_spec
 from reconcile._plan.steps import Action, Step
 from reconcile._state.contract import Record, State, StepEntry
 from reconcile._util.errors import PartiallyCreated
+from reconcile._util.vocabulary import IntentAction, Status
 
-__all__ = ["Recorder"]
+__all__ = ["Recorder", "digest", "journal"]
 
 _MAX_ERROR = 2000
 _INTENDED = (Action.CREATE, Action.UPDATE, Action.DELETE, Action.REPLACE)
@@ -41,11 +45,11 @@ class Recorder:
     # The deposed record of each create-before-destroy replace whose old object is not gone.
     _deposed: dict[str, str] = attrs.field(factory=dict, init=False, eq=False, repr=False)
 
-    def _entry(self, step: Step, status: str, error: str | None = None) -> Any:
+    def _entry(self, step: Step, status: Status, error: str | None = None) -> Any:
         if self.apply_id is None:
             return None
         text = None if error is None else error[:_MAX_ERROR]
-        return (self.apply_id, StepEntry(step.address, step.action.value, status, text))
+        return (self.apply_id, StepEntry(step.address, step.action.value, status.value, text))
 
     def batch(self) -> AbstractContextManager[None]:
         """Changes made inside commit together (see ``State.batch``)."""
@@ -59,13 +63,13 @@ class Recorder:
         spec = stored_spec(source, copied=step.copied_sensitive) if source is not None else {}
         self._intended[step.address] = (source, spec)
         return self.state.open_intent(
-            step.address, step.kind, step.action.value, spec, self.apply_id
+            step.address, step.kind, IntentAction(step.action).value, spec, self.apply_id
         )
 
     def succeeded(self, step: Step, result: Any, intent: int | None) -> None:
         if self.state is None:
             return
-        entry = self._entry(step, "ok")
+        entry = self._entry(step, Status.OK)
         if step.action in (Action.DELETE, Action.FORGET):
             self.state.forget(step.address, intent=intent, step=entry)
             return
@@ -90,7 +94,7 @@ class Recorder:
         """Journal a failed step; ``text`` is the error as the journal keeps it (secrets masked)."""
         if self.state is None:
             return
-        entry = self._entry(step, "failed", text)
+        entry = self._entry(step, Status.FAILED, text)
         self._intended.pop(step.address, None)
         if isinstance(error, PartiallyCreated):
             self._depose_old(step, error.actual)
@@ -109,7 +113,9 @@ class Recorder:
         elif entry is not None:
             self.state.journal_step(*entry)
 
-    def skipped(self, step: Step, status: str = "skipped", intent: int | None = None) -> None:
+    def skipped(
+        self, step: Step, status: Status = Status.SKIPPED, intent: int | None = None
+    ) -> None:
         """A step that never ran (skipped after a failure, or cancelled): journal it.
 
         Its intent, when one was opened for a call that then never started, is closed.
@@ -122,15 +128,15 @@ class Recorder:
 
     def abandoned(self, step: Step) -> None:
         """A step that timed out: its intent stays open so the next run reads it again."""
-        self._journal_only(step, "unknown")
+        self._journal_only(step, Status.UNKNOWN)
 
     def destroyed_old(self, step: Step) -> None:
         """The old object of a create-before-destroy replace is gone: forget its record."""
         address = self._deposed.pop(step.address, None)
         if self.state is not None and address is not None:
-            self.state.forget(address, step=self._entry(step, "ok"))
+            self.state.forget(address, step=self._entry(step, Status.OK))
         else:
-            self._journal_only(step, "ok")
+            self._journal_only(step, Status.OK)
 
     def _depose_old(self, step: Step, new: Any) -> None:
         """A create-before-destroy replacement exists (whole or partly): record the old
@@ -143,6 +149,24 @@ class Recorder:
             self.state.save(record)
             self._deposed[step.address] = record.address
 
-    def _journal_only(self, step: Step, status: str) -> None:
+    def _journal_only(self, step: Step, status: Status) -> None:
         if self.state is not None and (entry := self._entry(step, status)) is not None:
             self.state.journal_step(*entry)
+
+
+def journal(plan_text: str, meta: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What an apply journals beside its plan: who ran it, ``meta``, the plan digest."""
+    return {**_who(), **(meta or {}), "plan_digest": digest(plan_text.encode())}
+
+
+def digest(data: bytes) -> str:
+    """``sha256:`` and the hex digest of ``data``."""
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _who() -> dict[str, str]:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return {"user": user, "host": socket.gethostname()}

@@ -23,6 +23,7 @@ from reconcile._model.secrets import use_salt
 from reconcile._provider.contract import Provider
 from reconcile._provider.observe import Retrying
 from reconcile._state.contract import Intent, Record, State
+from reconcile._util.vocabulary import IntentAction
 
 __all__ = ["recover"]
 
@@ -58,7 +59,7 @@ def _resolve(
     found = found or _listed(provider, intent.address, reads)
     if found is None:
         log.warning("%s: interrupted %s left nothing; forgetting it", intent.address, intent.action)
-        if record is not None and intent.action != "update":
+        if record is not None and intent.action != IntentAction.UPDATE:
             state.forget(intent.address, intent=intent.id)
         else:
             state.close_intent(intent.id)
@@ -80,7 +81,7 @@ def _resolve(
     # holds, take the outputs of what exists, and for a write that sets a spec, record
     # what the live object shows of it (keys it may have added stay ours).
     spec = record.spec
-    if intent.action != "delete":
+    if intent.action != IntentAction.DELETE:
         spec = _after_interrupted(record.spec, intent.spec, document(found), provider.resource)
     kept = attrs.evolve(record, spec=spec, outputs=outputs_of(found), tainted=record.tainted)
     state.save(kept, intent=intent.id)
@@ -117,7 +118,7 @@ def _replacement(
 
     Only ``list`` can show it: it has the address, and outputs (an id) of its own.
     """
-    if intent.action != "replace" or outputs_of(found) != record.outputs:
+    if intent.action != IntentAction.REPLACE or outputs_of(found) != record.outputs:
         return None
     return _listed(provider, intent.address, reads, other_than=record.outputs)
 

@@ -11,11 +11,9 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import logging
-import random
-import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Hashable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -27,41 +25,20 @@ from reconcile._plan.plan import Plan
 from reconcile._plan.saved import complete
 from reconcile._plan.steps import Action, Step
 from reconcile._provider.contract import Provider
-from reconcile._provider.events import Event, EventKind, EventSink, emit
-from reconcile._provider.limits import Limiter
-from reconcile._provider.observe import Retrying
-from reconcile._provider.policy import RetryPolicy
-from reconcile._util.clock import Clock, SystemClock
+from reconcile._provider.events import Event, EventKind, emit
 from reconcile._util.errors import ReconcileError
+from reconcile._util.vocabulary import JobPhase, Status
 
-from .outcomes import ApplyResult, Interrupted, Outcome, Status
+from .execution import Done, Execution, Job, JobId, Prepared, StepTimeout
+from .outcomes import ApplyResult, Interrupted, Outcome
 from .recorder import Recorder
-from .scheduler import Done, Job, Prepared, Scheduler, StepTimeout
+from .scheduler import Scheduler
 
-__all__ = ["Execution", "apply", "perform"]
+__all__ = ["apply", "perform"]
 
 log = logging.getLogger("reconcile.apply")
 
 Providers = Mapping[str, Provider[Any]]
-
-
-@attrs.frozen
-class Execution:
-    """How apply runs steps: parallelism, executor, retries, timeouts, clock, events."""
-
-    parallelism: int = 10
-    executor: cf.Executor | None = None
-    retry: RetryPolicy = attrs.field(factory=RetryPolicy)
-    step_timeout: float | None = None
-    clock: Clock = attrs.field(factory=SystemClock)
-    on_event: EventSink | None = None
-    limiters: Mapping[str, Limiter] = attrs.field(factory=dict)
-    cancel: threading.Event = attrs.field(factory=threading.Event)
-    seed: int | None = None
-
-    def reads(self) -> Retrying:
-        """How reads retry a ``TransientError``: this policy, clock and event sink."""
-        return Retrying(self.retry, self.clock, self.on_event, random.Random(self.seed))
 
 
 def apply(
@@ -81,18 +58,9 @@ def apply(
         return cf.ThreadPoolExecutor(workers, thread_name_prefix="reconcile-apply")
 
     executor = execution.executor or pool()
-    scheduler = Scheduler(
-        executor,
-        renew=pool if execution.executor is None else None,
-        parallelism=execution.parallelism,
-        retry=execution.retry,
-        timeout=execution.step_timeout,
-        clock=execution.clock,
-        limiters=execution.limiters,
-        cancel=execution.cancel,
-        rng=random.Random(execution.seed),
-        inline=_inline_kinds(providers, execution),
-    )
+    renew = pool if execution.executor is None else None
+    inline = _inline_kinds(providers, execution)
+    scheduler = Scheduler(execution, executor, renew=renew, inline=inline)
     try:
         done, interrupted = scheduler.run(run.jobs(), run)
     finally:
@@ -112,10 +80,10 @@ def _inline_kinds(providers: Providers, execution: Execution) -> set[str]:
     return {kind for kind, provider in providers.items() if provider.inline_apply}
 
 
-def perform(step: Step, provider: Provider[Any] | None, phase: str) -> Any:
+def perform(step: Step, provider: Provider[Any] | None, phase: JobPhase) -> Any:
     """The provider call(s) of one unit of a step; runs on the executor (keep it picklable)."""
     want, have = step.desired, step.actual
-    if phase == "destroy":
+    if phase is JobPhase.DESTROY:
         provider.delete(have)  # type: ignore[union-attr]
         return None
     if step.action in (Action.NOOP, Action.FORGET):
@@ -129,7 +97,7 @@ def perform(step: Step, provider: Provider[Any] | None, phase: str) -> Any:
         case Action.DELETE:
             provider.delete(have)
             return None
-        case Action.REPLACE if phase == "create":
+        case Action.REPLACE if phase is JobPhase.CREATE:
             return provider.create(want)
         case Action.REPLACE:
             if have is not None:
@@ -164,38 +132,39 @@ class _ApplyRun:
                 dependents[p].append(address)
         jobs = []
         for address in self.order:
-            after = tuple(_unit(p, split, "create") for p in before[address])
+            after = tuple(_unit(p, split, JobPhase.CREATE) for p in before[address])
             kind = self.steps[address].kind
             if address in split:
-                jobs.append(Job(f"{address}#create", after, kind))
+                create, destroy = _halves(address)
+                jobs.append(Job(create, after, kind))
                 users = tuple(  # dependents: their new objects, and their old ones gone
                     unit
                     for d in dependents[address]
-                    for unit in ((f"{d}#create", f"{d}#destroy") if d in split else (d,))
+                    for unit in (_halves(d) if d in split else (JobId(d),))
                 )
-                jobs.append(Job(f"{address}#destroy", (f"{address}#create",), kind, users))
+                jobs.append(Job(destroy, (create,), kind, users))
             else:
-                jobs.append(Job(address, after, kind))
+                jobs.append(Job(JobId(address), after, kind))
         return jobs
 
     # -- Hooks -----------------------------------------------------------------
 
     def prepare(self, job: Job) -> Prepared | Done:
         """The call for a job (idempotent: asked again while waiting for a rate slot)."""
-        address, phase = _split(job.id)
+        address, phase = _id(job)
         step = self.steps[address]
-        if phase != "destroy":
+        if phase is not JobPhase.DESTROY:
             try:
                 step = self._resolved(step)
             except Exception as err:
-                return Done("failed", error=err)
+                return Done(Status.FAILED, error=err)
             self.resolved[address] = step  # what is recorded: references resolved, even in a noop
             if step.action in (Action.NOOP, Action.FORGET) or (
                 step.action is Action.UPDATE and not step.diff
             ):
-                return Done("ok", result=step.actual)
+                return Done(Status.OK, result=step.actual)
         self.resolved[address] = step
-        if phase != "destroy" and address not in self.intents:
+        if phase is not JobPhase.DESTROY and address not in self.intents:
             self.intents[address] = self.recorder.intend(step)
         return perform, (step, self.providers.get(step.kind), phase)
 
@@ -229,7 +198,7 @@ class _ApplyRun:
             emit(self.execution.on_event, event)
 
     def started(self, job: Job, attempt: int) -> None:
-        address, _ = _split(job.id)
+        address = _id(job).address
         step = self.steps[address]
         if attempt == 1 and log.isEnabledFor(logging.INFO):
             _log(logging.INFO, address, "%s: %s", address, step.action)
@@ -238,7 +207,7 @@ class _ApplyRun:
             emit(self.execution.on_event, event)
 
     def retrying(self, job: Job, attempt: int, error: BaseException, delay: float) -> None:
-        address, _ = _split(job.id)
+        address = _id(job).address
         text = self._message(address, error)
         _log(
             logging.WARNING,
@@ -253,19 +222,19 @@ class _ApplyRun:
         )
 
     def finished(self, job: Job, done: Done) -> None:
-        address, phase = _split(job.id)
+        address, phase = _id(job)
         step = self.resolved.get(address, self.steps[address])
         intent = self.intents.get(address)
         action = step.action.value
-        if done.status == "ok":
-            if phase == "destroy":
+        if done.status is Status.OK:
+            if phase is JobPhase.DESTROY:
                 self.recorder.destroyed_old(step)
             else:
                 self.live[address] = done.result
                 self.recorder.succeeded(step, done.result, intent)
             if self.execution.on_event is not None:
                 self._emit(Event(EventKind.FINISHED, address, action, done.attempts or 1))
-        elif done.status == "failed":
+        elif done.status is Status.FAILED:
             assert done.error is not None
             text = self.messages[address] = self._message(address, done.error)
             _log(
@@ -277,10 +246,10 @@ class _ApplyRun:
                 text,
                 failed=True,
             )
-            if phase != "destroy":
+            if phase is not JobPhase.DESTROY:
                 self.recorder.failed(step, done.error, intent, text)
             self._emit(Event(EventKind.FAILED, address, action, done.attempts, text))
-        elif done.status == "unknown":
+        elif done.status is Status.UNKNOWN:
             timed_out = isinstance(done.error, StepTimeout)
             what = "timed out" if timed_out else "was interrupted"
             _log(logging.WARNING, address, "%s: %s %s; read again next run", address, action, what)
@@ -289,7 +258,7 @@ class _ApplyRun:
             self._emit(Event(kind, address, action, done.attempts))
         else:
             self.recorder.skipped(step, done.status, intent)
-            kind = EventKind.SKIPPED if done.status == "skipped" else EventKind.CANCELLED
+            kind = EventKind.SKIPPED if done.status is Status.SKIPPED else EventKind.CANCELLED
             self._emit(Event(kind, address, action))
 
     # -- helpers ---------------------------------------------------------------
@@ -323,22 +292,18 @@ class _ApplyRun:
             raise ReconcileError(f"reference to {r.address}.{r.field}: it does not exist")
         return getattr(target, r.field)
 
-    def outcomes(self, done: Mapping[str, Done]) -> tuple[Outcome, ...]:
+    def outcomes(self, done: Mapping[Hashable, Done]) -> tuple[Outcome, ...]:
         return tuple(self._outcome(a, done) for a in self.order)
 
-    def _outcome(self, address: str, done: Mapping[str, Done]) -> Outcome:
+    def _outcome(self, address: str, done: Mapping[Hashable, Done]) -> Outcome:
         step = self.steps[address]
-        whole = done.get(address)  # one unit, unless a create-before-destroy split it
-        parts = (
-            [whole]
-            if whole is not None
-            else [done[j] for j in (f"{address}#create", f"{address}#destroy") if j in done]
-        )
-        worst = next((d for d in parts if d.status != "ok"), parts[0])
+        whole = done.get(JobId(address))  # one unit, unless a create-before-destroy split it
+        parts = [whole] if whole is not None else [done[j] for j in _halves(address) if j in done]
+        worst = next((d for d in parts if d.status is not Status.OK), parts[0])
         result = parts[0].result
-        blocked = worst.blocked_by.split("#")[0] if worst.blocked_by else None
+        blocked = cast(JobId, worst.blocked_by).address if worst.blocked_by else None
         return Outcome(
-            address, step.action, Status(worst.status), worst.error, blocked,
+            address, step.action, worst.status, worst.error, blocked,
             sum(d.attempts for d in parts), result, self.messages.get(address),
         )  # fmt: skip
 
@@ -349,12 +314,15 @@ def _log(level: int, address: str, message: str, *args: Any, failed: bool = Fals
     log.log(level, message, *args, extra={"address": address, "step_failed": failed})
 
 
-def _unit(address: str, split: set[str], phase: str) -> str:
-    return f"{address}#{phase}" if address in split else address
+def _unit(address: str, split: set[str], phase: JobPhase) -> JobId:
+    return JobId(address, phase) if address in split else JobId(address)
 
 
-def _split(job_id: str) -> tuple[str, str]:
-    address, _, phase = job_id.rpartition("#")
-    if address and phase in ("create", "destroy"):
-        return address, phase
-    return job_id, "all"
+def _halves(address: str) -> tuple[JobId, JobId]:
+    """The two jobs of a create-before-destroy replace: the new object, then the old gone."""
+    return JobId(address, JobPhase.CREATE), JobId(address, JobPhase.DESTROY)
+
+
+def _id(job: Job) -> JobId:
+    """An apply job's id (the scheduler keeps ids opaque)."""
+    return cast(JobId, job.id)

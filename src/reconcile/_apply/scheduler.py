@@ -14,110 +14,23 @@ may start, so its cost does not grow with what waits.
 
 from __future__ import annotations
 
-import collections
 import concurrent.futures as cf
 import heapq
-import itertools
-import queue
 import random
-import threading
-from collections.abc import Callable, Collection, Mapping, Sequence
-from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from collections.abc import Callable, Collection, Hashable, Sequence
+from typing import Any
 
-import attrs
+from reconcile._util.errors import TransientError
+from reconcile._util.vocabulary import Status
 
-from reconcile._provider.limits import Limiter
-from reconcile._provider.policy import RetryPolicy
-from reconcile._util.clock import Clock
-from reconcile._util.errors import ReconcileError, TransientError
+from .calls import Called, Running, timed
+from .execution import Done, Execution, Hooks, Job, Prepared, StepTimeout
+from .graph import Run
 
-__all__ = ["Done", "Job", "Scheduler", "StepTimeout"]
+__all__ = ["Done", "Job", "Prepared", "Scheduler", "StepTimeout"]
 
 _TICK = 0.05
 _INLINE_BATCH = 100  # inline calls per cycle: their records commit together after them
-
-
-class StepTimeout(ReconcileError):
-    """A step ran past its timeout; it was abandoned and its outcome is unknown."""
-
-
-@attrs.frozen
-class Job:
-    """One unit of work: prerequisites that must succeed, and ones that need only finish."""
-
-    id: str
-    after: tuple[str, ...]
-    kind: str
-    after_finished: tuple[str, ...] = ()
-
-
-@attrs.frozen
-class Done:
-    """How a job ended: ``ok``, ``failed``, ``skipped``, ``unknown`` or ``cancelled``."""
-
-    status: str
-    result: Any = None
-    error: BaseException | None = None
-    blocked_by: str | None = None
-    attempts: int = 0
-
-
-Prepared = tuple[Callable[..., Any], tuple[Any, ...]]
-"""The provider call a job makes, and its arguments."""
-
-
-class Hooks(Protocol):
-    """What the scheduler asks of its caller; apply implements it."""
-
-    def prepare(self, job: Job) -> Prepared | Done:
-        """The call to submit, or an outcome decided without a provider call."""
-        ...
-
-    def started(self, job: Job, attempt: int) -> None: ...
-
-    def batch(self) -> AbstractContextManager[None]:
-        """Around each cycle's preparations, and each cycle's completions: one commit."""
-        ...
-
-    def retrying(self, job: Job, attempt: int, error: BaseException, delay: float) -> None: ...
-
-    def finished(self, job: Job, done: Done) -> None: ...
-
-
-class _Called:
-    """The outcome of a call made on this thread, read as a finished future is."""
-
-    __slots__ = ("_error", "_result")
-
-    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
-        self._result: Any = None
-        self._error: BaseException | None = None
-        try:
-            self._result = fn(*args)
-        except BaseException as error:  # Ctrl-C included: the scheduler decides what it means
-            self._error = error
-
-    def result(self) -> Any:
-        return self._result
-
-    def exception(self) -> BaseException | None:
-        return self._error
-
-
-@attrs.define
-class _Running:
-    job: Job
-    future: cf.Future[Any] | _Called
-    started: float
-    attempt: int
-    began: list[float] = attrs.field(factory=list)
-
-
-def _timed(began: list[float], clock: Clock, fn: Callable[..., Any], *args: Any) -> Any:
-    """Run ``fn`` on the worker, noting when it really started (timeouts count from there)."""
-    began.append(clock.monotonic())
-    return fn(*args)
 
 
 class Scheduler:
@@ -125,33 +38,29 @@ class Scheduler:
 
     def __init__(
         self,
+        options: Execution,
         executor: cf.Executor,
         *,
         renew: Callable[[], cf.Executor] | None = None,
-        parallelism: int,
-        retry: RetryPolicy,
-        timeout: float | None,
-        clock: Clock,
-        limiters: Mapping[str, Limiter],
-        cancel: threading.Event,
-        rng: random.Random,
         inline: Collection[str] = (),
     ) -> None:
+        """Run on ``executor`` under ``options``; ``renew`` makes a fresh pool after a
+        timeout abandons a call, and ``inline`` kinds make their calls on this thread."""
         self.executor = executor
         self._inline = frozenset(inline)
         self._renew = renew
         self.retired: list[cf.Executor] = []
-        self._parallelism = max(1, parallelism)
-        self._retry = retry
-        self._timeout = timeout
-        self._clock = clock
-        self._limiters = limiters
-        self._cancel = cancel
-        self._rng = rng
+        self._parallelism = max(1, options.parallelism)
+        self._retry = options.retry
+        self._timeout = options.step_timeout
+        self._clock = options.clock
+        self._limiters = options.limiters
+        self._cancel = options.cancel
+        self._rng = random.Random(options.seed)
 
-    def run(self, jobs: Sequence[Job], hooks: Hooks) -> tuple[dict[str, Done], bool]:
+    def run(self, jobs: Sequence[Job], hooks: Hooks) -> tuple[dict[Hashable, Done], bool]:
         """Run every job; each job's ``Done`` by id, and whether Ctrl-C interrupted the run."""
-        state = _Run(jobs)
+        state = Run(jobs)
         try:
             while not state.finished:
                 self._start_ready(state, hooks)
@@ -162,7 +71,7 @@ class Scheduler:
             return state.done, True
         return state.done, False
 
-    def _start_ready(self, state: _Run, hooks: Hooks) -> None:
+    def _start_ready(self, state: Run, hooks: Hooks) -> None:
         now = self._clock.monotonic()
         while state.timers and state.timers[0][0] <= now:
             _, _, job_id, attempt = heapq.heappop(state.timers)
@@ -181,7 +90,7 @@ class Scheduler:
             self._cancel_waiting(state, hooks)
 
     def _prepare_cycle(
-        self, state: _Run, hooks: Hooks, now: float
+        self, state: Run, hooks: Hooks, now: float
     ) -> list[tuple[Job, int, Prepared]]:
         """The ready jobs that start this cycle, prepared in one batch (their intents
         commit together, before any starts); jobs that need no call finish here.
@@ -219,13 +128,13 @@ class Scheduler:
                     break
         return launches
 
-    def _put_back(self, state: _Run, unstarted: list[tuple[Job, int, Prepared]]) -> None:
+    def _put_back(self, state: Run, unstarted: list[tuple[Job, int, Prepared]]) -> None:
         """Jobs admitted but not started: ready again (in order), their limiter slots free."""
         for job, _, _ in unstarted:
             self._release(job)
         state.ready.put_back([(job.id, attempt) for job, attempt, _ in unstarted])
 
-    def _admit(self, state: _Run, job: Job, attempt: int, now: float) -> bool | None:
+    def _admit(self, state: Run, job: Job, attempt: int, now: float) -> bool | None:
         """True: start it now; False: it waits on a timer for its rate slot; None: the
         kind's limiter has no free slot (it stays first in its queue)."""
         limiter = self._limiters.get(job.kind)
@@ -241,19 +150,17 @@ class Scheduler:
         limiter.acquire()
         return True
 
-    def _launch(
-        self, state: _Run, hooks: Hooks, job: Job, attempt: int, prepared: Prepared
-    ) -> None:
+    def _launch(self, state: Run, hooks: Hooks, job: Job, attempt: int, prepared: Prepared) -> None:
         fn, args = prepared
         hooks.started(job, attempt)
         began: list[float] = []  # filled by the worker (shared memory in a thread pool)
         started = self._clock.monotonic()
         if job.kind not in self._inline:
-            future = self.executor.submit(_timed, began, self._clock, fn, *args)
-            state.running[future] = _Running(job, future, started, attempt, began)
+            future = self.executor.submit(timed, began, self._clock, fn, *args)
+            state.running[future] = Running(job, future, started, attempt, began)
             future.add_done_callback(state.completions.put)
             return
-        run = _Running(job, _Called(fn, args), started, attempt, began)
+        run = Running(job, Called(fn, args), started, attempt, began)
         error = run.future.exception()
         if error is not None and not isinstance(error, Exception):
             self._complete(state, hooks, run)  # Ctrl-C: stop here
@@ -264,7 +171,7 @@ class Scheduler:
         if limiter is not None:
             limiter.release()
 
-    def _wait(self, state: _Run, hooks: Hooks) -> None:
+    def _wait(self, state: Run, hooks: Hooks) -> None:
         if state.called:  # calls made on this thread: done, and so are some on the pool
             done = state.completed(wait=None)
         elif state.running:
@@ -281,7 +188,7 @@ class Scheduler:
                 self._complete(state, hooks, state.running.pop(future))
         self._expire(state, hooks)
 
-    def _complete(self, state: _Run, hooks: Hooks, run: _Running) -> None:
+    def _complete(self, state: Run, hooks: Hooks, run: Running) -> None:
         self._release(run.job)
         error = run.future.exception()
         if error is not None and not isinstance(error, Exception):
@@ -289,19 +196,21 @@ class Scheduler:
             # the call's own outcome is unknown and its intent stays open.
             self._cancel.set()
             self._cancel_waiting(state, hooks)
-            state.finish(run.job.id, Done("unknown", error=error, attempts=run.attempt), hooks)
+            state.finish(run.job.id, Done(Status.UNKNOWN, error=error, attempts=run.attempt), hooks)
             raise error
         if error is None:
-            state.finish(run.job.id, Done("ok", run.future.result(), attempts=run.attempt), hooks)
+            state.finish(
+                run.job.id, Done(Status.OK, run.future.result(), attempts=run.attempt), hooks
+            )
         elif isinstance(error, TransientError) and run.attempt < self._retry.attempts:
             delay = self._retry.delay(run.attempt, self._rng)
             hooks.retrying(run.job, run.attempt, error, delay)
             at = self._clock.monotonic() + delay
             heapq.heappush(state.timers, (at, next(state.seq), run.job.id, run.attempt + 1))
         else:
-            state.finish(run.job.id, Done("failed", error=error, attempts=run.attempt), hooks)
+            state.finish(run.job.id, Done(Status.FAILED, error=error, attempts=run.attempt), hooks)
 
-    def _expire(self, state: _Run, hooks: Hooks) -> None:
+    def _expire(self, state: Run, hooks: Hooks) -> None:
         if self._timeout is None:
             return
         now = self._clock.monotonic()
@@ -314,7 +223,7 @@ class Scheduler:
                 job = run.job
                 future.add_done_callback(self._release_when_done(job))  # slot held till it ends
                 error = StepTimeout(f"{job.id}: still running after {self._timeout:g}s")
-                state.finish(job.id, Done("unknown", error=error, attempts=run.attempt), hooks)
+                state.finish(job.id, Done(Status.UNKNOWN, error=error, attempts=run.attempt), hooks)
                 self._replace_executor()
 
     def _release_when_done(self, job: Job) -> Callable[[cf.Future[Any]], None]:
@@ -326,146 +235,17 @@ class Scheduler:
             self.retired.append(self.executor)
             self.executor = self._renew()
 
-    def _cancel_waiting(self, state: _Run, hooks: Hooks) -> None:
+    def _cancel_waiting(self, state: Run, hooks: Hooks) -> None:
         for job_id, _ in state.ready.take_all():
-            state.finish(job_id, Done("cancelled"), hooks)
+            state.finish(job_id, Done(Status.CANCELLED), hooks)
         for _, _, job_id, _ in state.timers:
-            state.finish(job_id, Done("cancelled"), hooks)
+            state.finish(job_id, Done(Status.CANCELLED), hooks)
         state.timers.clear()
         for job_id in list(state.waiting):
-            state.finish(job_id, Done("cancelled"), hooks)
+            state.finish(job_id, Done(Status.CANCELLED), hooks)
 
-    def _drain(self, state: _Run, hooks: Hooks) -> None:
+    def _drain(self, state: Run, hooks: Hooks) -> None:
         """After an interrupt: start nothing new, let running steps finish or time out."""
         self._cancel_waiting(state, hooks)
         while state.running or state.called:
             self._wait(state, hooks)
-
-
-class _Run:
-    """Book-keeping of one run: what waits, what is ready, running, done."""
-
-    def __init__(self, jobs: Sequence[Job]) -> None:
-        self.jobs = {j.id: j for j in jobs}
-        self.waiting: dict[str, int] = {}
-        self.dependents: dict[str, list[str]] = {j.id: [] for j in jobs}
-        self.ready = _Ready({j.id: j.kind for j in jobs})
-        self.running: dict[cf.Future[Any], _Running] = {}  # on the executor
-        self.called: list[_Running] = []  # made on this thread, not yet completed
-        # Pool calls put their future here as they end: waiting costs the same for 1 or 1,000.
-        self.completions: queue.SimpleQueue[cf.Future[Any]] = queue.SimpleQueue()
-        self.timers: list[tuple[float, int, str, int]] = []
-        self.done: dict[str, Done] = {}
-        self.seq = itertools.count()
-        self.soft: set[tuple[str, str]] = set()
-        for job in jobs:
-            prereqs = [p for p in job.after if p in self.jobs]
-            soft = [p for p in job.after_finished if p in self.jobs and p not in prereqs]
-            for p in prereqs + soft:
-                self.dependents[p].append(job.id)
-            self.soft.update((p, job.id) for p in soft)
-            if prereqs or soft:
-                self.waiting[job.id] = len(prereqs) + len(soft)
-            else:
-                self.ready.append((job.id, 1))
-
-    def completed(self, wait: float | None) -> list[cf.Future[Any]]:
-        """Running pool calls that ended, in the order they ended; with ``wait``, the
-        first is waited for that long. Abandoned (timed-out) calls are left out."""
-        ended: list[cf.Future[Any]] = []
-        if wait is not None:
-            try:
-                ended.append(self.completions.get(timeout=wait))
-            except queue.Empty:
-                # The queue is a hint: a Ctrl-C between taking a future and keeping it
-                # loses it. Nothing came for a whole tick, so look at the calls themselves.
-                return [f for f in self.running if f.done()]
-        while True:
-            try:
-                ended.append(self.completions.get_nowait())
-            except queue.Empty:
-                break
-        return [f for f in ended if f in self.running]
-
-    @property
-    def finished(self) -> bool:
-        return len(self.done) == len(self.jobs)
-
-    def finish(self, job_id: str, done: Done, hooks: Hooks) -> None:
-        """Record ``done``; release dependents, or skip (cancel) them all the way down."""
-        pending = [(job_id, done)]
-        while pending:
-            current, outcome = pending.pop()
-            if current in self.done:
-                continue
-            self.done[current] = outcome
-            hooks.finished(self.jobs[current], outcome)
-            for dependent in self.dependents[current]:
-                if dependent in self.done:
-                    continue
-                if outcome.status != "ok" and (current, dependent) not in self.soft:
-                    self.waiting.pop(dependent, None)
-                    self.ready.discard(dependent)
-                    pending.append((dependent, _blocked(outcome, current)))
-                    continue
-                if dependent not in self.waiting:
-                    continue
-                self.waiting[dependent] -= 1
-                if self.waiting[dependent] == 0:
-                    del self.waiting[dependent]
-                    self.ready.append((dependent, 1))
-
-
-class _Ready:
-    """Jobs whose prerequisites finished: a first-in, first-out queue per kind."""
-
-    def __init__(self, kinds: Mapping[str, str]) -> None:
-        self._kind = kinds  # each job's kind, by id
-        self._queues: dict[str, collections.deque[tuple[str, int]]] = {}
-        self._ids: set[str] = set()
-
-    def __bool__(self) -> bool:
-        return bool(self._ids)
-
-    def queues(self) -> list[tuple[str, collections.deque[tuple[str, int]]]]:
-        """The kinds with ready jobs, and their queues (live: take with ``pop``)."""
-        return [(kind, fifo) for kind, fifo in self._queues.items() if fifo]
-
-    def append(self, item: tuple[str, int]) -> None:
-        self._queue(item[0]).append(item)
-        self._ids.add(item[0])
-
-    def put_back(self, items: list[tuple[str, int]]) -> None:
-        """Ahead of their kinds' queues, in the order given (they were first before)."""
-        for item in reversed(items):
-            self._queue(item[0]).appendleft(item)
-            self._ids.add(item[0])
-
-    def pop(self, kind: str) -> tuple[str, int]:
-        item = self._queues[kind].popleft()
-        self._ids.discard(item[0])
-        return item
-
-    def discard(self, job_id: str) -> None:
-        if job_id in self._ids:  # rare: most jobs blocked by a failure were never ready
-            fifo = self._queue(job_id)  # changed in place: a cycle may be reading it
-            fifo.remove(next(item for item in fifo if item[0] == job_id))
-            self._ids.discard(job_id)
-
-    def take_all(self) -> list[tuple[str, int]]:
-        items = [item for fifo in self._queues.values() for item in fifo]
-        self._queues.clear()
-        self._ids.clear()
-        return items
-
-    def _queue(self, job_id: str) -> collections.deque[tuple[str, int]]:
-        kind = self._kind[job_id]
-        fifo = self._queues.get(kind)
-        if fifo is None:
-            fifo = self._queues[kind] = collections.deque()
-        return fifo
-
-
-def _blocked(outcome: Done, by: str) -> Done:
-    status = "cancelled" if outcome.status == "cancelled" else "skipped"
-    return Done(status, blocked_by=by)

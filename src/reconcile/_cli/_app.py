@@ -7,115 +7,36 @@ or failed step, 2 changes with ``--exit-code``, 130 interrupted).
 
 from __future__ import annotations
 
-import functools
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn
 
-import attrs
 import click
 
 from reconcile._apply.outcomes import Interrupted
-from reconcile._gitops.status import PrunePolicy
+from reconcile._gitops.guard import PrunePolicy
 from reconcile._plan.plan import Plan
 from reconcile._util.errors import InvalidStateError, ReconcileError, StalePlanError
 from reconcile.sources import parse_git_spec
 
-from ._config import FORMATS, load_config
-from ._kube import with_kube_hint
+from ._config import load_config
+from ._options import (
+    EXIT_CHANGES,
+    EXIT_INTERRUPTED,
+    Common,
+    common_options,
+    fail,
+    git_option,
+    targeting_options,
+)
 from ._output import Output
 from ._prune import prune_options
 from ._registry import available, installed
 from ._session import Session
 
 __all__ = ["cli", "main"]
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-EXIT_CHANGES = 2
-EXIT_INTERRUPTED = 130
-
-
-@attrs.frozen
-class Common:
-    """The options every command takes, gathered once: configuration, state, output."""
-
-    config: str | None
-    state: str | None
-    parallelism: int
-    color: bool | None
-    source_format: str | None = None
-
-    @property
-    def output(self) -> Output:
-        return Output(color=self.color)
-
-    def session(self, paths: Sequence[str] = (), git: str | None = None) -> Session:
-        return Session.open(
-            paths,
-            config=self.config,
-            state=self.state,
-            parallelism=self.parallelism,
-            git=git,
-            source_format=self.source_format,
-        )
-
-
-def _common(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Add --config, --state, --parallelism, --color and --source-format as one ``common``."""
-
-    @functools.wraps(fn)
-    def wrapper(
-        *args: Any,
-        config: str | None,
-        state: str | None,
-        parallelism: int,
-        color: bool | None,
-        source_format: str | None,
-        **kwargs: Any,
-    ) -> Any:
-        common = Common(config, state, parallelism, color, source_format)
-        return fn(*args, common=common, **kwargs)
-
-    options = [
-        click.option("--config", type=click.Path(dir_okay=False), help="reconcile.toml to use"),
-        click.option("--state", type=click.Path(dir_okay=False), help="state database path"),
-        click.option("--parallelism", type=click.IntRange(1), default=10, show_default=True),
-        click.option("--color/--no-color", default=None, help="colour (default: on a terminal)"),
-        click.option(
-            "--source-format",
-            type=click.Choice(FORMATS),
-            help="what the source's files hold (default: [source] format, else reconcile)",
-        ),
-    ]
-    for option in reversed(options):
-        wrapper = option(wrapper)
-    return wrapper
-
-
-def _targeting(fn: F) -> F:
-    """--include and --exclude, for plan and apply alike."""
-    include = click.option(
-        "--include", multiple=True, help="only this address and what it depends on"
-    )
-    exclude = click.option(
-        "--exclude", multiple=True, help="leave out this address and what depends on it"
-    )
-    return include(exclude(fn))
-
-
-def _git(fn: F) -> F:
-    option = click.option(
-        "--git", "git", metavar="REPO[@REF][:PATH]", help="read desired state from a Git revision"
-    )
-    return option(fn)
-
-
-def _fail(output: Output, message: str, code: int = 1) -> NoReturn:
-    output.error(with_kube_hint(message))
-    sys.exit(code)
 
 
 def _step_failure(record: logging.LogRecord) -> bool:
@@ -138,10 +59,10 @@ def cli() -> None:
 @click.option("--json", "as_json", is_flag=True, help="print the JSON plan")
 @click.option("--out", type=click.Path(dir_okay=False), help="save the JSON plan here")
 @click.option("--exit-code", is_flag=True, help="exit 2 when there are changes, 0 when none")
-@_targeting
-@_git
+@targeting_options
+@git_option
 @prune_options
-@_common
+@common_options
 def plan(
     paths: Sequence[str],
     as_json: bool,
@@ -159,7 +80,7 @@ def plan(
         session = common.session(paths, git)
         made, _, _ = session.plan(include or None, exclude or None, prune=prune)
     except ReconcileError as err:
-        _fail(output, str(err))
+        fail(output, str(err))
     if out:
         Path(out).write_text(made.to_json(indent=2) + "\n")
     if as_json:
@@ -175,10 +96,10 @@ def plan(
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--yes", "-y", is_flag=True, help="apply without asking")
-@_targeting
-@_git
+@targeting_options
+@git_option
 @prune_options
-@_common
+@common_options
 def apply(
     paths: Sequence[str],
     yes: bool,
@@ -193,7 +114,7 @@ def apply(
     try:
         session, made, desired, revision = _prepare(paths, common, include, exclude, git, prune)
     except ReconcileError as err:
-        _fail(output, str(err))
+        fail(output, str(err))
     output.plan(made)
     _targeting_note(output, made)
     if made.is_empty and not made.stale_records:
@@ -231,9 +152,9 @@ def _run_apply(
         except Interrupted as stop:
             output.line()
             output.summary(stop.result)
-            _fail(output, "interrupted; finished steps were recorded", EXIT_INTERRUPTED)
+            fail(output, "interrupted; finished steps were recorded", EXIT_INTERRUPTED)
         except ReconcileError as err:
-            _fail(output, str(err))
+            fail(output, str(err))
     output.line()
     output.summary(result)
     sys.exit(0 if result.ok else 1)
@@ -284,16 +205,16 @@ def _saved_plan(paths: Sequence[str]) -> Plan | None:
 
 def _confirm(output: Output) -> None:
     if not sys.stdin.isatty():
-        _fail(output, "refusing to apply without confirmation: stdin is not a terminal; use --yes")
+        fail(output, "refusing to apply without confirmation: stdin is not a terminal; use --yes")
     if not click.confirm("\nApply these changes?", default=False):
-        _fail(output, "apply cancelled; nothing changed")
+        fail(output, "apply cancelled; nothing changed")
 
 
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--exit-code", is_flag=True, help="exit 2 when live state drifted")
-@_git
-@_common
+@git_option
+@common_options
 def status(
     paths: Sequence[str],
     exit_code: bool,
@@ -306,7 +227,7 @@ def status(
         session = common.session(paths, git)
         found = session.observer.status(session.source)
     except ReconcileError as err:
-        _fail(output, str(err))
+        fail(output, str(err))
     revisions = f"revision {found.revision_wanted[:19]}, last applied "
     revisions += (found.revision_applied or "never")[:19]
     total = len(found.resources)
@@ -329,7 +250,7 @@ def status(
 
 @cli.command()
 @click.option("--limit", type=click.IntRange(1), default=20, show_default=True)
-@_common
+@common_options
 def history(limit: int, common: Common) -> None:
     """List the journal of applies, newest first."""
     output = common.output
@@ -340,7 +261,7 @@ def history(limit: int, common: Common) -> None:
             sys.exit(0)
         entries = session.journal.history(limit)
     except ReconcileError as err:
-        _fail(output, str(err))
+        fail(output, str(err))
     if not entries:
         output.line("No applies recorded yet.")
     for e in entries:
@@ -354,7 +275,7 @@ def history(limit: int, common: Common) -> None:
 
 @cli.command()
 @click.argument("apply_id", type=int)
-@_common
+@common_options
 def show(apply_id: int, common: Common) -> None:
     """Show one journaled apply: who, when, its plan, and each step's outcome."""
     output = common.output
@@ -362,13 +283,13 @@ def show(apply_id: int, common: Common) -> None:
         session = common.session()
         entry = session.journal.history_entry(apply_id)
     except KeyError:
-        _fail(output, f"no apply with id {apply_id} in the journal{_newest(common)}")
+        fail(output, f"no apply with id {apply_id} in the journal{_newest(common)}")
     except ReconcileError as err:
-        _fail(output, str(err))
+        fail(output, str(err))
     try:  # read before any line is shown: a plan that cannot be read names where it is
         plan = Plan.from_json(entry.plan) if entry.plan else None
     except InvalidStateError as err:
-        _fail(output, f"{session.state_file}: the plan of apply {apply_id}: {err}")
+        fail(output, f"{session.state_file}: the plan of apply {apply_id}: {err}")
     output.line(f"Apply {entry.id}: {entry.status}, {entry.started_at} .. {entry.ended_at or '-'}")
     output.line(f"By {entry.user or '?'}@{entry.host or '?'}, revision {entry.revision or '-'}\n")
     if plan is not None:
@@ -387,20 +308,20 @@ def _newest(common: Common) -> str:
 
 
 @cli.command()
-@_common
+@common_options
 def providers(common: Common) -> None:
     """List the resource kinds available: built-in and from installed packages."""
     output = common.output
     try:
         found = available(load_config([], common.config))
     except ReconcileError as err:
-        _fail(output, str(err))
+        fail(output, str(err))
     for item in found:
         output.line(f"{item.name:<12} {item.origin:<20} {', '.join(item.kinds)}")
 
 
 @cli.command()
-@_common
+@common_options
 def unlock(common: Common) -> None:
     """Remove a lock no running process holds: an older version's, or where files cannot
     be locked (a crashed apply's lock needs none: it died with its process)."""
@@ -412,7 +333,7 @@ def unlock(common: Common) -> None:
             return
         holder = session.journal.force_unlock()  # no manifests read, no provider built
     except ReconcileError as err:
-        _fail(output, str(err))
+        fail(output, str(err))
     output.line(
         f"Lock broken (was held by {holder.describe()})." if holder else "State was not locked."
     )

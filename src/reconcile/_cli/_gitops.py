@@ -13,17 +13,18 @@ from signal import SIGINT, SIGTERM
 
 import click
 
+from reconcile._gitops.guard import PrunePolicy
 from reconcile._gitops.preview import compare
-from reconcile._gitops.status import PrunePolicy
 from reconcile._gitops.watch import WatchOptions
 from reconcile._plan.plan import Plan
 from reconcile._plan.render import summary_line
 from reconcile._util.errors import ReconcileError
 from reconcile.sources import GitSource
 
-from ._app import Common, _common, _confirm, _fail, _run_apply, cli
+from ._app import _confirm, _run_apply, cli
 from ._config import load_config
 from ._kube import git_source
+from ._options import Common, common_options, fail
 from ._prune import prune_options
 
 __all__ = ["diff", "rollback", "watch"]
@@ -35,7 +36,7 @@ __all__ = ["diff", "rollback", "watch"]
 @click.option("--self-heal", is_flag=True, help="revert drift (default: only report it)")
 @prune_options
 @click.option("--max-cycles", type=click.IntRange(1), help="stop after this many cycles")
-@_common
+@common_options
 def watch(
     git: str,
     interval: float,
@@ -57,7 +58,7 @@ def watch(
             session.source, options, stop=stop, on_event=lambda e: output.line(e.line())
         )
     except ReconcileError as err:
-        _fail(output, str(err))
+        fail(output, str(err))
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -70,7 +71,7 @@ def watch(
 @click.option("--to", "head", default="HEAD", metavar="REF[:PATH]", show_default=True)
 @click.option("--live", is_flag=True, help="show the plan of --to against live state instead")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text")
-@_common
+@common_options
 def diff(
     repo: str,
     base: str,
@@ -100,7 +101,7 @@ def diff(
             head_name=head_ref,
         )
     except ReconcileError as err:
-        _fail(output, str(err))
+        fail(output, str(err))
     text = {"text": found.render, "json": found.to_json, "markdown": found.to_markdown}[fmt]()
     output.plain(text if text.endswith("\n") else text + "\n")
 
@@ -120,7 +121,7 @@ def _plan_text(made: Plan, fmt: str, head: str) -> str:
 @click.argument("revision")
 @click.option("--git", "git", required=True, metavar="REPO[@REF][:PATH]", help="the source")
 @click.option("--yes", "-y", is_flag=True, help="roll back without asking")
-@_common
+@common_options
 def rollback(
     revision: str,
     git: str,
@@ -137,7 +138,7 @@ def rollback(
         full = source.describe(revision).id
         made = session.reconciler.plan_rollback(source, full)
     except ReconcileError as err:
-        _fail(output, str(err))
+        fail(output, str(err))
     output.plan(made)
     if made.is_empty:
         sys.exit(0)

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from reconcile._gitops.status import PrunePolicy
+from reconcile._gitops.guard import PrunePolicy
 
 __all__ = ["prune_options"]
 

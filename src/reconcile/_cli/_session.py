@@ -13,9 +13,9 @@ from typing import Any
 import attrs
 from click import UsageError
 
+from reconcile._gitops.guard import PrunePolicy
 from reconcile._gitops.operations import desired_digest
 from reconcile._gitops.source import describe
-from reconcile._gitops.status import PrunePolicy
 from reconcile._model.resource import is_resource, spec_of
 from reconcile._plan.plan import Plan
 from reconcile._provider.events import EventSink

@@ -15,7 +15,7 @@ import json
 import operator
 import typing
 from collections.abc import Callable, Iterator
-from typing import Any, Literal
+from typing import Any
 
 import attrs
 
@@ -23,6 +23,7 @@ from reconcile._model.resource import FieldSpec, is_resource, spec_of
 from reconcile._model.secrets import MASK, Redacted, redact
 from reconcile._model.serialize import unstructure_value
 from reconcile._util.errors import DefinitionError
+from reconcile._util.vocabulary import ChangeKind, DriftCause
 
 from .structural import structural_changes
 
@@ -38,8 +39,8 @@ __all__ = [
 ]
 
 Path = tuple[str | int, ...]
-Op = Literal["add", "remove", "replace"]
-Cause = Literal["config", "drift", "both"]
+Op = ChangeKind
+Cause = DriftCause
 
 
 @attrs.frozen
@@ -96,7 +97,7 @@ class Diff:
         patch: list[dict[str, Any]] = []
         for change in self.changes:
             op: dict[str, Any] = {"op": change.op, "path": change.pointer}
-            if change.op != "remove":
+            if change.op != ChangeKind.REMOVE:
                 new = change.new
                 op["value"] = MASK if isinstance(new, Redacted) else copy.deepcopy(new)
             patch.append(op)
@@ -271,9 +272,9 @@ def _field_changes(f: FieldSpec, want: Any, have: Any, salt: str | None) -> tupl
     if strict_equal(want, have):
         return ()
     if flags.sensitive:
-        return (Change((f.name,), "replace", redact(have, salt), redact(want, salt)),)
+        return (Change((f.name,), ChangeKind.REPLACE, redact(have, salt), redact(want, salt)),)
     if type(want) in _SCALARS and type(have) in _SCALARS:
-        return (Change((f.name,), "replace", have, want),)  # no structure to walk
+        return (Change((f.name,), ChangeKind.REPLACE, have, want),)  # no structure to walk
     changes = _document_changes(want, have, (f.name,))
     return _whole_sets(changes, sets, want, have) if sets else changes
 
@@ -308,7 +309,7 @@ def _whole_sets(
         where = min(inside, key=len)
         if where not in folded:
             folded.add(where)
-            out.append(Change(where, "replace", _at(have, where), _at(want, where)))
+            out.append(Change(where, ChangeKind.REPLACE, _at(have, where), _at(want, where)))
     return tuple(_patch_order(out))
 
 
@@ -339,10 +340,10 @@ def _narrowed(want: Any, have: Any, path: Path, found: list[Change]) -> None:
     kind = type(want)
     if kind is not type(have):
         if kind in _LEAVES or type(have) in _LEAVES or {kind, type(have)} == {dict, list}:
-            found.append(Change(path, "replace", have, want))
+            found.append(Change(path, ChangeKind.REPLACE, have, want))
             return
     elif kind in _LEAVES:
-        found.append(Change(path, "replace", have, want))
+        found.append(Change(path, ChangeKind.REPLACE, have, want))
         return
     elif kind is dict and want.keys() == have.keys():
         for key, value in want.items():
@@ -355,16 +356,15 @@ def _narrowed(want: Any, have: Any, path: Path, found: list[Change]) -> None:
                 _narrowed(value, old, (*path, index), found)
         return
     found.extend(
-        Change(path + sub, op, old, new)  # type: ignore[arg-type]
-        for op, sub, old, new in structural_changes(want, have)
+        Change(path + sub, op, old, new) for op, sub, old, new in structural_changes(want, have)
     )
 
 
 def _patch_order(changes: list[Change]) -> list[Change]:
     """Replaces, then removes from the highest index down, then adds upward: always applicable."""
-    replaces = sorted((c for c in changes if c.op == "replace"), key=_path_key)
-    removes = sorted((c for c in changes if c.op == "remove"), key=_path_key, reverse=True)
-    adds = sorted((c for c in changes if c.op == "add"), key=_path_key)
+    replaces = sorted((c for c in changes if c.op == ChangeKind.REPLACE), key=_path_key)
+    removes = sorted((c for c in changes if c.op == ChangeKind.REMOVE), key=_path_key, reverse=True)
+    adds = sorted((c for c in changes if c.op == ChangeKind.ADD), key=_path_key)
     return replaces + removes + adds
 
 

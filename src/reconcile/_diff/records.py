@@ -28,6 +28,7 @@ from reconcile._model.serialize import holds_ref, structure_reported, unstructur
 from reconcile._model.values import UNKNOWN, refs_exist
 from reconcile._state.contract import Record, now
 from reconcile._util.errors import StateError
+from reconcile._util.vocabulary import ChangeKind, DriftCause
 
 from .changes import Cause, Change, strict_equal
 
@@ -405,7 +406,7 @@ def write_only_changes(
         elif isinstance(before, Redacted):
             before = upgraded(before, plain[f.name])  # an old salted digest, checked the old way
         if not strict_equal(before, wanted[f.name]):
-            changes.append(Change((f.name,), "replace", before, wanted[f.name]))
+            changes.append(Change((f.name,), ChangeKind.REPLACE, before, wanted[f.name]))
     return tuple(changes)
 
 
@@ -433,13 +434,13 @@ def cause_of(change: Change, last: Mapping[str, Any] | None) -> Cause | None:
     if last is None:
         return None
     before = _at(last, change.path)
-    wanted = _MISSING if change.op == "remove" else change.new
-    live = _MISSING if change.op == "add" else change.old
+    wanted = _MISSING if change.op == ChangeKind.REMOVE else change.new
+    live = _MISSING if change.op == ChangeKind.ADD else change.old
     if _same(before, wanted):
-        return "drift"
+        return DriftCause.DRIFT
     if _same(before, live):
-        return "config"
-    return "both"
+        return DriftCause.CONFIG
+    return DriftCause.BOTH
 
 
 def _at(doc: Any, path: tuple[str | int, ...]) -> Any:

@@ -13,21 +13,23 @@ from typing import Any
 
 from deepdiff import DeepDiff
 
+from reconcile._util.vocabulary import ChangeKind
+
 __all__ = ["structural_changes"]
 
 Path = tuple[str | int, ...]
 
 _OPS = {
-    "values_changed": "replace",
-    "type_changes": "replace",
-    "dictionary_item_added": "add",
-    "iterable_item_added": "add",
-    "dictionary_item_removed": "remove",
-    "iterable_item_removed": "remove",
+    "values_changed": ChangeKind.REPLACE,
+    "type_changes": ChangeKind.REPLACE,
+    "dictionary_item_added": ChangeKind.ADD,
+    "iterable_item_added": ChangeKind.ADD,
+    "dictionary_item_removed": ChangeKind.REMOVE,
+    "iterable_item_removed": ChangeKind.REMOVE,
 }
 
 
-def structural_changes(desired: Any, actual: Any) -> Iterator[tuple[str, Path, Any, Any]]:
+def structural_changes(desired: Any, actual: Any) -> Iterator[tuple[ChangeKind, Path, Any, Any]]:
     """Yield ``(op, path, old, new)`` turning ``actual`` into ``desired``."""
     tree = DeepDiff(
         actual,
@@ -43,6 +45,6 @@ def structural_changes(desired: Any, actual: Any) -> Iterator[tuple[str, Path, A
             raise TypeError(f"not a JSON-like document: deepdiff reported {report}")
         for level in levels:
             path = tuple(level.path(output_format="list"))
-            old = None if op == "add" else level.t1
-            new = None if op == "remove" else level.t2
+            old = None if op is ChangeKind.ADD else level.t1
+            new = None if op is ChangeKind.REMOVE else level.t2
             yield op, path, old, new

@@ -19,6 +19,7 @@ from reconcile._diff.records import document
 from reconcile._model.resource import address_of, spec_of
 from reconcile._model.secrets import MASK, Redacted, new_salt, use_salt
 from reconcile._plan.render import document_lines, render_path, render_value
+from reconcile._util.vocabulary import ChangeKind
 
 __all__ = ["DesiredDiff", "ResourceChange", "compare"]
 
@@ -109,8 +110,8 @@ def _body(c: ResourceChange) -> list[str]:
     if c.change == "changed":
         return [
             f"{'+' if x.op == 'add' else '-' if x.op == 'remove' else '~'} {render_path(x.path)}: "
-            + (render_value(x.new) if x.op == "add" else render_value(x.old))
-            + (f" -> {render_value(x.new)}" if x.op == "replace" else "")
+            + (render_value(x.new) if x.op == ChangeKind.ADD else render_value(x.old))
+            + (f" -> {render_value(x.new)}" if x.op == ChangeKind.REPLACE else "")
             for x in c.diff
         ]
     kind = c.address.partition("[")[0]

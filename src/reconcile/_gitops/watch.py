@@ -20,8 +20,10 @@ import attrs
 from reconcile._util.clock import Clock, SystemClock
 from reconcile._util.errors import ReconcileError
 
+from .guard import PrunePolicy
+from .health import Health
 from .source import Source
-from .status import Health, PrunePolicy, Sync
+from .status import Sync
 
 __all__ = ["WatchEvent", "WatchOptions", "WatchReport", "watch"]
 

@@ -15,6 +15,7 @@ from typing import Any, TypeVar, cast
 import attrs
 
 from reconcile._util.errors import DefinitionError, DuplicateKindError
+from reconcile._util.vocabulary import DriftMode
 
 from .placeholders import let_placeholders_pass
 
@@ -58,7 +59,7 @@ class FieldFlags:
     write_only: bool = False
 
 
-_DRIFT_MODES = ("off", "detect", "correct")
+_DRIFT_MODES = tuple(m.value for m in DriftMode)  # plain strings: its error lists them
 
 
 def _names(items: Iterable[str]) -> frozenset[str]:

@@ -57,6 +57,7 @@ from reconcile._util.errors import (
     did_you_mean,
 )
 from reconcile._util.gcpause import no_cycle_collection
+from reconcile._util.vocabulary import ChangeKind
 
 from .order import order_steps, topological
 from .plan import Plan
@@ -438,7 +439,7 @@ def _diff(provider: Provider[Any], resolved: Any, have: Any) -> Diff:
     comparable = replace_fields(resolved, {f: getattr(have, f) for f in unknown})
     diff = provider.diff(comparable, have)
     spec = spec_of(resolved)
-    marked = tuple(Change((f,), "replace", getattr(have, f), UNKNOWN) for f in unknown)
+    marked = tuple(Change((f,), ChangeKind.REPLACE, getattr(have, f), UNKNOWN) for f in unknown)
     forced = tuple((f,) for f in unknown if spec.field(f).flags.replace)
     return Diff(diff.changes + marked, diff.replace_paths + forced)
 
@@ -494,7 +495,9 @@ def _masked(diff: Diff, copied: Collection[str], want: Any, have: Any) -> Diff:
     for name in touched:
         first = next(c for c in diff.changes if c.path[0] == name)
         new = UNKNOWN if first.new is UNKNOWN else redact(getattr(want, name))
-        kept.append(Change((name,), "replace", redact(getattr(have, name)), new, first.cause))
+        kept.append(
+            Change((name,), ChangeKind.REPLACE, redact(getattr(have, name)), new, first.cause)
+        )
     return attrs.evolve(diff, changes=tuple(kept))
 
 

@@ -16,6 +16,7 @@ from reconcile._diff.records import normalized_document
 from reconcile._model.resource import registered_kind
 from reconcile._model.secrets import MASK, Redacted
 from reconcile._model.values import UNKNOWN
+from reconcile._util.vocabulary import ChangeKind, DriftCause
 
 from .steps import Action, Step
 
@@ -136,12 +137,12 @@ def _indented(lines: list[str]) -> list[str]:
 
 def _render_change(change: Change, forced: set[Path]) -> str:
     path = render_path(change.path)
-    notes: list[str] = [change.cause] if change.cause in ("drift", "both") else []
+    notes: list[str] = [change.cause] if change.cause in (DriftCause.DRIFT, DriftCause.BOTH) else []
     if change.path[:1] in forced:
         notes.append("forces replacement")
     note = f"  # {', '.join(notes)}" if notes else ""
-    if change.op == "add":
+    if change.op == ChangeKind.ADD:
         return f"      + {path} = {render_value(change.new)}{note}"
-    if change.op == "remove":
+    if change.op == ChangeKind.REMOVE:
         return f"      - {path} = {render_value(change.old)}{note}"
     return f"      ~ {path} = {render_value(change.old)} -> {render_value(change.new)}{note}"

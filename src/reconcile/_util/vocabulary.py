@@ -1,0 +1,90 @@
+"""The closed vocabularies of reconcile, in one place: each a ``StrEnum``.
+
+Modelled on diffsync's ``enum.py``. A member equals its string value, so plan
+JSON, state rows, journals and command-line output read as before; code names
+the member instead of repeating the literal, and the type checker knows the set.
+"""
+
+from __future__ import annotations
+
+import enum
+
+__all__ = [
+    "ApplyStatus",
+    "ChangeKind",
+    "DriftCause",
+    "DriftMode",
+    "IntentAction",
+    "JobPhase",
+    "Status",
+]
+
+
+class Status(enum.StrEnum):
+    """How one step of an apply ended (``Outcome.status``, a journal step's status)."""
+
+    OK = "ok"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    UNKNOWN = "unknown"  # timed out and abandoned: the next run reads it again
+    CANCELLED = "cancelled"  # never started: the apply was cancelled first
+
+
+class ApplyStatus(enum.StrEnum):
+    """How a journaled apply ended, or that it is still running (``ApplyEntry.status``)."""
+
+    RUNNING = "running"
+    OK = "ok"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"  # Ctrl-C: what finished was recorded
+    REFUSED = "refused"  # e.g. a stale saved plan: nothing ran
+
+
+class JobPhase(enum.StrEnum):
+    """The part of a step one scheduler job runs: all of it, or one half of a
+    create-before-destroy replace (the new object first, then the old one gone)."""
+
+    ALL = "all"
+    CREATE = "create"
+    DESTROY = "destroy"
+
+
+class _ShownAsString(enum.StrEnum):
+    """Members whose repr is their string's: ``Change`` held plain strings before, and
+    its repr (in users' logs and doctests) reads as it did."""
+
+    def __repr__(self) -> str:
+        return repr(self.value)
+
+
+class ChangeKind(_ShownAsString):
+    """What a field change does at its path (``Change.op``)."""
+
+    ADD = "add"
+    REMOVE = "remove"
+    REPLACE = "replace"
+
+
+class DriftCause(_ShownAsString):
+    """Why a field differs (``Change.cause``): the desired state, the live system, or both."""
+
+    CONFIG = "config"
+    DRIFT = "drift"
+    BOTH = "both"
+
+
+class DriftMode(enum.StrEnum):
+    """What a watch does about a resource's drift (``lifecycle.drift``)."""
+
+    OFF = "off"  # neither reported nor corrected
+    DETECT = "detect"  # reported only
+    CORRECT = "correct"  # corrected (self-heal)
+
+
+class IntentAction(enum.StrEnum):
+    """The provider call a crash-safety intent announces (``Intent.action``)."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    REPLACE = "replace"
+    DELETE = "delete"
