@@ -26,7 +26,9 @@ from ._apply.outcomes import ApplyResult, Interrupted
 from ._apply.recorder import Recorder
 from ._apply.recovery import recover
 from ._apply.runner import Execution
-from ._diff.records import deposed_address, outputs_of, record_for
+from ._diff.deposed import deposed_address
+from ._diff.documents import outputs_of
+from ._diff.records import record_for
 from ._gitops.operations import GitOps, digest
 from ._model.resource import address_of, spec_of
 from ._model.secrets import use_salt

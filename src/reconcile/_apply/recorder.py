@@ -15,7 +15,9 @@ from typing import Any
 
 import attrs
 
-from reconcile._diff.records import deposed, record_for, stored_spec
+from reconcile._diff.deposed import deposed
+from reconcile._diff.documents import stored_spec
+from reconcile._diff.records import record_for
 from reconcile._plan.steps import Action, Step
 from reconcile._state.contract import Record, State, StepEntry
 from reconcile._util.errors import PartiallyCreated

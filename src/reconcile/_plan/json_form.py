@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from reconcile._diff.changes import Change, Diff, pointer
-from reconcile._diff.records import copied_secrets
+from reconcile._diff.taint import copied_secrets
 from reconcile._model.secrets import MASK, Redacted
 from reconcile._model.values import UNKNOWN
 from reconcile._util.errors import InvalidStateError

@@ -17,22 +17,11 @@ from typing import Any
 import attrs
 
 from reconcile._diff.changes import Change, Diff, same_managed
-from reconcile._diff.records import (
-    cause_of,
-    deposed_from,
-    document,
-    load_spec,
-    normalized_document,
-    outputs_of,
-    preserve_foreign,
-    propagated_secrets,
-    rebuild,
-    record_outdated,
-    recorded_copies,
-    with_outputs,
-    write_only_changes,
-    written_as_desired,
-)
+from reconcile._diff.deposed import deposed_from
+from reconcile._diff.documents import document, load_spec, normalized_document, outputs_of
+from reconcile._diff.merge import cause_of, preserve_foreign, write_only_changes, written_as_desired
+from reconcile._diff.records import rebuild, record_outdated, with_outputs
+from reconcile._diff.taint import propagated_secrets, recorded_copies
 from reconcile._model.refs import dependencies, ref_paths, resolve, unknown_fields, without_refs
 from reconcile._model.resource import (
     Lifecycle,

@@ -15,7 +15,8 @@ from typing import Any
 
 import attrs
 
-from reconcile._diff.records import document, rebuild, with_outputs
+from reconcile._diff.documents import document
+from reconcile._diff.records import rebuild, with_outputs
 from reconcile._model.refs import without_refs
 from reconcile._model.resource import address_of, registered_kind
 from reconcile._model.secrets import Redacted
