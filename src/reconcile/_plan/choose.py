@@ -22,10 +22,10 @@ from reconcile._diff.merge import (
 )
 from reconcile._diff.records import with_outputs
 from reconcile._diff.taint import recorded_copies
-from reconcile._model.refs import dependencies, ref_paths, resolve, unknown_fields
-from reconcile._model.resource import ResourceSpec, lifecycle_of, replace_fields, spec_of
+from reconcile._model.refs import ref_paths, resolve, unknown_fields
+from reconcile._model.resource import Lifecycle, ResourceSpec, replace_fields, spec_of
 from reconcile._model.secrets import redact
-from reconcile._model.values import UNKNOWN, Ref, refs_exist
+from reconcile._model.values import UNKNOWN, Ref
 from reconcile._provider.contract import Provider
 from reconcile._state.contract import Record
 from reconcile._util.errors import ProtectedResourceError
@@ -43,33 +43,37 @@ def desired_step(
     provider: Provider[Any],
     recorded: tuple[Record | None, bool],
     have: Any,
-    linked: tuple[Mapping[str, Any], References, frozenset[str]],
+    linked: tuple[Mapping[str, Any] | None, References, frozenset[str]],
+    *,
+    lifecycle: Lifecycle,
+    depends_on: tuple[str, ...],
 ) -> tuple[Step, Any]:
     """The step for one desired resource, and what it will look like after apply.
 
     ``recorded`` is the resource's record, and whether there is recorded state at all;
-    ``linked`` what references will see of each resource planned so far, this one's
-    references, and its fields they copy a secret into (``propagated_secrets``).
+    ``linked`` what references will see of each resource planned so far (None when no
+    reference exists in the process: nothing to resolve), this one's references, and
+    its fields they copy a secret into (``propagated_secrets``). ``lifecycle`` and
+    ``depends_on`` are worked out once per resource by the planner.
     """
     record, tracked = recorded
     known, references, copied = linked
-    lifecycle = lifecycle_of(declared)
     common: dict[str, Any] = {
         "address": address,
         "kind": spec_of(declared).kind,
-        "depends_on": dependencies(declared),
+        "depends_on": depends_on,
         "references": references,
         "copied_sensitive": copied,
         "declared": declared,
         "create_before_destroy": lifecycle.create_before_destroy,
     }
     if have is None:
-        resolved = resolve(declared, lambda r: _known_value(r, known), copied)
+        resolved = _resolved(declared, known, copied)
         step = _step(Action.CREATE, Reason.MISSING, declared, resolved, None, Diff(), **common)
-        return step, _known_after(resolved, None)
+        return step, _known_after(resolved, None, known)
     last = load_spec(record.spec) if record is not None else None
     want = preserve_foreign(declared, have, last)
-    resolved = resolve(want, lambda r: _known_value(r, known), copied)
+    resolved = _resolved(want, known, copied)
     applied = _normalized(declared, last)
     diff = _diff(provider, resolved, written_as_desired(resolved, have))
     written = write_only_changes(resolved, have, applied, recorded=tracked)
@@ -83,7 +87,14 @@ def desired_step(
         forced = ", ".join(str(p[0]) for p in diff.replace_paths) or "taint"
         raise ProtectedResourceError(address, f"replace it ({forced} forces replacement)")
     step = _step(action, reason, want, resolved, have, diff, **common, record=record)
-    return step, _known_after(resolved, None if action is Action.REPLACE else have)
+    return step, _known_after(resolved, None if action is Action.REPLACE else have, known)
+
+
+def _resolved(want: Any, known: Mapping[str, Any] | None, copied: frozenset[str]) -> Any:
+    """``want`` with its references resolved to what is known of their targets."""
+    if known is None:
+        return want  # no reference exists in the process: nothing to resolve
+    return resolve(want, lambda r: _known_value(r, known), copied)
 
 
 def references_of(declared: Any) -> References:
@@ -97,9 +108,9 @@ def _with_written(diff: Diff, written: tuple[Change, ...], spec: ResourceSpec) -
     return Diff(diff.changes + written, diff.replace_paths + forced)
 
 
-def _known_after(resolved: Any, have: Any) -> Any:
+def _known_after(resolved: Any, have: Any, known: Mapping[str, Any] | None) -> Any:
     """What references to this resource will see; only worked out when refs exist."""
-    return _after(resolved, have) if refs_exist() else None
+    return None if known is None else _after(resolved, have)
 
 
 def _choose(diff: Diff, record: Record | None) -> tuple[Action, Reason]:

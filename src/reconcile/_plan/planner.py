@@ -23,7 +23,7 @@ from reconcile._diff.taint import propagated_secrets
 from reconcile._model.refs import without_refs
 from reconcile._model.resource import Lifecycle, lifecycle_of, spec_of
 from reconcile._model.secrets import PROCESS_SALT, use_salt
-from reconcile._model.values import Moved, refs_exist
+from reconcile._model.values import Moved
 from reconcile._provider.contract import Provider
 from reconcile._provider.limits import Limiter
 from reconcile._provider.observe import Probe, Retrying, observe
@@ -145,17 +145,17 @@ def _plan_chosen(
     """Every chosen address's step in dependency order, and the stale records among no-ops."""
     records = chosen.records
     wanted, pruned = chosen.wanted(), chosen.pruned()
-    probes = _probes(wanted, providers, records)
+    probes = _probes(wanted, providers, records, linked=chosen.desired.linked)
     probes += [p for r in pruned if (p := _prune_probe(r, providers)) is not None]
     seen = observe(probes, planning.parallelism, planning.limiters, planning.retrying)
     facts: dict[type, _KindFacts] = {}
-    linked = refs_exist()
     desired = chosen.desired
+    linked = desired.linked
     # Each resource's references, and the fields they copy a secret into over any number
     # of hops: worked out once, over all desired resources (a left-out one passes it on).
     refs = {a: references_of(r) for a, r in desired.resources.items()} if linked else {}
     copies = propagated_secrets(refs, desired.order)
-    known: dict[str, Any] = {}
+    known: dict[str, Any] | None = {} if linked else None  # what references will see
     steps: list[Step] = []
     stale: list[str] = []
     noop = Action.NOOP
@@ -179,19 +179,26 @@ def _plan_chosen(
             ):
                 stale.append(address)
             continue
-        step, known[address] = desired_step(
+        lifecycle = lifecycle_of(want)  # once per resource: the step and the record check
+        step, after = desired_step(
             address,
             want,
             providers[kind.kind],
             (record, track_records),
             have,
             (known, refs.get(address, ()), copies.get(address, _NONE)),
+            lifecycle=lifecycle,
+            depends_on=desired.graph[address],
         )
         steps.append(step)
-        if track_records and step.action is noop:
-            lifecycle = lifecycle_of(want)
-            if record_outdated(record, have, step.depends_on, lifecycle, kind.computed):
-                stale.append(address)
+        if known is not None:
+            known[address] = after
+        if (
+            track_records
+            and step.action is noop
+            and record_outdated(record, have, step.depends_on, lifecycle, kind.computed)
+        ):
+            stale.append(address)
     steps += [prune_step(r, _unless_replacement(r, seen.get(r.address), records)) for r in pruned]
     return steps, tuple(stale)
 
@@ -229,10 +236,14 @@ class _KindFacts:
 
 
 def _probes(
-    wanted: Mapping[str, Any], providers: Providers, records: Mapping[str, Record]
+    wanted: Mapping[str, Any],
+    providers: Providers,
+    records: Mapping[str, Record],
+    *,
+    linked: bool,
 ) -> list[Probe]:
     """What to read each desired resource by: the resource itself in the common case."""
-    if refs_exist():
+    if linked:
         return [_probe(a, r, providers, records.get(a)) for a, r in wanted.items()]
     by_key = {k: p for k, p in providers.items() if p.identified_by_key}
     probes: list[Probe] = []

@@ -32,11 +32,16 @@ Providers = Mapping[str, Provider[Any]]
 
 @attrs.frozen
 class Desired:
-    """Validated desired state: resources and their edges by address, and a dependency order."""
+    """Validated desired state: resources and their edges by address, and a dependency order.
+
+    ``linked`` is whether any reference exists in the process (``refs_exist``), checked
+    once per plan: without one, nothing needs resolving, probing by ids or marking unknown.
+    """
 
     resources: dict[str, Any]
     graph: dict[str, tuple[str, ...]]
     order: list[str]
+    linked: bool = False
 
 
 def validate(desired: Iterable[Any], providers: Providers) -> Desired:
@@ -57,7 +62,7 @@ def validate(desired: Iterable[Any], providers: Providers) -> Desired:
         if res.depends_on or linked:
             _check_edges(address, res, by_address)
     graph = {a: dependencies(r) if linked else r.depends_on for a, r in by_address.items()}
-    return Desired(by_address, graph, topological(graph))
+    return Desired(by_address, graph, topological(graph), linked)
 
 
 def _check_edges(address: str, res: Any, by_address: Mapping[str, Any]) -> None:
