@@ -18,6 +18,7 @@ from reconcile._model.values import UNKNOWN
 __all__ = [
     "MISSING",
     "SENSITIVE",
+    "as_stored",
     "at_path",
     "document",
     "is_digest",
@@ -43,10 +44,15 @@ def document(res: Any, salt: str | None = None, copied: Collection[str] = ()) ->
 
 def stored_spec(res: Any, salt: str | None = None, copied: Collection[str] = ()) -> dict[str, Any]:
     """The JSON-safe spec to record: the document with digests in place of secrets."""
-    return {
-        k: {SENSITIVE: v.digest} if isinstance(v, Redacted) else v
-        for k, v in document(res, salt, copied).items()
-    }
+    return as_stored(document(res, salt, copied))
+
+
+def as_stored(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """A document as a record keeps it: each redacted secret as ``{"$sensitive": digest}``.
+
+    The planner turns a step's ``after`` into its record's spec with it, so a created
+    resource is encoded once per plan and apply, not twice (``bench_apply`` rows)."""
+    return {k: {SENSITIVE: v.digest} if isinstance(v, Redacted) else v for k, v in doc.items()}
 
 
 def normalized_document(cls: type[Any] | None, doc: Mapping[str, Any]) -> Mapping[str, Any]:

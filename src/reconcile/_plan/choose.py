@@ -13,7 +13,13 @@ from typing import Any
 import attrs
 
 from reconcile._diff.changes import Change, Diff
-from reconcile._diff.documents import document, load_spec, normalized_document, outputs_of
+from reconcile._diff.documents import (
+    as_stored,
+    document,
+    load_spec,
+    normalized_document,
+    outputs_of,
+)
 from reconcile._diff.merge import (
     cause_of,
     preserve_foreign,
@@ -24,7 +30,7 @@ from reconcile._diff.records import with_outputs
 from reconcile._diff.taint import recorded_copies
 from reconcile._model.refs import ref_paths, resolve, unknown_fields
 from reconcile._model.resource import Lifecycle, ResourceSpec, replace_fields, spec_of
-from reconcile._model.secrets import redact
+from reconcile._model.secrets import current_salt, redact
 from reconcile._model.values import UNKNOWN, Ref
 from reconcile._provider.contract import Provider
 from reconcile._state.contract import Record
@@ -68,14 +74,18 @@ def desired_step(
         "create_before_destroy": lifecycle.create_before_destroy,
     }
     if have is None:
-        resolved = _resolved(declared, known, copied)
-        step = _step(Action.CREATE, Reason.MISSING, declared, resolved, None, Diff(), **common)
-        return step, _known_after(resolved, None, known)
+        resolved = declared if known is None else _resolved(declared, known, copied)
+        unknown = () if known is None else unknown_fields(resolved)
+        step = _step(
+            Action.CREATE, Reason.MISSING, declared, resolved, None, Diff(), unknown, **common
+        )
+        return step, None if known is None else _after(resolved, None)
     last = load_spec(record.spec) if record is not None else None
     want = preserve_foreign(declared, have, last)
-    resolved = _resolved(want, known, copied)
+    resolved = want if known is None else _resolved(want, known, copied)
+    unknown = () if known is None else unknown_fields(resolved)
     applied = _normalized(declared, last)
-    diff = _diff(provider, resolved, written_as_desired(resolved, have))
+    diff = _diff(provider, resolved, written_as_desired(resolved, have), unknown)
     written = write_only_changes(resolved, have, applied, recorded=tracked)
     if written:
         diff = _with_written(diff, written, spec_of(declared))
@@ -86,14 +96,15 @@ def desired_step(
     if action is Action.REPLACE and lifecycle.prevent_destroy:
         forced = ", ".join(str(p[0]) for p in diff.replace_paths) or "taint"
         raise ProtectedResourceError(address, f"replace it ({forced} forces replacement)")
-    step = _step(action, reason, want, resolved, have, diff, **common, record=record)
-    return step, _known_after(resolved, None if action is Action.REPLACE else have, known)
-
-
-def _resolved(want: Any, known: Mapping[str, Any] | None, copied: frozenset[str]) -> Any:
-    """``want`` with its references resolved to what is known of their targets."""
+    step = _step(action, reason, want, resolved, have, diff, unknown, **common, record=record)
     if known is None:
-        return want  # no reference exists in the process: nothing to resolve
+        return step, None  # no reference exists: nothing will look at it
+    return step, _after(resolved, None if action is Action.REPLACE else have)
+
+
+def _resolved(want: Any, known: Mapping[str, Any], copied: frozenset[str]) -> Any:
+    """``want`` with its references resolved to what is known of their targets (called
+    only when a reference exists in the process: ``bench_plan``'s rows have none)."""
     return resolve(want, lambda r: _known_value(r, known), copied)
 
 
@@ -106,11 +117,6 @@ def _with_written(diff: Diff, written: tuple[Change, ...], spec: ResourceSpec) -
     """``diff`` and the changes to write-only fields (a ``replace`` one forces replacement)."""
     forced = tuple(c.path for c in written if spec.field(str(c.path[0])).flags.replace)
     return Diff(diff.changes + written, diff.replace_paths + forced)
-
-
-def _known_after(resolved: Any, have: Any, known: Mapping[str, Any] | None) -> Any:
-    """What references to this resource will see; only worked out when refs exist."""
-    return None if known is None else _after(resolved, have)
 
 
 def _choose(diff: Diff, record: Record | None) -> tuple[Action, Reason]:
@@ -138,9 +144,8 @@ def _after(resolved: Any, have: Any) -> Any:
     return replace_fields(resolved, changes) if changes else resolved
 
 
-def _diff(provider: Provider[Any], resolved: Any, have: Any) -> Diff:
-    """The provider's diff, with fields whose references are still unknown marked so."""
-    unknown = unknown_fields(resolved)
+def _diff(provider: Provider[Any], resolved: Any, have: Any, unknown: tuple[str, ...]) -> Diff:
+    """The provider's diff, with ``unknown`` fields (references still unknown) marked so."""
     if not unknown:
         return provider.diff(resolved, have)
     comparable = replace_fields(resolved, {f: getattr(have, f) for f in unknown})
@@ -158,6 +163,7 @@ def _step(
     resolved: Any,
     have: Any,
     diff: Diff,
+    unknown: tuple[str, ...],
     record: Record | None = None,
     **common: Any,
 ) -> Step:
@@ -166,7 +172,6 @@ def _step(
     held a copied secret until this change)."""
     if action is Action.NOOP:  # nothing to show: no documents (they cost most of a plan)
         return Step(action=action, reason=reason, desired=want, actual=have, **common)
-    unknown = unknown_fields(resolved)
     computed: tuple[str, ...] = ()
     if action in (Action.CREATE, Action.REPLACE):
         computed = tuple(
@@ -176,18 +181,23 @@ def _step(
         )
     shown = replace_fields(resolved, dict.fromkeys(unknown)) if unknown else resolved
     copied = common["copied_sensitive"]
+    after = document(shown, copied=copied)
     was = copied
     if record is not None and have is not None:
         was = copied | recorded_copies(record.kind, record.spec)
+    # The record's spec is ``after`` when that shows exactly what is declared (no merge,
+    # outputs or references changed it), kept with the salt of its digests.
+    exact = shown is common["declared"] and not common["references"]
     return Step(
         action=action,
         reason=reason,
         diff=_masked(diff, was, resolved, have) if have is not None else diff,
         before=document(have, copied=was) if have is not None else None,
-        after=document(shown, copied=copied),
+        after=after,
         unknown=tuple((name,) for name in dict.fromkeys(computed + unknown)),
         desired=want,
         actual=have,
+        stored=(current_salt(), as_stored(after)) if exact else None,
         **common,
     )
 

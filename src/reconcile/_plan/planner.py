@@ -70,7 +70,8 @@ def _plan(
 ) -> Plan:
     desired = validate([r for r in items if not isinstance(r, Moved)], providers)
     records = snapshot.records if snapshot is not None else {}
-    moves = _moves([m for m in items if isinstance(m, Moved)], records)
+    declared_moves = [m for m in items if isinstance(m, Moved)]
+    moves = _moves(declared_moves, records) if declared_moves else ()
     if moves:
         records = _rebound(records, moves)
     resources = desired.resources
@@ -78,7 +79,10 @@ def _plan(
     graph: Mapping[str, tuple[str, ...]] = desired.graph
     if gone:
         graph = {**graph, **{a: r.depends_on for a, r in gone.items()}}
-    chosen, left_out = select(graph, planning.include, planning.exclude)
+    left_out: tuple[tuple[str, str], ...] = ()
+    chosen: set[str] | None = None  # None: everything (nothing targeted)
+    if planning.include is not None or planning.exclude:
+        chosen, left_out = select(graph, planning.include, planning.exclude)
     salt = snapshot.salt if snapshot is not None else PROCESS_SALT
     with use_salt(salt):
         steps, stale = _plan_chosen(
@@ -154,7 +158,7 @@ def _plan_chosen(
     # Each resource's references, and the fields they copy a secret into over any number
     # of hops: worked out once, over all desired resources (a left-out one passes it on).
     refs = {a: references_of(r) for a, r in desired.resources.items()} if linked else {}
-    copies = propagated_secrets(refs, desired.order)
+    copies = propagated_secrets(refs, desired.order) if refs else {}
     known: dict[str, Any] | None = {} if linked else None  # what references will see
     steps: list[Step] = []
     stale: list[str] = []

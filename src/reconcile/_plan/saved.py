@@ -57,8 +57,10 @@ def complete(
     ids for its read, and its spec when the desired state is not given again.
     ``reads`` retries a read raising ``TransientError``, as planning does.
     """
-    if _complete_already(plan):
-        return plan.steps
+    if not plan.saved and all(
+        s.desired is not None or s.action not in _NEEDS_WANT for s in plan.steps
+    ):
+        return plan.steps  # a fresh plan, or a saved one completed before it was journaled
     reads = reads or Retrying()
     unknown = [s for s in plan.steps if s.kind not in providers] if plan.saved else []
     if unknown:  # a saved plan edited by hand, or saved with other providers
@@ -80,14 +82,6 @@ def complete(
             step = _reobserved(step, providers[step.kind], plan.salt, reads, record)
         out.append(step)
     return tuple(out)
-
-
-def _complete_already(plan: Plan) -> bool:
-    """Nothing to fill in: a fresh plan, or a saved one the reconciler completed before
-    journaling it (so a saved plan is re-read once, not again by the runner)."""
-    return not plan.saved and all(
-        s.desired is not None or s.action not in _NEEDS_WANT for s in plan.steps
-    )
 
 
 def _reobserved(
