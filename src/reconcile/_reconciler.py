@@ -200,8 +200,10 @@ class Reconciler(GitOps):
             )
         for old, new in plan.moves:  # renames first: the steps were planned against them
             state.move(old, new)
-        if plan.moves:
-            snapshot = state.snapshot()
+        if plan.moves:  # the records as moved, without reading the whole state again
+            snapshot = attrs.evolve(
+                snapshot, records=_planner.rebound(snapshot.records, plan.moves)
+            )
         if plan.saved:  # refuse a stale saved plan before anything is journaled
             with use_salt(snapshot.salt):
                 steps = complete(plan, self._providers, desired, snapshot.records, self._reads)

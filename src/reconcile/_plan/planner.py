@@ -38,7 +38,7 @@ from .steps import Action, Step, in_sync_step
 from .targets import select
 from .validate import Desired, Providers, validate
 
-__all__ = ["Planning", "plan"]
+__all__ = ["Planning", "plan", "rebound"]
 
 _NONE: frozenset[str] = frozenset()
 
@@ -73,7 +73,7 @@ def _plan(
     declared_moves = [m for m in items if isinstance(m, Moved)]
     moves = _moves(declared_moves, records) if declared_moves else ()
     if moves:
-        records = _rebound(records, moves)
+        records = rebound(records, moves)
     resources = desired.resources
     gone = {a: r for a, r in records.items() if a not in resources}
     graph: Mapping[str, tuple[str, ...]] = desired.graph
@@ -116,9 +116,9 @@ def _moves(declared: list[Moved], records: Mapping[str, Record]) -> tuple[tuple[
     return tuple(found)
 
 
-def _rebound(
-    records: Mapping[str, Record], moves: tuple[tuple[str, str], ...]
-) -> dict[str, Record]:
+def rebound(records: Mapping[str, Record], moves: tuple[tuple[str, str], ...]) -> dict[str, Record]:
+    """``records`` with each moved one at its new address, as ``State.move`` leaves them
+    (apply uses it after moving, rather than reading the whole state again)."""
     rebound = dict(records)
     for old, new in moves:
         rebound[new] = attrs.evolve(rebound.pop(old), address=new)
