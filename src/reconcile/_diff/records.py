@@ -83,8 +83,8 @@ def record_outdated(
 
     ``lifecycle`` is the resource's merged lifecycle and ``computed`` its kind's
     output fields, both worked out once per kind by the planner. The spec is not
-    compared (that would cost a document per resource per plan); it is brought up
-    to date by the next apply that changes the resource.
+    compared (that would cost a document per resource per plan: row ``no-op converge``);
+    it is brought up to date by the next apply that changes the resource.
     """
     return (
         record is None

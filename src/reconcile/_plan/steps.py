@@ -114,7 +114,9 @@ def in_sync_step(
 ) -> Step:
     """A no-op step with its slots set directly: twice as fast as ``Step(...)``.
 
-    Most steps of most plans are these; ``tests/unit/test_plan.py`` checks it equals ``Step(...)``.
+    Most steps of most plans are these (rows ``plan (observe+diff+order)`` and ``no-op
+    converge``, ``benchmarks/bench_plan.py``); ``tests/unit/test_plan.py`` checks it
+    equals ``Step(...)``.
     """
     step: Step = object.__new__(Step)
     address_, kind_, action, reason, diff, before, after = _SLOTS[:7]
