@@ -12,7 +12,7 @@ from typing import Any
 
 import attrs
 
-from reconcile._diff.changes import Change, Diff
+from reconcile._diff.changes import EMPTY_DIFF, Change, Diff
 from reconcile._diff.documents import (
     as_stored,
     document,
@@ -77,7 +77,7 @@ def desired_step(
         resolved = declared if known is None else _resolved(declared, known, copied)
         unknown = () if known is None else unknown_fields(resolved)
         step = _step(
-            Action.CREATE, Reason.MISSING, declared, resolved, None, Diff(), unknown, **common
+            Action.CREATE, Reason.MISSING, declared, resolved, None, EMPTY_DIFF, unknown, **common
         )
         return step, None if known is None else _after(resolved, None)
     last = load_spec(record.spec) if record is not None else None

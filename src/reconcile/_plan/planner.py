@@ -83,10 +83,13 @@ def _plan(
     chosen: set[str] | None = None  # None: everything (nothing targeted)
     if planning.include is not None or planning.exclude:
         chosen, left_out = select(graph, planning.include, planning.exclude)
+    only = chosen if left_out else None  # None: everything (nothing was left out)
+    wanted = resources if only is None else {a: r for a, r in resources.items() if a in only}
+    pruned = [r for a, r in gone.items() if only is None or a in only]
     salt = snapshot.salt if snapshot is not None else PROCESS_SALT
     with use_salt(salt):
         steps, stale = _plan_chosen(
-            _Chosen(desired, records, gone, chosen if left_out else None),
+            _Chosen(desired, records, wanted, pruned),
             providers,
             planning,
             track_records=snapshot is not None,
@@ -127,28 +130,20 @@ def rebound(records: Mapping[str, Record], moves: tuple[tuple[str, str], ...]) -
 
 @attrs.frozen
 class _Chosen:
-    """What one plan covers: the desired state, records, recorded-but-gone, the targets."""
+    """What one plan covers: the desired state and records, and of them the targeted
+    desired resources and the targeted records no longer desired."""
 
     desired: Desired
     records: Mapping[str, Record]
-    gone: Mapping[str, Record]
-    only: set[str] | None  # None: everything (no include/exclude left anything out)
-
-    def wanted(self) -> dict[str, Any]:
-        resources, only = self.desired.resources, self.only
-        return resources if only is None else {a: r for a, r in resources.items() if a in only}
-
-    def pruned(self) -> list[Record]:
-        only = self.only
-        return [r for a, r in self.gone.items() if only is None or a in only]
+    wanted: Mapping[str, Any]
+    pruned: list[Record]
 
 
 def _plan_chosen(
     chosen: _Chosen, providers: Providers, planning: Planning, *, track_records: bool
 ) -> tuple[list[Step], tuple[str, ...]]:
     """Every chosen address's step in dependency order, and the stale records among no-ops."""
-    records = chosen.records
-    wanted, pruned = chosen.wanted(), chosen.pruned()
+    records, wanted, pruned = chosen.records, chosen.wanted, chosen.pruned
     probes = _probes(wanted, providers, records, linked=chosen.desired.linked)
     probes += [p for r in pruned if (p := _prune_probe(r, providers)) is not None]
     seen = observe(probes, planning.parallelism, planning.limiters, planning.retrying)
