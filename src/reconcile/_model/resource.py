@@ -366,7 +366,8 @@ def spec_of(obj: object) -> ResourceSpec:
 def lifecycle_of(res: object) -> Lifecycle:
     """The kind's lifecycle options merged with the resource's own."""
     own: Lifecycle | None = getattr(res, "lifecycle", None)
-    return spec_of(res).lifecycle.merged(own)
+    kinds = spec_of(res).lifecycle
+    return kinds if own is None else kinds.merged(own)  # most resources have none of their own
 
 
 def address_of(res: object) -> str:
