@@ -24,7 +24,9 @@ from ._apply.lock import acquire
 from ._apply.outcomes import ApplyResult, Interrupted
 from ._apply.recorder import Recorder, journal
 from ._apply.recovery import recover
-from ._diff.records import deposed_address, outputs_of, record_for
+from ._diff.deposed import deposed_address
+from ._diff.documents import outputs_of
+from ._diff.records import record_for
 from ._gitops.guard import PrunePolicy
 from ._gitops.operations import GitOps
 from ._gitops.source import Source
@@ -197,8 +199,10 @@ class Reconciler:
             )
         for old, new in plan.moves:  # renames first: the steps were planned against them
             state.move(old, new)
-        if plan.moves:
-            snapshot = state.snapshot()
+        if plan.moves:  # the records as moved, without reading the whole state again
+            snapshot = attrs.evolve(
+                snapshot, records=_planner.rebound(snapshot.records, plan.moves)
+            )
         if plan.saved:  # refuse a stale saved plan before anything is journaled
             with use_salt(snapshot.salt):
                 steps = complete(plan, self._providers, desired, snapshot.records, self._reads)

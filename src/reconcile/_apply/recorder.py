@@ -18,8 +18,10 @@ from typing import Any
 
 import attrs
 
-from reconcile._diff.records import deposed, record_for, stored_spec
-from reconcile._plan.steps import Action, Step
+from reconcile._diff.deposed import deposed
+from reconcile._diff.documents import stored_spec
+from reconcile._diff.records import record_for
+from reconcile._plan.steps import Action, Step, planned_spec
 from reconcile._state.contract import Record, State, StepEntry
 from reconcile._util.errors import PartiallyCreated
 from reconcile._util.vocabulary import IntentAction, Status
@@ -60,7 +62,9 @@ class Recorder:
         if self.state is None or step.action not in _INTENDED:
             return None
         source = step.declared or step.desired or step.actual
-        spec = stored_spec(source, copied=step.copied_sensitive) if source is not None else {}
+        spec = planned_spec(step)  # encoded by the planner already, when it could be
+        if spec is None:
+            spec = stored_spec(source, copied=step.copied_sensitive) if source is not None else {}
         self._intended[step.address] = (source, spec)
         return self.state.open_intent(
             step.address, step.kind, IntentAction(step.action).value, spec, self.apply_id

@@ -17,7 +17,10 @@ from typing import Any
 import attrs
 
 from reconcile._diff.changes import strict_equal
-from reconcile._diff.records import deposed, document, outputs_of, rebuild, record_for, with_keys_of
+from reconcile._diff.deposed import deposed
+from reconcile._diff.documents import document, outputs_of
+from reconcile._diff.merge import with_keys_of
+from reconcile._diff.records import rebuild, record_for
 from reconcile._model.resource import address_of, spec_of
 from reconcile._model.secrets import use_salt
 from reconcile._provider.contract import Provider

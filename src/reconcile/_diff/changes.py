@@ -22,6 +22,7 @@ import attrs
 from reconcile._model.resource import FieldSpec, is_resource, spec_of
 from reconcile._model.secrets import MASK, Redacted, redact
 from reconcile._model.serialize import unstructure_value
+from reconcile._model.switches import COMPARATORS
 from reconcile._util.errors import DefinitionError
 from reconcile._util.vocabulary import ChangeKind, DriftCause
 
@@ -156,7 +157,7 @@ class _Comparator:
     computed: tuple[FieldSpec, ...]
 
 
-_COMPARATORS: dict[type, _Comparator] = {}
+_COMPARATORS: dict[type, _Comparator] = COMPARATORS  # process-wide (``_model.switches``)
 _NESTED = (dict, list, tuple, set, frozenset)
 
 
@@ -203,7 +204,9 @@ def same_managed(desired: Any, actual: Any) -> bool:
     where it matters: same types, and for containers the same ``repr`` (``True``
     and ``1`` are ``==`` but print apart), unless they are the very same object;
     anything else (order-only differences, ignore_changes per resource,
-    set fields) returns False and takes the full diff.
+    set fields) returns False and takes the full diff. Justified by the rows
+    ``plan (observe+diff+order)`` and ``no-op converge`` (``benchmarks/bench_plan.py``);
+    its getters are cached process-wide (``_model.switches.COMPARATORS``).
     """
     cls = type(desired)
     if type(actual) is not cls or desired.lifecycle is not None:

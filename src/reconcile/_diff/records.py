@@ -1,166 +1,30 @@
-"""Resources to recorded state and back, and what a last applied spec tells the planner.
+"""Records from resources and resources from records.
 
-Used by the planner (outputs into reads, three-way merge, drift-or-config causes)
-and by apply (records after each step). Sensitive values are kept only as
-keyed digests: ``{"$sensitive": digest}`` in a stored spec. The old object of a
-create-before-destroy replace is recorded as deposed, at an address of its own.
+The record written after each applied step (``record_for``), whether an unchanged
+resource's record is out of date, and a resource rebuilt from a record (to read
+or destroy what is no longer declared). Used by the planner and by apply.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
-
-import attrs
 
 from reconcile._model.resource import (
     Lifecycle,
     address_of,
     lifecycle_of,
-    registered_kind,
     replace_fields,
     spec_of,
 )
-from reconcile._model.secrets import Redacted, redact, upgraded
-from reconcile._model.serialize import holds_ref, structure_reported, unstructure, unstructure_value
-from reconcile._model.values import UNKNOWN, refs_exist
+from reconcile._model.serialize import holds_ref, structure_reported
+from reconcile._model.values import refs_exist
 from reconcile._state.contract import Record, now
 from reconcile._util.errors import StateError
-from reconcile._util.vocabulary import ChangeKind, DriftCause
 
-from .changes import Cause, Change, strict_equal
+from .documents import at_path, outputs_of, stored_spec
 
-__all__ = [
-    "cause_of",
-    "copied_secrets",
-    "deposed",
-    "deposed_address",
-    "deposed_from",
-    "document",
-    "load_spec",
-    "normalized_document",
-    "outputs_of",
-    "preserve_foreign",
-    "propagated_secrets",
-    "rebuild",
-    "record_for",
-    "record_outdated",
-    "recorded_copies",
-    "stored_spec",
-    "with_keys_of",
-    "with_outputs",
-    "write_only_changes",
-    "written_as_desired",
-]
-
-Path = tuple[str | int, ...]
-_SENSITIVE = "$sensitive"
-_DEPOSED = "~deposed-"
-_MISSING = object()
-
-
-def document(res: Any, salt: str | None = None, copied: Collection[str] = ()) -> dict[str, Any]:
-    """A resource as a plain document with its sensitive fields, and the fields a
-    reference ``copied`` a secret into, redacted."""
-    doc = unstructure(res)
-    for name in {f.name for f in spec_of(res).sensitive_fields} | set(copied):
-        if doc.get(name) is not None and doc[name] is not UNKNOWN:
-            doc[name] = redact(doc[name], salt)
-    return doc
-
-
-def stored_spec(res: Any, salt: str | None = None, copied: Collection[str] = ()) -> dict[str, Any]:
-    """The JSON-safe spec to record: the document with digests in place of secrets."""
-    return {
-        k: {_SENSITIVE: v.digest} if isinstance(v, Redacted) else v
-        for k, v in document(res, salt, copied).items()
-    }
-
-
-def copied_secrets(
-    references: Iterable[tuple[Path, str, str]], tainted: Collection[tuple[str, str]] = ()
-) -> frozenset[str]:
-    """Top-level fields whose value a reference copies from a sensitive field, or from a
-    field of ``tainted`` (``(address, field)`` pairs a secret was copied into): they are
-    sensitive too (Terraform's sensitivity propagation); an unknown kind counts as one."""
-    names = set()
-    for path, address, name in references:
-        if (address, name) in tainted:
-            names.add(str(path[0]))
-            continue
-        target = registered_kind(address.split("[", 1)[0])
-        if target is None or any(f.name == name for f in spec_of(target).sensitive_fields):
-            names.add(str(path[0]))
-    return frozenset(names)
-
-
-def propagated_secrets(
-    references: Mapping[str, Iterable[tuple[Path, str, str]]], order: Iterable[str]
-) -> dict[str, frozenset[str]]:
-    """Each address's ``copied_secrets`` over any number of hops: worked out once, in
-    dependency ``order``, so a field that got a copy of a secret makes every field copied
-    from it sensitive too. Addresses without any are left out."""
-    tainted: set[tuple[str, str]] = set()
-    found: dict[str, frozenset[str]] = {}
-    for address in order:
-        refs = references.get(address)
-        names = copied_secrets(refs, tainted) if refs else None
-        if names:
-            found[address] = names
-            tainted.update((address, name) for name in names)
-    return found
-
-
-def recorded_copies(kind: str, spec: Mapping[str, Any]) -> frozenset[str]:
-    """The fields a record keeps as digests that its kind does not declare sensitive: a
-    reference copied a secret into them when it was applied (for a step without one)."""
-    cls = registered_kind(kind)
-    declared = () if cls is None else {f.name for f in spec_of(cls).sensitive_fields}
-    return frozenset(
-        k
-        for k, v in spec.items()
-        if isinstance(v, dict) and set(v) == {_SENSITIVE} and k not in declared
-    )
-
-
-def normalized_document(cls: type[Any] | None, doc: Mapping[str, Any]) -> Mapping[str, Any]:
-    """``doc`` with each field's ``normalize`` applied: the form diffs compare and plans show.
-
-    A value ``normalize`` cannot take (recorded by an older version, a secret's
-    digest, a value known only after apply) is left as it is.
-    """
-    fields = [] if cls is None else spec_of(cls).fields
-    out: dict[str, Any] | None = None
-    for f in fields:
-        value = doc.get(f.name, UNKNOWN)
-        if f.flags.normalize is None or value is UNKNOWN or isinstance(value, Redacted):
-            continue
-        try:
-            shown = unstructure_value(f.flags.normalize(value))
-        except Exception:
-            continue
-        out = dict(doc) if out is None else out
-        out[f.name] = shown
-    return doc if out is None else out
-
-
-def load_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """A recorded spec as a document: digests become ``Redacted`` again."""
-    return {
-        k: Redacted(v[_SENSITIVE]) if isinstance(v, dict) and set(v) == {_SENSITIVE} else v
-        for k, v in spec.items()
-    }
-
-
-def outputs_of(res: Any) -> dict[str, Any]:
-    """The provider-set (computed) field values of an actual resource."""
-    return {
-        f.name: unstructure_value(getattr(res, f.name))
-        for f in spec_of(res).computed_fields
-        if not f.flags.sensitive
-    }
+__all__ = ["rebuild", "record_for", "record_outdated", "with_outputs"]
 
 
 def record_for(
@@ -208,41 +72,6 @@ def _refuse_refs(address: str, declared: Any) -> None:
             )
 
 
-def deposed(record: Record | None, old: Any, new: Any) -> Record | None:
-    """The record of the object a create-before-destroy replace left behind, to destroy.
-
-    It lives at its own address (``kind[key]~deposed-<digest of its outputs>``), which
-    no desired state has, so the next plan destroys it. None when the old object's
-    outputs cannot tell it from the new one (a thing read by its key): destroying
-    it would destroy the replacement.
-    """
-    outputs = outputs_of(old)
-    if not outputs or outputs == outputs_of(new):
-        return None
-    base = record if record is not None else record_for(old, old, None)
-    return attrs.evolve(
-        base,
-        address=deposed_address(base.address, outputs),
-        outputs=outputs,
-        tainted=False,
-        protected=False,
-        retain=False,
-        updated_at=now(),
-    )
-
-
-def deposed_address(address: str, outputs: Mapping[str, Any]) -> str:
-    """Where the old object at ``address`` with these outputs is recorded while deposed."""
-    text = json.dumps(outputs, sort_keys=True, default=str).encode()
-    return f"{address}{_DEPOSED}{hashlib.sha256(text).hexdigest()[:8]}"
-
-
-def deposed_from(address: str) -> str | None:
-    """The address a deposed record's old object was replaced at; None for any other."""
-    owner, mark, _ = address.rpartition(_DEPOSED)
-    return owner if mark else None
-
-
 def record_outdated(
     record: Record | None,
     have: Any,
@@ -254,8 +83,8 @@ def record_outdated(
 
     ``lifecycle`` is the resource's merged lifecycle and ``computed`` its kind's
     output fields, both worked out once per kind by the planner. The spec is not
-    compared (that would cost a document per resource per plan); it is brought up
-    to date by the next apply that changes the resource.
+    compared (that would cost a document per resource per plan: row ``no-op converge``);
+    it is brought up to date by the next apply that changes the resource.
     """
     return (
         record is None
@@ -342,120 +171,7 @@ def _recorded_address(cls: type[Any], doc: Mapping[str, Any]) -> str:
 def _problem_text(doc: Mapping[str, Any], path: tuple[str | int, ...], message: str) -> str:
     """One unreadable field by path; a reference recorded unresolved is named as such."""
     where = ".".join(map(str, path)) or "the record"
-    value = _at(doc, path)
+    value = at_path(doc, path)
     if isinstance(value, dict) and set(value) == {"address", "field"}:
         return f"{where} holds an unresolved reference to {value['address']}.{value['field']}"
     return f"{where}: {message}"
-
-
-def preserve_foreign(want: Any, have: Any, last: Mapping[str, Any] | None) -> Any:
-    """Keep mapping keys the live object has that we never set (kubectl apply's three-way merge).
-
-    A key present in ``have`` but neither in ``want`` nor in the last applied spec
-    belongs to someone else and is left alone; one we set before is removed.
-    """
-    if last is None:
-        return want
-    changes: dict[str, Any] = {}
-    for f in spec_of(want).compared:
-        mine, theirs = getattr(want, f.name), getattr(have, f.name)
-        if isinstance(mine, dict) and isinstance(theirs, dict):
-            merged = _merge(mine, theirs, last.get(f.name))
-            if not strict_equal(merged, mine):
-                changes[f.name] = merged
-    return attrs.evolve(want, **changes) if changes else want
-
-
-def written_as_desired(want: Any, have: Any) -> Any:
-    """``have`` with its write-only fields taken from ``want``: a read cannot show them,
-    so the diff never compares them (:func:`write_only_changes` does, with the last applied)."""
-    changes = {
-        f.name: value
-        for f in spec_of(want).write_only_fields
-        if (value := getattr(want, f.name)) is not UNKNOWN
-    }
-    return replace_fields(have, changes) if changes else have
-
-
-def write_only_changes(
-    want: Any, have: Any, last: Mapping[str, Any] | None, *, recorded: bool
-) -> tuple[Change, ...]:
-    """Write-only fields whose desired value differs from the last applied one (by digest).
-
-    Without a last applied value for the field, but with recorded state (a thing
-    adopted, or recorded before the field existed), the read stands in for it, so
-    the value is written once. Without recorded state nothing is known: no change.
-    """
-    spec = spec_of(want)
-    if not spec.write_only_fields or not recorded:
-        return ()
-    ignored = lifecycle_of(want).ignore_changes
-    cls = spec.cls
-    plain = unstructure(want)
-    wanted = normalized_document(cls, document(want))
-    seen = normalized_document(cls, document(have))
-    changes = []
-    for f in spec.write_only_fields:
-        if f.name in ignored or getattr(want, f.name) is UNKNOWN:
-            continue
-        before = last.get(f.name, _MISSING) if last is not None else _MISSING
-        if before is _MISSING:
-            before = seen[f.name]
-        elif f.flags.sensitive and not isinstance(before, Redacted):
-            before = redact(before)  # recorded in clear before the field was sensitive
-        elif isinstance(before, Redacted):
-            before = upgraded(before, plain[f.name])  # an old salted digest, checked the old way
-        if not strict_equal(before, wanted[f.name]):
-            changes.append(Change((f.name,), ChangeKind.REPLACE, before, wanted[f.name]))
-    return tuple(changes)
-
-
-def with_keys_of(before: Any, written: Any) -> Any:
-    """``before`` with every mapping key ``written`` has and it lacks, at any depth: the
-    keys a write that may have happened could have added, claimed as ours."""
-    if isinstance(before, dict) and isinstance(written, dict):
-        return _merge(before, written, None)
-    return before
-
-
-def _merge(mine: dict[Any, Any], theirs: dict[Any, Any], last: Any) -> dict[Any, Any]:
-    last = last if isinstance(last, dict) else {}
-    merged = dict(mine)
-    for key, value in theirs.items():
-        if key not in mine and key not in last:
-            merged[key] = value
-        elif isinstance(mine.get(key), dict) and isinstance(value, dict):
-            merged[key] = _merge(mine[key], value, last.get(key))
-    return merged
-
-
-def cause_of(change: Change, last: Mapping[str, Any] | None) -> Cause | None:
-    """Whether the desired state moved (config), the live system did (drift), or both."""
-    if last is None:
-        return None
-    before = _at(last, change.path)
-    wanted = _MISSING if change.op == ChangeKind.REMOVE else change.new
-    live = _MISSING if change.op == ChangeKind.ADD else change.old
-    if _same(before, wanted):
-        return DriftCause.DRIFT
-    if _same(before, live):
-        return DriftCause.CONFIG
-    return DriftCause.BOTH
-
-
-def _at(doc: Any, path: tuple[str | int, ...]) -> Any:
-    for part in path:
-        found = isinstance(doc, dict) and part in doc
-        indexed = isinstance(doc, list) and isinstance(part, int) and 0 <= part < len(doc)
-        if not (found or indexed):
-            return _MISSING
-        doc = doc[part]
-    return doc
-
-
-def _same(a: Any, b: Any) -> bool:
-    if a is _MISSING or b is _MISSING:
-        return a is b
-    if isinstance(a, Redacted) and not isinstance(b, Redacted):
-        b = redact(b)  # recorded as a digest (a secret a reference copied): compare digests
-    return strict_equal(a, b)

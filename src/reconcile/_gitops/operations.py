@@ -17,7 +17,7 @@ import attrs
 
 from reconcile._apply.outcomes import ApplyResult
 from reconcile._apply.recorder import digest
-from reconcile._diff.records import stored_spec
+from reconcile._diff.documents import stored_spec
 from reconcile._model.resource import address_of
 from reconcile._plan.plan import Plan
 from reconcile._provider.contract import Provider

@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 
 from reconcile._diff.changes import Diff, diff_resources
-from reconcile._diff.records import document
+from reconcile._diff.documents import document
 from reconcile._model.resource import address_of, spec_of
 from reconcile._model.secrets import MASK, Redacted, new_salt, use_salt
 from reconcile._plan.render import document_lines, render_path, render_value

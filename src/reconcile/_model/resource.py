@@ -18,6 +18,7 @@ from reconcile._util.errors import DefinitionError, DuplicateKindError
 from reconcile._util.vocabulary import DriftMode
 
 from .placeholders import let_placeholders_pass
+from .switches import KINDS
 
 __all__ = [
     "RESERVED",
@@ -42,7 +43,6 @@ T = TypeVar("T")
 _METADATA_KEY = "reconcile"
 _SPEC_ATTR = "__reconcile__"
 _MASK = "(sensitive)"
-_KINDS: dict[str, type[Any]] = {}
 _FACTORY: type[Any] = type(attrs.Factory(list))
 
 
@@ -319,7 +319,7 @@ def _check_flags(cls: type[Any], fields: tuple[FieldSpec, ...], lifecycle: Lifec
 
 
 def _register(kind: str, cls: type[Any]) -> None:
-    known = _KINDS.get(kind)
+    known = KINDS.get(kind)
     same = known is not None and (known.__module__, known.__qualname__) == (
         cls.__module__,
         cls.__qualname__,
@@ -328,17 +328,17 @@ def _register(kind: str, cls: type[Any]) -> None:
         raise DuplicateKindError(
             f"kind {kind!r} is already registered by {known.__module__}.{known.__qualname__}"
         )
-    _KINDS[kind] = cls
+    KINDS[kind] = cls
 
 
 def registered_kind(kind: str) -> type[Any] | None:
     """The class registered for ``kind``, if any."""
-    return _KINDS.get(kind)
+    return KINDS.get(kind)
 
 
 def registered_kinds() -> list[str]:
     """Every kind declared so far with ``@resource`` (for listings and "did you mean")."""
-    return sorted(_KINDS)
+    return sorted(KINDS)
 
 
 def is_resource(obj: object) -> bool:
@@ -367,7 +367,8 @@ def spec_of(obj: object) -> ResourceSpec:
 def lifecycle_of(res: object) -> Lifecycle:
     """The kind's lifecycle options merged with the resource's own."""
     own: Lifecycle | None = getattr(res, "lifecycle", None)
-    return spec_of(res).lifecycle.merged(own)
+    kinds = spec_of(res).lifecycle
+    return kinds if own is None else kinds.merged(own)  # most resources have none of their own
 
 
 def address_of(res: object) -> str:

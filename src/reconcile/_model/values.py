@@ -7,8 +7,7 @@ Just above the model: the planner resolves refs, apply fills them in, and
 
 from __future__ import annotations
 
-import weakref
-from typing import Any, cast
+from typing import Any
 
 import attrs
 
@@ -16,6 +15,7 @@ from reconcile._util.errors import DefinitionError
 
 from .placeholders import Placeholder
 from .resource import address_of, spec_of
+from .switches import LIVE_REFS, refs_exist
 
 __all__ = ["UNKNOWN", "Moved", "Ref", "moved", "ref", "refs_exist"]
 
@@ -28,20 +28,10 @@ class Ref(Placeholder):
     field: str
 
     def __attrs_post_init__(self) -> None:
-        _LIVE_REFS[id(self)] = self
+        LIVE_REFS[id(self)] = self
 
     def __repr__(self) -> str:
         return f"ref({self.address}.{self.field})"
-
-
-# By identity: a set keyed by equality holds one entry for equal refs, and loses
-# it when the first of them dies while an equal one lives on.
-_LIVE_REFS: weakref.WeakValueDictionary[int, Ref] = weakref.WeakValueDictionary()
-
-
-def refs_exist() -> bool:
-    """False when no ``Ref`` is alive in this process: no resource can hold one (fast path)."""
-    return bool(cast(Any, _LIVE_REFS).data)  # the dict of weak references, read in C
 
 
 @attrs.frozen(repr=False)

@@ -17,8 +17,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from reconcile._diff.changes import Change, Diff, pointer
-from reconcile._diff.records import copied_secrets
+from reconcile._diff.taint import copied_secrets
 from reconcile._model.secrets import MASK, Redacted
+from reconcile._model.switches import STEP_ACTIONS
 from reconcile._model.values import UNKNOWN
 from reconcile._util.errors import InvalidStateError
 
@@ -34,7 +35,7 @@ T = TypeVar("T")
 _ACTIONS = {a.value: a for a in Action}
 _REASONS = {r.value: r for r in Reason}
 _NONE: frozenset[str] = frozenset()
-_STEP_ACTIONS: dict[tuple[Action, bool], tuple[str, ...]] = {}  # filled as steps are seen
+_STEP_ACTIONS: dict[tuple[Action, bool], tuple[str, ...]] = STEP_ACTIONS  # process-wide
 _PLAIN_CHANGE = frozenset({"op", "path", "pointer", "old", "new", "cause"})
 _SURROGATE = re.compile("\\\\u[dD][89a-fA-F]|[\ud800-\udfff]")  # written or raw, paired or not
 
@@ -154,7 +155,8 @@ def _encode_step(step: Step) -> dict[str, Any]:
 
 
 def _actions(step: Step) -> list[str]:
-    """``step.actions`` as a list, computed once per action and replace order."""
+    """``step.actions`` as a list, computed once per action and replace order and kept
+    process-wide (``_model.switches.STEP_ACTIONS``; row ``plan.to_json``)."""
     key = (step.action, step.create_before_destroy)
     found = _STEP_ACTIONS.get(key)
     if found is None:

@@ -1,12 +1,11 @@
 """Planning: validate desired state, observe it through providers, choose each step.
 
-Called by the reconciler. Validation (kinds, duplicate addresses, dangling
-dependencies and references, cycles) runs before any provider is called, so
-bad input changes nothing. Observation calls only ``read`` and ``diff``:
-planning is a dry run. Steps are chosen in dependency order so a reference
-takes the value its target will have, or ``UNKNOWN`` until it is created.
-With recorded state the planner also fills provider-assigned ids into reads,
-keeps fields others set (three-way merge), tells drift from config, and prunes.
+Called by the reconciler. Validation (``validate``) runs before any provider is
+called, so bad input changes nothing. Observation calls only ``read`` and
+``diff``: planning is a dry run. Steps are chosen (``choose``) in dependency order
+so a reference takes the value its target will have, or ``UNKNOWN`` until it is
+created. With recorded state the planner also fills provider-assigned ids into
+reads, targets (``targets``), follows ``moved`` blocks, and prunes.
 """
 
 from __future__ import annotations
@@ -16,68 +15,32 @@ from typing import Any
 
 import attrs
 
-from reconcile._diff.changes import Change, Diff, same_managed
-from reconcile._diff.records import (
-    cause_of,
-    deposed_from,
-    document,
-    load_spec,
-    normalized_document,
-    outputs_of,
-    preserve_foreign,
-    propagated_secrets,
-    rebuild,
-    record_outdated,
-    recorded_copies,
-    with_outputs,
-    write_only_changes,
-    written_as_desired,
-)
-from reconcile._model.refs import dependencies, ref_paths, resolve, unknown_fields, without_refs
-from reconcile._model.resource import (
-    Lifecycle,
-    ResourceSpec,
-    lifecycle_of,
-    replace_fields,
-    resource_spec,
-    spec_of,
-)
-from reconcile._model.secrets import PROCESS_SALT, redact, use_salt
-from reconcile._model.values import UNKNOWN, Moved, Ref, refs_exist
+from reconcile._diff.changes import same_managed
+from reconcile._diff.deposed import deposed_from
+from reconcile._diff.documents import outputs_of
+from reconcile._diff.records import rebuild, record_outdated, with_outputs
+from reconcile._diff.taint import propagated_secrets
+from reconcile._model.refs import without_refs
+from reconcile._model.resource import Lifecycle, lifecycle_of, spec_of
+from reconcile._model.secrets import PROCESS_SALT, use_salt
+from reconcile._model.values import Moved
 from reconcile._provider.contract import Provider
 from reconcile._provider.limits import Limiter
 from reconcile._provider.observe import Probe, Retrying, observe
 from reconcile._state.contract import Record, Snapshot
-from reconcile._util.errors import (
-    DanglingDependencyError,
-    DuplicateAddressError,
-    InvalidStateError,
-    ProtectedResourceError,
-    UnknownKindError,
-    did_you_mean,
-)
+from reconcile._util.errors import InvalidStateError, ProtectedResourceError, UnknownKindError
 from reconcile._util.gcpause import no_cycle_collection
-from reconcile._util.vocabulary import ChangeKind
 
-from .order import order_steps, topological
+from .choose import desired_step, prune_step, references_of
+from .order import order_steps
 from .plan import Plan
-from .steps import Action, Reason, Step, in_sync_step
+from .steps import Action, Step, in_sync_step
 from .targets import select
+from .validate import Desired, Providers, validate
 
-__all__ = ["Desired", "Planning", "plan", "validate"]
+__all__ = ["Planning", "plan", "rebound"]
 
-Providers = Mapping[str, Provider[Any]]
 _NONE: frozenset[str] = frozenset()
-References = tuple[tuple[tuple[str | int, ...], str, str], ...]
-
-
-@attrs.frozen
-class Desired:
-    """Validated desired state: resources and their edges by address, and a dependency order."""
-
-    resources: dict[str, Any]
-    graph: dict[str, tuple[str, ...]]
-    order: list[str]
 
 
 @attrs.frozen
@@ -89,46 +52,6 @@ class Planning:
     include: Collection[str] | None = None
     exclude: Collection[str] | None = None
     retrying: Retrying = attrs.field(factory=Retrying)
-
-
-def validate(desired: Iterable[Any], providers: Providers) -> Desired:
-    """Desired resources by address, their edges and an order; or an error naming the problem."""
-    by_address: dict[str, Any] = {}
-    for res in desired:
-        spec = resource_spec(res)
-        if spec is None or isinstance(res, type):
-            raise InvalidStateError(f"desired state holds {res!r}, which is not a resource")
-        address = spec.address(res)
-        if address in by_address:
-            raise DuplicateAddressError(address, by_address[address], res)
-        if spec.kind not in providers:
-            raise UnknownKindError(address, spec.kind, list(providers))
-        by_address[address] = res
-    linked = refs_exist()
-    for address, res in by_address.items():
-        if res.depends_on or linked:
-            _check_edges(address, res, by_address)
-    graph = {a: dependencies(r) if linked else r.depends_on for a, r in by_address.items()}
-    return Desired(by_address, graph, topological(graph))
-
-
-def _check_edges(address: str, res: Any, by_address: Mapping[str, Any]) -> None:
-    for dep in res.depends_on:
-        if dep not in by_address:
-            raise DanglingDependencyError(address, dep, hint=did_you_mean(dep, by_address))
-    keys = set(spec_of(res).keys)
-    for path, r in ref_paths(res):
-        if path[0] in keys:
-            raise InvalidStateError(f"{address}: key field {path[0]} cannot be a reference")
-        target = by_address.get(r.address)
-        if target is None:
-            hint = did_you_mean(r.address, by_address)
-            raise DanglingDependencyError(address, r.address, what="references", hint=hint)
-        if r.field not in {f.name for f in spec_of(target).fields}:
-            raise InvalidStateError(
-                f"{address}: {'.'.join(map(str, path))} references {r.address}.{r.field}, "
-                f"but {spec_of(target).kind} has no field {r.field!r}"
-            )
 
 
 def plan(
@@ -147,19 +70,26 @@ def _plan(
 ) -> Plan:
     desired = validate([r for r in items if not isinstance(r, Moved)], providers)
     records = snapshot.records if snapshot is not None else {}
-    moves = _moves([m for m in items if isinstance(m, Moved)], records)
+    declared_moves = [m for m in items if isinstance(m, Moved)]
+    moves = _moves(declared_moves, records) if declared_moves else ()
     if moves:
-        records = _rebound(records, moves)
+        records = rebound(records, moves)
     resources = desired.resources
     gone = {a: r for a, r in records.items() if a not in resources}
     graph: Mapping[str, tuple[str, ...]] = desired.graph
     if gone:
         graph = {**graph, **{a: r.depends_on for a, r in gone.items()}}
-    chosen, left_out = select(graph, planning.include, planning.exclude)
+    left_out: tuple[tuple[str, str], ...] = ()
+    chosen: set[str] | None = None  # None: everything (nothing targeted)
+    if planning.include is not None or planning.exclude:
+        chosen, left_out = select(graph, planning.include, planning.exclude)
+    only = chosen if left_out else None  # None: everything (nothing was left out)
+    wanted = resources if only is None else {a: r for a, r in resources.items() if a in only}
+    pruned = [r for a, r in gone.items() if only is None or a in only]
     salt = snapshot.salt if snapshot is not None else PROCESS_SALT
     with use_salt(salt):
         steps, stale = _plan_chosen(
-            _Chosen(desired, records, gone, chosen if left_out else None),
+            _Chosen(desired, records, wanted, pruned),
             providers,
             planning,
             track_records=snapshot is not None,
@@ -189,9 +119,9 @@ def _moves(declared: list[Moved], records: Mapping[str, Record]) -> tuple[tuple[
     return tuple(found)
 
 
-def _rebound(
-    records: Mapping[str, Record], moves: tuple[tuple[str, str], ...]
-) -> dict[str, Record]:
+def rebound(records: Mapping[str, Record], moves: tuple[tuple[str, str], ...]) -> dict[str, Record]:
+    """``records`` with each moved one at its new address, as ``State.move`` leaves them
+    (apply uses it after moving, rather than reading the whole state again)."""
     rebound = dict(records)
     for old, new in moves:
         rebound[new] = attrs.evolve(rebound.pop(old), address=new)
@@ -200,39 +130,31 @@ def _rebound(
 
 @attrs.frozen
 class _Chosen:
-    """What one plan covers: the desired state, records, recorded-but-gone, the targets."""
+    """What one plan covers: the desired state and records, and of them the targeted
+    desired resources and the targeted records no longer desired."""
 
     desired: Desired
     records: Mapping[str, Record]
-    gone: Mapping[str, Record]
-    only: set[str] | None  # None: everything (no include/exclude left anything out)
-
-    def wanted(self) -> dict[str, Any]:
-        resources, only = self.desired.resources, self.only
-        return resources if only is None else {a: r for a, r in resources.items() if a in only}
-
-    def pruned(self) -> list[Record]:
-        only = self.only
-        return [r for a, r in self.gone.items() if only is None or a in only]
+    wanted: Mapping[str, Any]
+    pruned: list[Record]
 
 
 def _plan_chosen(
     chosen: _Chosen, providers: Providers, planning: Planning, *, track_records: bool
 ) -> tuple[list[Step], tuple[str, ...]]:
     """Every chosen address's step in dependency order, and the stale records among no-ops."""
-    records = chosen.records
-    wanted, pruned = chosen.wanted(), chosen.pruned()
-    probes = _probes(wanted, providers, records)
+    records, wanted, pruned = chosen.records, chosen.wanted, chosen.pruned
+    probes = _probes(wanted, providers, records, linked=chosen.desired.linked)
     probes += [p for r in pruned if (p := _prune_probe(r, providers)) is not None]
     seen = observe(probes, planning.parallelism, planning.limiters, planning.retrying)
     facts: dict[type, _KindFacts] = {}
-    linked = refs_exist()
     desired = chosen.desired
+    linked = desired.linked
     # Each resource's references, and the fields they copy a secret into over any number
     # of hops: worked out once, over all desired resources (a left-out one passes it on).
-    refs = {a: _references(r) for a, r in desired.resources.items()} if linked else {}
-    copies = propagated_secrets(refs, desired.order)
-    known: dict[str, Any] = {}
+    refs = {a: references_of(r) for a, r in desired.resources.items()} if linked else {}
+    copies = propagated_secrets(refs, desired.order) if refs else {}
+    known: dict[str, Any] | None = {} if linked else None  # what references will see
     steps: list[Step] = []
     stale: list[str] = []
     noop = Action.NOOP
@@ -256,20 +178,27 @@ def _plan_chosen(
             ):
                 stale.append(address)
             continue
-        step, known[address] = _desired_step(
+        lifecycle = lifecycle_of(want)  # once per resource: the step and the record check
+        step, after = desired_step(
             address,
             want,
             providers[kind.kind],
             (record, track_records),
             have,
             (known, refs.get(address, ()), copies.get(address, _NONE)),
+            lifecycle=lifecycle,
+            depends_on=desired.graph[address],
         )
         steps.append(step)
-        if track_records and step.action is noop:
-            lifecycle = lifecycle_of(want)
-            if record_outdated(record, have, step.depends_on, lifecycle, kind.computed):
-                stale.append(address)
-    steps += [_prune_step(r, _unless_replacement(r, seen.get(r.address), records)) for r in pruned]
+        if known is not None:
+            known[address] = after
+        if (
+            track_records
+            and step.action is noop
+            and record_outdated(record, have, step.depends_on, lifecycle, kind.computed)
+        ):
+            stale.append(address)
+    steps += [prune_step(r, _unless_replacement(r, seen.get(r.address), records)) for r in pruned]
     return steps, tuple(stale)
 
 
@@ -306,10 +235,14 @@ class _KindFacts:
 
 
 def _probes(
-    wanted: Mapping[str, Any], providers: Providers, records: Mapping[str, Record]
+    wanted: Mapping[str, Any],
+    providers: Providers,
+    records: Mapping[str, Record],
+    *,
+    linked: bool,
 ) -> list[Probe]:
     """What to read each desired resource by: the resource itself in the common case."""
-    if refs_exist():
+    if linked:
         return [_probe(a, r, providers, records.get(a)) for a, r in wanted.items()]
     by_key = {k: p for k, p in providers.items() if p.identified_by_key}
     probes: list[Probe] = []
@@ -339,199 +272,3 @@ def _prune_probe(record: Record, providers: Providers) -> Probe | None:
         raise UnknownKindError(record.address, record.kind, list(providers))
     probe = rebuild(provider.resource, record.spec, record.outputs, address=record.address)
     return record.address, probe, provider
-
-
-def _desired_step(
-    address: str,
-    declared: Any,
-    provider: Provider[Any],
-    recorded: tuple[Record | None, bool],
-    have: Any,
-    linked: tuple[Mapping[str, Any], References, frozenset[str]],
-) -> tuple[Step, Any]:
-    """The step for one desired resource, and what it will look like after apply.
-
-    ``recorded`` is the resource's record, and whether there is recorded state at all;
-    ``linked`` what references will see of each resource planned so far, this one's
-    references, and its fields they copy a secret into (``propagated_secrets``).
-    """
-    record, tracked = recorded
-    known, references, copied = linked
-    lifecycle = lifecycle_of(declared)
-    common: dict[str, Any] = {
-        "address": address,
-        "kind": spec_of(declared).kind,
-        "depends_on": dependencies(declared),
-        "references": references,
-        "copied_sensitive": copied,
-        "declared": declared,
-        "create_before_destroy": lifecycle.create_before_destroy,
-    }
-    if have is None:
-        resolved = resolve(declared, lambda r: _known_value(r, known), copied)
-        step = _step(Action.CREATE, Reason.MISSING, declared, resolved, None, Diff(), **common)
-        return step, _known_after(resolved, None)
-    last = load_spec(record.spec) if record is not None else None
-    want = preserve_foreign(declared, have, last)
-    resolved = resolve(want, lambda r: _known_value(r, known), copied)
-    applied = _normalized(declared, last)
-    diff = _diff(provider, resolved, written_as_desired(resolved, have))
-    written = write_only_changes(resolved, have, applied, recorded=tracked)
-    if written:
-        diff = _with_written(diff, written, spec_of(declared))
-    diff = _with_causes(diff, applied)
-    action, reason = _choose(diff, record)
-    if action is Action.UPDATE:
-        want = with_outputs(want, outputs_of(have))  # update what exists, by its id
-    if action is Action.REPLACE and lifecycle.prevent_destroy:
-        forced = ", ".join(str(p[0]) for p in diff.replace_paths) or "taint"
-        raise ProtectedResourceError(address, f"replace it ({forced} forces replacement)")
-    step = _step(action, reason, want, resolved, have, diff, **common, record=record)
-    return step, _known_after(resolved, None if action is Action.REPLACE else have)
-
-
-def _references(declared: Any) -> References:
-    """Each ``Ref`` in a resource as its path and the address and field it names."""
-    return tuple((path, r.address, r.field) for path, r in ref_paths(declared))
-
-
-def _with_written(diff: Diff, written: tuple[Change, ...], spec: ResourceSpec) -> Diff:
-    """``diff`` and the changes to write-only fields (a ``replace`` one forces replacement)."""
-    forced = tuple(c.path for c in written if spec.field(str(c.path[0])).flags.replace)
-    return Diff(diff.changes + written, diff.replace_paths + forced)
-
-
-def _known_after(resolved: Any, have: Any) -> Any:
-    """What references to this resource will see; only worked out when refs exist."""
-    return _after(resolved, have) if refs_exist() else None
-
-
-def _choose(diff: Diff, record: Record | None) -> tuple[Action, Reason]:
-    if record is not None and record.tainted:
-        return Action.REPLACE, Reason.TAINTED
-    if not diff:
-        return Action.NOOP, Reason.IN_SYNC
-    if diff.requires_replace:
-        return Action.REPLACE, Reason.REPLACE_FORCED
-    return Action.UPDATE, Reason.CHANGED
-
-
-def _known_value(r: Ref, known: Mapping[str, Any]) -> Any:
-    target = known.get(r.address)
-    return UNKNOWN if target is None else getattr(target, r.field)
-
-
-def _after(resolved: Any, have: Any) -> Any:
-    """What a resource will be after apply: computed fields from ``have``, else unknown."""
-    changes = {
-        f.name: getattr(have, f.name) if have is not None else UNKNOWN
-        for f in spec_of(resolved).computed_fields
-        if f.is_unset(getattr(resolved, f.name))
-    }
-    return replace_fields(resolved, changes) if changes else resolved
-
-
-def _diff(provider: Provider[Any], resolved: Any, have: Any) -> Diff:
-    """The provider's diff, with fields whose references are still unknown marked so."""
-    unknown = unknown_fields(resolved)
-    if not unknown:
-        return provider.diff(resolved, have)
-    comparable = replace_fields(resolved, {f: getattr(have, f) for f in unknown})
-    diff = provider.diff(comparable, have)
-    spec = spec_of(resolved)
-    marked = tuple(Change((f,), ChangeKind.REPLACE, getattr(have, f), UNKNOWN) for f in unknown)
-    forced = tuple((f,) for f in unknown if spec.field(f).flags.replace)
-    return Diff(diff.changes + marked, diff.replace_paths + forced)
-
-
-def _step(
-    action: Action,
-    reason: Reason,
-    want: Any,
-    resolved: Any,
-    have: Any,
-    diff: Diff,
-    record: Record | None = None,
-    **common: Any,
-) -> Step:
-    """The step's documents and diff, with secrets masked: what a reference copies one
-    into now, and on the side of what exists, what the record keeps as one (a field that
-    held a copied secret until this change)."""
-    if action is Action.NOOP:  # nothing to show: no documents (they cost most of a plan)
-        return Step(action=action, reason=reason, desired=want, actual=have, **common)
-    unknown = unknown_fields(resolved)
-    computed: tuple[str, ...] = ()
-    if action in (Action.CREATE, Action.REPLACE):
-        computed = tuple(
-            f.name
-            for f in spec_of(resolved).computed_fields
-            if f.is_unset(getattr(resolved, f.name))
-        )
-    shown = replace_fields(resolved, dict.fromkeys(unknown)) if unknown else resolved
-    copied = common["copied_sensitive"]
-    was = copied
-    if record is not None and have is not None:
-        was = copied | recorded_copies(record.kind, record.spec)
-    return Step(
-        action=action,
-        reason=reason,
-        diff=_masked(diff, was, resolved, have) if have is not None else diff,
-        before=document(have, copied=was) if have is not None else None,
-        after=document(shown, copied=copied),
-        unknown=tuple((name,) for name in dict.fromkeys(computed + unknown)),
-        desired=want,
-        actual=have,
-        **common,
-    )
-
-
-def _masked(diff: Diff, copied: Collection[str], want: Any, have: Any) -> Diff:
-    """``diff`` with each field a secret was copied into shown as one change of digests
-    of its whole values (``UNKNOWN`` stays so: known after apply)."""
-    touched = dict.fromkeys(str(c.path[0]) for c in diff.changes if c.path[0] in copied)
-    if not touched:
-        return diff
-    kept = [c for c in diff.changes if c.path[0] not in touched]
-    for name in touched:
-        first = next(c for c in diff.changes if c.path[0] == name)
-        new = UNKNOWN if first.new is UNKNOWN else redact(getattr(want, name))
-        kept.append(
-            Change((name,), ChangeKind.REPLACE, redact(getattr(have, name)), new, first.cause)
-        )
-    return attrs.evolve(diff, changes=tuple(kept))
-
-
-def _normalized(declared: Any, last: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
-    """The last applied spec in the form the diff compares (each field's ``normalize``)."""
-    return None if last is None else normalized_document(type(declared), last)
-
-
-def _with_causes(diff: Diff, last: Mapping[str, Any] | None) -> Diff:
-    if last is None or not diff:
-        return diff
-    changes = tuple(
-        attrs.evolve(c, cause=cause_of(c, last)) if c.new is not UNKNOWN else c
-        for c in diff.changes
-    )
-    return attrs.evolve(diff, changes=changes)
-
-
-def _prune_step(record: Record, have: Any) -> Step:
-    """A recorded resource no longer desired: delete it, or forget it when retained or gone.
-
-    A field its record keeps as a digest, where a reference had copied a secret, is
-    masked in what is read of it too."""
-    copied = recorded_copies(record.kind, record.spec)
-    common: dict[str, Any] = {
-        "address": record.address,
-        "kind": record.kind,
-        "depends_on": record.depends_on,
-        "before": load_spec(record.spec),
-        "copied_sensitive": copied,
-    }
-    if record.retain:
-        return Step(action=Action.FORGET, reason=Reason.RETAINED, **common)
-    if have is None:
-        return Step(action=Action.FORGET, reason=Reason.GONE, **common)
-    common["before"] = document(have, copied=copied)
-    return Step(action=Action.DELETE, reason=Reason.NOT_DESIRED, actual=have, **common)

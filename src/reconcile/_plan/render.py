@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from reconcile._diff.changes import Change
-from reconcile._diff.records import normalized_document
+from reconcile._diff.documents import normalized_document
 from reconcile._model.resource import registered_kind
 from reconcile._model.secrets import MASK, Redacted
 from reconcile._model.values import UNKNOWN

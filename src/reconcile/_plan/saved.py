@@ -15,7 +15,8 @@ from typing import Any
 
 import attrs
 
-from reconcile._diff.records import document, rebuild, with_outputs
+from reconcile._diff.documents import document
+from reconcile._diff.records import rebuild, with_outputs
 from reconcile._model.refs import without_refs
 from reconcile._model.resource import address_of, registered_kind
 from reconcile._model.secrets import Redacted
@@ -56,6 +57,10 @@ def complete(
     ids for its read, and its spec when the desired state is not given again.
     ``reads`` retries a read raising ``TransientError``, as planning does.
     """
+    if not plan.saved and all(
+        s.desired is not None or s.action not in _NEEDS_WANT for s in plan.steps
+    ):
+        return plan.steps  # a fresh plan, or a saved one completed before it was journaled
     reads = reads or Retrying()
     unknown = [s for s in plan.steps if s.kind not in providers] if plan.saved else []
     if unknown:  # a saved plan edited by hand, or saved with other providers

@@ -7,14 +7,15 @@ form in ``_planjson`` and the ``Plan`` that holds steps in ``_plan``.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
 
 from reconcile._diff.changes import EMPTY_DIFF, Diff
+from reconcile._model.secrets import current_salt
 
-__all__ = ["Action", "Reason", "Step", "in_sync_step"]
+__all__ = ["Action", "Reason", "Step", "in_sync_step", "planned_spec"]
 
 Path = tuple[str | int, ...]
 
@@ -70,6 +71,9 @@ class Step:
     desired: Any = attrs.field(default=None, eq=False, repr=False)
     actual: Any = attrs.field(default=None, eq=False, repr=False)
     declared: Any = attrs.field(default=None, eq=False, repr=False)
+    # The spec a record of ``declared`` keeps, and the salt of its digests, when the
+    # planner had it already (its ``after``): apply records it without encoding again.
+    stored: tuple[str, Mapping[str, Any]] | None = attrs.field(default=None, eq=False, repr=False)
 
     @property
     def creates_first(self) -> bool:
@@ -110,11 +114,13 @@ def in_sync_step(
 ) -> Step:
     """A no-op step with its slots set directly: twice as fast as ``Step(...)``.
 
-    Most steps of most plans are these; ``tests/unit/test_plan.py`` checks it equals ``Step(...)``.
+    Most steps of most plans are these (rows ``plan (observe+diff+order)`` and ``no-op
+    converge``, ``benchmarks/bench_plan.py``); ``tests/unit/test_plan.py`` checks it
+    equals ``Step(...)``.
     """
     step: Step = object.__new__(Step)
     address_, kind_, action, reason, diff, before, after = _SLOTS[:7]
-    unknown, depends, references, copied, cbd, desired, actual_, declared_ = _SLOTS[7:]
+    unknown, depends, references, copied, cbd, desired, actual_, declared_, stored = _SLOTS[7:]
     address_(step, address)
     kind_(step, kind)
     action(step, _NOOP)
@@ -130,4 +136,12 @@ def in_sync_step(
     desired(step, declared)
     actual_(step, actual)
     declared_(step, declared)
+    stored(step, None)
     return step
+
+
+def planned_spec(step: Step) -> Mapping[str, Any] | None:
+    """The spec to record for ``step.declared`` that the planner encoded, if its digests
+    were made with the salt in force now (the state's); None: encode it again."""
+    stored = step.stored
+    return stored[1] if stored is not None and stored[0] == current_salt() else None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 
-from reconcile._diff.records import deposed_from
+from reconcile._diff.deposed import deposed_from
 from reconcile._util.errors import InvalidStateError, did_you_mean
 
 __all__ = ["select"]

@@ -9,6 +9,7 @@ read inline, which is faster. A read, ``read_many`` or ``list`` raising
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 from collections.abc import Callable, Mapping, Sequence
@@ -139,8 +140,8 @@ def _read(
     retrying: Retrying,
 ) -> Any:
     limiter = limiters.get(provider.kind)
-    if limiter is None:
-        return retrying.call(address, "read", lambda: provider.read(probe), probe)
+    if limiter is None:  # a partial, not a lambda: one frame less per read (plan rows)
+        return retrying.call(address, "read", functools.partial(provider.read, probe), probe)
 
     def read_in_slot() -> Any:  # the slot is held for the call, not for the backoff
         with limiter.slot():
