@@ -13,6 +13,8 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from tests.gitenv import GIT_ALONE
+
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 BIN = Path(sys.executable).parent
@@ -25,7 +27,6 @@ GENERATED = shutil.ignore_patterns("site", ".reconcile", "__pycache__")
 # The reconcile.toml of a project whose manifests come from Git (the quickstart's settings).
 QUICKSTART_TOML = '[state]\npath = ".reconcile/state.db"\n\n[providers.files]\nroot = "site"\n'
 # Git reads neither the system's nor the user's configuration.
-GIT_ALONE = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull}
 
 
 def home_env(home: Path) -> dict[str, str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.unit.test_fuzz_loader import EDITS, _mutate
+from tests.unit.sources.test_fuzz_loader import EDITS, _mutate
 
 from .cli_user import reconcile
 

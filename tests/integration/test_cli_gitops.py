@@ -28,6 +28,7 @@ from click.testing import CliRunner, Result
 
 import reconcile as rc
 from reconcile._cli import cli
+from tests.gitenv import git_env
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("git") is None, reason="the git binary is needed"),
@@ -47,19 +48,6 @@ class Credential:
 
 
 SECRETS = ("hunter2-OLD-PASSWORD", "s3cr3t-NEW-PASSWORD", "REMOVED-secret-value", "brand-NEW-added")
-
-
-def _env(home: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "HOME": str(home),
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CONFIG_GLOBAL": os.devnull,
-        "GIT_AUTHOR_NAME": "Ann Author",
-        "GIT_AUTHOR_EMAIL": "ann@example.org",
-        "GIT_COMMITTER_NAME": "CI Bot",
-        "GIT_COMMITTER_EMAIL": "ci@example.org",
-    }
 
 
 def _file(path: str, content: str) -> str:
@@ -97,7 +85,7 @@ class Site:
 
     def git(self, *args: str) -> str:
         done = subprocess.run(
-            ["git", *args], cwd=self.repo, env=_env(self.root), check=True,
+            ["git", *args], cwd=self.repo, env=git_env(self.root), check=True,
             capture_output=True, text=True,
         )  # fmt: skip
         return done.stdout.strip()

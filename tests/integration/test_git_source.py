@@ -9,7 +9,6 @@ error names the revision (and, for manifests, file and line) with nothing applie
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from collections.abc import Iterator, Mapping
@@ -23,6 +22,7 @@ from dulwich import porcelain
 import reconcile as rc
 from reconcile.sources import CommitInfo, GitSource, parse_git_spec
 from reconcile.testing import MemoryProvider
+from tests.gitenv import git_env
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="the git binary is needed")
 
@@ -38,18 +38,7 @@ class Item:
 
 
 def _env(home: Path) -> dict[str, str]:
-    """A git environment that ignores the machine's configuration."""
-    return {
-        **os.environ,
-        "HOME": str(home),
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CONFIG_GLOBAL": os.devnull,
-        "GIT_AUTHOR_NAME": "Ann Author",
-        "GIT_AUTHOR_EMAIL": "ann@example.org",
-        "GIT_COMMITTER_NAME": "Cy Committer",
-        "GIT_COMMITTER_EMAIL": "cy@example.org",
-        "GIT_OPTIONAL_LOCKS": "0",
-    }
+    return git_env(home, committer=("Cy Committer", "cy@example.org"))
 
 
 def git(cwd: Path, *args: str) -> str:

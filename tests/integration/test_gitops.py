@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -27,6 +26,7 @@ import yaml
 import reconcile as rc
 from reconcile.sources import GitSource
 from reconcile.testing import MemoryProvider, SimulatedClock
+from tests.gitenv import ANN, git_env
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="the git binary is needed")
 
@@ -107,20 +107,6 @@ def _writes(*providers: MemoryProvider[Any]) -> int:
 # -- repositories ----------------------------------------------------------------------------
 
 
-def _env(home: Path, author: tuple[str, str]) -> dict[str, str]:
-    return {
-        **os.environ,
-        "HOME": str(home),
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CONFIG_GLOBAL": os.devnull,
-        "GIT_AUTHOR_NAME": author[0],
-        "GIT_AUTHOR_EMAIL": author[1],
-        "GIT_COMMITTER_NAME": "CI Bot",
-        "GIT_COMMITTER_EMAIL": "ci@example.org",
-    }
-
-
-ANN = ("Ann Author", "ann@example.org")
 BOB = ("Bob Builder", "bob@example.org")
 
 Doc = dict[str, Any]
@@ -156,7 +142,7 @@ class GitRepo:
         done = subprocess.run(
             ["git", *args],
             cwd=self.path,
-            env=_env(self.path, author),
+            env=git_env(self.path, author),
             check=True,
             capture_output=True,
             text=True,

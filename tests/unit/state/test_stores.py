@@ -444,7 +444,7 @@ def test_a_state_without_a_migration_for_its_version_is_refused(tmp_path, monkey
     assert _schema_version(path) == current
 
 
-_V1_STATE = Path(__file__).parent.parent / "data" / "state-v1.db"  # written by schema 1's release
+_V1_STATE = Path(__file__).parents[2] / "data" / "state-v1.db"  # written by schema 1's release
 
 
 def _v1_copy(tmp_path: Path) -> tuple[Path, dict[int, tuple[Any, ...]]]:

@@ -262,7 +262,7 @@ _APPLY_SAVED = """
 import sys
 import reconcile as rc
 from reconcile.testing import MemoryProvider
-from tests.unit.test_secrets_at_rest import User
+from tests.unit.state.test_key import User
 
 state = rc.SQLiteState(sys.argv[1])
 plan = rc.Plan.from_json(open(sys.argv[2]).read())
@@ -277,7 +277,7 @@ except rc.ReconcileError as err:
 
 def _apply_saved(path: Path, saved: Path, password: str) -> str:
     """Apply the saved plan in a process of its own, as a later `apply` would."""
-    root = Path(__file__).parent.parent.parent
+    root = Path(__file__).resolve().parents[3]
     done = subprocess.run(
         [sys.executable, "-c", _APPLY_SAVED, str(path), str(saved), password],
         cwd=root,

@@ -818,7 +818,7 @@ def test_written_records_load_back_equal(tmp_path: Path, records: list[Record], 
 
 # -- the real-world corpus (optional: skipped where it is absent) --------------------
 
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
+CORPUS = Path(__file__).resolve().parents[3].parent / "shared" / "corpus"
 APPS = CORPUS / "gitops" / "argocd-example-apps"
 needs_corpus = pytest.mark.skipif(not APPS.is_dir(), reason=f"corpus not found at {CORPUS}")
 
