@@ -1,0 +1,1 @@
+"""Conformance suites a third party runs against its own provider or state backend."""
