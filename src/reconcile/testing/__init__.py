@@ -19,8 +19,8 @@ from ._counting import CountingProvider
 from ._memory import Call, InjectedFailure, MemoryProvider
 
 if _typing.TYPE_CHECKING:
-    from ._conformance import ProviderConformance
-    from ._state_conformance import StateConformance, check_state
+    from ._conformance.provider import ProviderConformance
+    from ._conformance.state import StateConformance, check_state
 
 __all__ = [
     "Call",
@@ -39,9 +39,9 @@ __all__ = [
 ]
 
 _NEEDS_HYPOTHESIS = {
-    "ProviderConformance": "._conformance",
-    "StateConformance": "._state_conformance",
-    "check_state": "._state_conformance",
+    "ProviderConformance": "._conformance.provider",
+    "StateConformance": "._conformance.state",
+    "check_state": "._conformance.state",
 }
 
 

@@ -27,11 +27,10 @@ from reconcile._model.resource import address_of, replace_fields, spec_of
 from reconcile._plan.steps import Action
 from reconcile._provider.contract import Provider
 from reconcile._reconciler import Reconciler
-
-from ._assertions import assert_idempotent
-from ._counting import CountingProvider
-from ._leaks import captured_logs, leak_surfaces
-from .strategies import desired_states, secret_strings
+from reconcile.testing._assertions import assert_idempotent
+from reconcile.testing._counting import CountingProvider
+from reconcile.testing._leaks import captured_logs, leak_surfaces
+from reconcile.testing.strategies import desired_states, secret_strings
 
 __all__ = ["ProviderConformance"]
 

@@ -1,7 +1,7 @@
 """``StateConformance`` and ``check_state``: the contract every state backend must keep.
 
 The built-in stores pass it, and a third-party backend runs the same checks: an
-agreement machine against ``MemoryState`` (``_state_machine``) and the cases it
+agreement machine against ``MemoryState`` (``state_machine``) and the cases it
 has found before, each kept as a check of its own. Subclass ``StateConformance``
 as ``Test...`` for pytest, or call ``check_state(factory)`` anywhere.
 """
@@ -24,7 +24,7 @@ from reconcile._state.contract import State
 from reconcile._state.values import LockInfo, Record, StepEntry
 from reconcile._util.errors import StateError
 
-from ._state_machine import StatesAgree
+from .state_machine import StatesAgree
 
 __all__ = ["StateConformance", "check_state"]
 
@@ -127,7 +127,7 @@ def _fresh(make: Factory, close: Callable[[State], None]) -> Iterator[State]:
 def agrees_with_memory_state(
     make: Factory, close: Callable[[State], None], exact: bool, chosen: settings | None
 ) -> None:
-    """Random calls on the backend and on ``MemoryState`` agree (``_state_machine``)."""
+    """Random calls on the backend and on ``MemoryState`` agree (``state_machine``)."""
     machine = type(
         "StatesAgree",
         (StatesAgree,),
