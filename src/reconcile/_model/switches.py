@@ -17,7 +17,7 @@ Left where they are, because moving them would cost more than it gives:
   ``use_salt`` for one plan or apply, per thread of control, so it is not a global);
 - the cattrs converters: ``_model/serialize.py`` ``_converter`` and ``_strict``
   (cattrs is quarantined in that module by an import-linter contract);
-- ``_state/contract.py`` ``_second``: the text of the last whole second ``now()``
+- ``_state/values.py`` ``_second``: the text of the last whole second ``now()``
   formatted (row ``SQLiteState.save per applied step``);
 - ``_util/gcpause.py`` ``no_cycle_collection``: not a cache, a switch flipped around a
   plan and a plan's JSON form (rows ``plan (observe+diff+order)`` and ``plan.to_json``).
