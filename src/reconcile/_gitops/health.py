@@ -5,23 +5,14 @@ Used by the sync status; kept apart so the order of healths (worst first) has on
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable
 from typing import Any
 
 from reconcile._plan.steps import Step
 from reconcile._provider.contract import Provider
+from reconcile._util.vocabulary import Health
 
 __all__ = ["Health", "health_of", "worst"]
-
-
-class Health(enum.StrEnum):
-    """Resource health, from worst to best as Argo CD aggregates it."""
-
-    DEGRADED = "Degraded"
-    MISSING = "Missing"
-    PROGRESSING = "Progressing"
-    HEALTHY = "Healthy"
 
 
 _WORST_FIRST = list(Health)

@@ -7,7 +7,6 @@ not, with its health (``.health``).
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,15 +15,11 @@ import attrs
 from reconcile._plan.plan import Plan
 from reconcile._plan.steps import Action, Step
 from reconcile._provider.contract import Provider
+from reconcile._util.vocabulary import Sync
 
 from .health import Health, health_of, worst
 
 __all__ = ["ResourceStatus", "Sync", "SyncStatus", "status_of"]
-
-
-class Sync(enum.StrEnum):
-    SYNCED = "Synced"
-    OUT_OF_SYNC = "OutOfSync"
 
 
 @attrs.frozen

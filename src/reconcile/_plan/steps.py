@@ -6,7 +6,6 @@ form in ``_planjson`` and the ``Plan`` that holds steps in ``_plan``.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -14,34 +13,11 @@ import attrs
 
 from reconcile._diff.changes import EMPTY_DIFF, Diff
 from reconcile._model.secrets import current_salt
+from reconcile._util.vocabulary import Action, Reason
 
 __all__ = ["Action", "Reason", "Step", "in_sync_step", "planned_spec"]
 
 Path = tuple[str | int, ...]
-
-
-class Action(enum.StrEnum):
-    """What a step does to its address."""
-
-    CREATE = "create"
-    UPDATE = "update"
-    REPLACE = "replace"
-    DELETE = "delete"
-    FORGET = "forget"
-    NOOP = "noop"
-
-
-class Reason(enum.StrEnum):
-    """Why the planner chose a step's action (as Terraform's ``action_reason``)."""
-
-    MISSING = "missing"
-    CHANGED = "changed"
-    REPLACE_FORCED = "replace_forced"
-    IN_SYNC = "in_sync"
-    NOT_DESIRED = "not_desired"
-    TAINTED = "tainted"
-    RETAINED = "retained"
-    GONE = "gone"
 
 
 @attrs.frozen

@@ -6,27 +6,16 @@ them, users may pass any callable. A callback that raises is logged, never fatal
 
 from __future__ import annotations
 
-import enum
 import logging
 from collections.abc import Callable
 
 import attrs
 
+from reconcile._util.vocabulary import EventKind
+
 __all__ = ["Event", "EventKind", "EventSink", "emit"]
 
 log = logging.getLogger("reconcile.events")
-
-
-class EventKind(enum.StrEnum):
-    """What happened to a step."""
-
-    STARTED = "started"
-    FINISHED = "finished"
-    FAILED = "failed"
-    RETRIED = "retried"
-    SKIPPED = "skipped"
-    CANCELLED = "cancelled"
-    TIMED_OUT = "timed_out"
 
 
 @attrs.frozen

@@ -10,13 +10,18 @@ from __future__ import annotations
 import enum
 
 __all__ = [
+    "Action",
     "ApplyStatus",
     "ChangeKind",
     "DriftCause",
     "DriftMode",
+    "EventKind",
+    "Health",
     "IntentAction",
     "JobPhase",
+    "Reason",
     "Status",
+    "Sync",
 ]
 
 
@@ -88,3 +93,55 @@ class IntentAction(enum.StrEnum):
     UPDATE = "update"
     REPLACE = "replace"
     DELETE = "delete"
+
+
+class Action(enum.StrEnum):
+    """What a step does to its address."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    REPLACE = "replace"
+    DELETE = "delete"
+    FORGET = "forget"
+    NOOP = "noop"
+
+
+class Reason(enum.StrEnum):
+    """Why the planner chose a step's action (as Terraform's ``action_reason``)."""
+
+    MISSING = "missing"
+    CHANGED = "changed"
+    REPLACE_FORCED = "replace_forced"
+    IN_SYNC = "in_sync"
+    NOT_DESIRED = "not_desired"
+    TAINTED = "tainted"
+    RETAINED = "retained"
+    GONE = "gone"
+
+
+class EventKind(enum.StrEnum):
+    """What happened to a step."""
+
+    STARTED = "started"
+    FINISHED = "finished"
+    FAILED = "failed"
+    RETRIED = "retried"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+    TIMED_OUT = "timed_out"
+
+
+class Sync(enum.StrEnum):
+    """Whether live state matches a revision, as Argo CD says it."""
+
+    SYNCED = "Synced"
+    OUT_OF_SYNC = "OutOfSync"
+
+
+class Health(enum.StrEnum):
+    """Resource health, from worst to best as Argo CD aggregates it."""
+
+    DEGRADED = "Degraded"
+    MISSING = "Missing"
+    PROGRESSING = "Progressing"
+    HEALTHY = "Healthy"
