@@ -18,7 +18,7 @@ import attrs
 
 from reconcile._diff.changes import strict_equal
 from reconcile._diff.deposed import deposed
-from reconcile._diff.documents import document, outputs_of
+from reconcile._diff.documents import SENSITIVE, document, outputs_of
 from reconcile._diff.merge import with_keys_of
 from reconcile._diff.records import rebuild, record_for
 from reconcile._model.resource import address_of, spec_of
@@ -31,6 +31,9 @@ from reconcile._util.vocabulary import IntentAction
 __all__ = ["recover"]
 
 log = logging.getLogger("reconcile.recovery")
+
+#: The digest of a secret an interrupted write may have changed: equal to no value's.
+UNCERTAIN_DIGEST = "unknown: a write of a new value was interrupted"
 
 
 def recover(
@@ -99,13 +102,18 @@ def _after_interrupted(
     A field the live object shows with its intended value was written: take it.
     Any other keeps what was applied before, but claims every mapping key the
     write set, so the three-way merge does not mistake a key we may have added
-    for someone else's and leave it. Secrets keep their old digest: the live
-    value is never compared with a digest.
+    for someone else's and leave it. A secret the write was changing may or may
+    not hold its new value, and a digest cannot be checked against the live one:
+    it is recorded as unknown, so the next plan writes it again (a write-only
+    field is compared with the last applied value only, and would otherwise keep
+    whichever value the interrupted write left).
     """
     secret = {f.name for f in spec_of(cls).sensitive_fields}
     spec = dict(last)
     for name, value in intended.items():
         if name in secret:
+            if name in spec and spec[name] != value:
+                spec[name] = {SENSITIVE: UNCERTAIN_DIGEST}
             continue
         if name not in spec or (name in live and strict_equal(live[name], value)):
             spec[name] = value

@@ -179,6 +179,24 @@ def test_a_crash_after_writing_the_secret_recovers_and_converges(
     assert after.plan([User("ann", password=ROTATED)]).is_empty
 
 
+def test_a_crash_after_writing_a_new_secret_then_going_back_to_the_old_one_writes_it(
+    state: rc.State,
+) -> None:
+    """Found by the whole-API state machine: after an interrupted rotation, nothing can
+    tell whether the new secret reached the API, so asking for the old one again must
+    write it, not trust the old digest (the live object may hold the new one)."""
+    users = MemoryProvider(User)
+    rc.Reconciler([users], state=state).converge([User("ann", password=SECRET)])
+    crashing = rc.Reconciler([CrashAfterWrite(users)], state=state, executor=InlineExecutor())
+    with pytest.raises(Crash):
+        crashing.apply(crashing.plan([User("ann", password=ROTATED)]))
+    assert users.get("wo_user[ann]") == User("ann", password=ROTATED), "the write happened"
+    after = rc.Reconciler([users], state=state)
+    assert after.converge([User("ann", password=SECRET)]).converged
+    assert users.get("wo_user[ann]") == User("ann", password=SECRET)
+    assert after.plan([User("ann", password=SECRET)]).is_empty
+
+
 def test_the_secret_is_nowhere_in_clear(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     path = tmp_path / "state.db"
