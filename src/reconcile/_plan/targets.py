@@ -37,9 +37,13 @@ def select(
             reasons[address] = "not included, and nothing included depends on it"
     if exclude:
         dependents = _reverse(graph)
-        for root in exclude:
+        named = set(exclude)
+        for root in sorted(named):  # the same reasons whatever order the user named them in
             for address in _with_deposed(_closure([root], dependents), deposed) & chosen:
-                reasons[address] = _why_excluded(address, root)
+                if address in named:
+                    reasons[address] = _why_excluded(address, address)  # named: "excluded"
+                else:
+                    reasons.setdefault(address, _why_excluded(address, root))
         chosen = chosen - set(reasons)
     return chosen, tuple(sorted(reasons.items()))
 
