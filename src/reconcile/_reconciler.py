@@ -42,7 +42,8 @@ from ._provider.contract import Provider
 from ._provider.events import EventSink
 from ._provider.limits import Limiter
 from ._provider.policy import RetryPolicy
-from ._state.contract import ApplyEntry, LockInfo, Record, State
+from ._state.contract import State
+from ._state.values import ApplyEntry, LockInfo, Record
 from ._util.clock import Clock, SystemClock
 from ._util.errors import DefinitionError, ReconcileError, StalePlanError, StateError
 from ._util.vocabulary import ApplyStatus

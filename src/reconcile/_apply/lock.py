@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import time
 
-from reconcile._state.contract import LockInfo, State
+from reconcile._state.contract import State
+from reconcile._state.values import LockInfo
 from reconcile._util.errors import LockedError
 
 __all__ = ["acquire"]

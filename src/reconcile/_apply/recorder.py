@@ -22,7 +22,8 @@ from reconcile._diff.deposed import deposed
 from reconcile._diff.documents import stored_spec
 from reconcile._diff.records import record_for
 from reconcile._plan.steps import Action, Step, planned_spec
-from reconcile._state.contract import Record, State, StepEntry
+from reconcile._state.contract import State
+from reconcile._state.values import Record, StepEntry
 from reconcile._util.errors import PartiallyCreated
 from reconcile._util.vocabulary import IntentAction, Status
 

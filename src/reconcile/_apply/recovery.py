@@ -25,7 +25,8 @@ from reconcile._model.resource import address_of, spec_of
 from reconcile._model.secrets import use_salt
 from reconcile._provider.contract import Provider
 from reconcile._provider.observe import Retrying
-from reconcile._state.contract import Intent, Record, State
+from reconcile._state.contract import State
+from reconcile._state.values import Intent, Record
 from reconcile._util.vocabulary import IntentAction
 
 __all__ = ["recover"]

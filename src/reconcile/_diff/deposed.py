@@ -11,7 +11,7 @@ from typing import Any
 
 import attrs
 
-from reconcile._state.contract import Record, now
+from reconcile._state.values import Record, now
 
 from .documents import outputs_of
 from .records import record_for

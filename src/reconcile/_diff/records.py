@@ -19,7 +19,7 @@ from reconcile._model.resource import (
 )
 from reconcile._model.serialize import holds_ref, structure_reported
 from reconcile._model.values import refs_exist
-from reconcile._state.contract import Record, now
+from reconcile._state.values import Record, now
 from reconcile._util.errors import StateError
 
 from .documents import at_path, outputs_of, stored_spec

@@ -33,7 +33,7 @@ from reconcile._model.resource import Lifecycle, ResourceSpec, replace_fields, s
 from reconcile._model.secrets import current_salt, redact
 from reconcile._model.values import UNKNOWN, Ref
 from reconcile._provider.contract import Provider
-from reconcile._state.contract import Record
+from reconcile._state.values import Record
 from reconcile._util.errors import ProtectedResourceError
 from reconcile._util.vocabulary import ChangeKind
 

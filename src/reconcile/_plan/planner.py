@@ -27,7 +27,7 @@ from reconcile._model.values import Moved
 from reconcile._provider.contract import Provider
 from reconcile._provider.limits import Limiter
 from reconcile._provider.observe import Probe, Retrying, observe
-from reconcile._state.contract import Record, Snapshot
+from reconcile._state.values import Record, Snapshot
 from reconcile._util.errors import InvalidStateError, ProtectedResourceError, UnknownKindError
 from reconcile._util.gcpause import no_cycle_collection
 

@@ -24,7 +24,7 @@ from reconcile._model.serialize import structure, structure_reported, unstructur
 from reconcile._model.values import Moved, Ref
 from reconcile._provider.contract import Provider
 from reconcile._provider.observe import Retrying
-from reconcile._state.contract import Record
+from reconcile._state.values import Record
 from reconcile._util.errors import (
     InvalidStateError,
     PlanNeedsDesiredStateError,

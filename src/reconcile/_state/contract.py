@@ -21,22 +21,14 @@ import attrs
 
 from reconcile._util.errors import StateError
 
-from .values import ApplyEntry, Intent, Journaled, LockInfo, Record, Snapshot, StepEntry, now
+from .values import ApplyEntry, Journaled, LockInfo, Record, Snapshot, StepEntry, now
 
 __all__ = [
-    "ApplyEntry",
-    "Intent",
-    "Journaled",
-    "LockInfo",
-    "Record",
-    "Snapshot",
     "State",
     "StateIntents",
     "StateJournal",
     "StateLock",
     "StateRecords",
-    "StepEntry",
-    "now",
 ]
 
 

@@ -11,7 +11,7 @@ import reconcile as rc
 from reconcile._diff.documents import stored_spec
 from reconcile._model.secrets import new_salt, use_salt
 from reconcile._plan.steps import planned_spec
-from reconcile._state.contract import Snapshot
+from reconcile._state.values import Snapshot
 from reconcile.testing import MemoryProvider
 
 
