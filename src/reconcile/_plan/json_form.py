@@ -35,7 +35,6 @@ T = TypeVar("T")
 _ACTIONS = {a.value: a for a in Action}
 _REASONS = {r.value: r for r in Reason}
 _NONE: frozenset[str] = frozenset()
-_STEP_ACTIONS: dict[tuple[Action, bool], tuple[str, ...]] = STEP_ACTIONS  # process-wide
 _PLAIN_CHANGE = frozenset({"op", "path", "pointer", "old", "new", "cause"})
 _SURROGATE = re.compile("\\\\u[dD][89a-fA-F]|[\ud800-\udfff]")  # written or raw, paired or not
 
@@ -158,9 +157,9 @@ def _actions(step: Step) -> list[str]:
     """``step.actions`` as a list, computed once per action and replace order and kept
     process-wide (``_model.switches.STEP_ACTIONS``; row ``plan.to_json``)."""
     key = (step.action, step.create_before_destroy)
-    found = _STEP_ACTIONS.get(key)
+    found = STEP_ACTIONS.get(key)
     if found is None:
-        found = _STEP_ACTIONS[key] = step.actions
+        found = STEP_ACTIONS[key] = step.actions
     return list(found)
 
 
